@@ -1,0 +1,566 @@
+//! Stage 2, check: `Ast` → `Study`. Resolves names (one namespace for all declarations, declaration order
+//! kept), types every value, checks ranges and cross-declaration rules, and reports every problem at once.
+
+mod data;
+mod experiment;
+mod hypothesis;
+mod learning;
+mod split;
+mod values;
+
+pub use values::suggest;
+
+use crate::diagnostics::{Code, Diagnostic, Diagnostics};
+use crate::source::{SourceMap, Span};
+use crate::study::*;
+use crate::syntax::ast::{self, Decl, DeclKind, Ident, Item, Value};
+use crate::syntax::normalize;
+use indexmap::IndexMap;
+use std::collections::HashSet;
+use std::path::{Component, Path, PathBuf};
+use values::{Allow, did_you_mean};
+
+/// A declared name.
+#[derive(Clone, Debug)]
+struct Symbol {
+    kind: DeclKind,
+    span: Span,
+}
+
+pub struct Checker<'a> {
+    sources: &'a SourceMap,
+    pub diags: Diagnostics,
+    symbols: IndexMap<String, Symbol>,
+    used: HashSet<String>,
+    root_dir: PathBuf,
+    study: Study,
+}
+
+/// Checks a parsed study. Returns the `Study` only when there is no error; warnings may come with it.
+pub fn check(ast: &ast::Ast, sources: &SourceMap) -> (Option<Study>, Diagnostics) {
+    let root_dir = ast
+        .files
+        .first()
+        .map(|f| sources.get(f.id).dir())
+        .unwrap_or_default();
+    let mut checker = Checker {
+        sources,
+        diags: Diagnostics::default(),
+        symbols: IndexMap::new(),
+        used: HashSet::new(),
+        root_dir: normalize(&root_dir),
+        study: empty_study(),
+    };
+    let items = ast.items();
+    checker.header(&items, ast);
+    let decls: Vec<&Decl> = items
+        .iter()
+        .filter_map(|i| match i {
+            Item::Decl(d) => Some(d),
+            _ => None,
+        })
+        .collect();
+    checker.declare(&decls);
+    // Each kind only refers to kinds checked before it.
+    for kind in DeclKind::ALL {
+        for decl in decls.iter().filter(|d| d.kind == kind) {
+            checker.declaration(decl);
+        }
+    }
+    checker.dataset_cycles(&decls);
+    checker.unused(&decls);
+    let diags = std::mem::take(&mut checker.diags).sorted();
+    let study = (!diags.has_errors()).then_some(checker.study);
+    (study, diags)
+}
+
+fn empty_study() -> Study {
+    Study {
+        name: String::new(),
+        description: None,
+        seed: 0,
+        repeats: 1,
+        output: String::new(),
+        datasets: IndexMap::new(),
+        segmenters: IndexMap::new(),
+        crops: IndexMap::new(),
+        preprocessings: IndexMap::new(),
+        models: IndexMap::new(),
+        trainings: IndexMap::new(),
+        splits: IndexMap::new(),
+        experiments: IndexMap::new(),
+        probes: IndexMap::new(),
+        hypotheses: IndexMap::new(),
+        report: Report::default(),
+    }
+}
+
+impl<'a> Checker<'a> {
+    pub fn origin(&self, span: Span) -> Origin {
+        Origin {
+            location: self.sources.location(span),
+        }
+    }
+
+    /// A path written in the file of `span`, made relative to the root study's folder, so that moving a
+    /// declaration into an included file (with its paths adjusted) does not change the study's meaning.
+    pub fn resolve_path(&self, span: Span, written: &str) -> String {
+        let written_path = Path::new(written);
+        if written_path.is_absolute() {
+            return crate::syntax::display_path(written_path);
+        }
+        let dir = self.sources.get(span.file).dir();
+        let full = normalize(&dir.join(written_path));
+        crate::syntax::display_path(&relative_to(&full, &self.root_dir))
+    }
+
+    fn header(&mut self, items: &[&Item], ast: &ast::Ast) {
+        let root = ast.files.first().map(|f| f.id);
+        let headers: Vec<&ast::Header> = items
+            .iter()
+            .filter_map(|i| match i {
+                Item::Header(h) => Some(h),
+                _ => None,
+            })
+            .collect();
+        let Some(header) = headers.first() else {
+            if let Some(root) = root {
+                self.error(
+                    Diagnostic::new(Code::MissingHeader, "the study has no `study` header")
+                        .at(Span::new(root, 0, 0), "expected `study \"name\" { ... }`")
+                        .help("start the file with: study \"my-study\" { seed 1 }"),
+                );
+            }
+            return;
+        };
+        for extra in &headers[1..] {
+            self.error(
+                Diagnostic::new(
+                    Code::MissingHeader,
+                    "a study has exactly one `study` header",
+                )
+                .at(extra.span, "second header")
+                .also(header.span, "first header")
+                .help("included files hold declarations only; remove this header"),
+            );
+        }
+        if Some(header.span.file) != root {
+            self.error(
+                Diagnostic::new(
+                    Code::MissingHeader,
+                    "the `study` header must be in the root file",
+                )
+                .at(header.span, "header in an included file")
+                .help("move the header into the file you run"),
+            );
+        }
+        if header.name.value.trim().is_empty() {
+            self.out_of_range(
+                header.name.span,
+                "the study name is empty".into(),
+                "give the study a name",
+            );
+        }
+        self.study.name = header.name.value.clone();
+        let allowed = ["description", "seed", "repeats", "output"];
+        let e = self.entries(
+            header.block.as_ref(),
+            "the study header",
+            &allowed,
+            Allow::default(),
+            header.span,
+        );
+        if let Some(v) = e.get("description").and_then(|e| self.one(e)) {
+            self.study.description = self.string(v, "the description");
+        }
+        if let Some(v) = e.get("seed").and_then(|e| self.one(e)) {
+            self.study.seed = self
+                .integer(v, "the seed", 0, u64::MAX >> 11, false)
+                .unwrap_or(0);
+        }
+        if let Some(v) = e.get("repeats").and_then(|e| self.one(e)) {
+            self.study.repeats = self.count(v, "repeats", 1, 1000).unwrap_or(1);
+        }
+        self.study.output = match e.get("output").and_then(|e| self.one(e)) {
+            Some(v) => self.path(v, "the output directory").unwrap_or_default(),
+            None => format!("out/{}", slug(&self.study.name)),
+        };
+    }
+
+    /// Registers every name; duplicates are reported with both places.
+    fn declare(&mut self, decls: &[&Decl]) {
+        for decl in decls {
+            let Some(name) = &decl.name else {
+                if decl.kind != DeclKind::Report {
+                    self.error(
+                        Diagnostic::new(
+                            Code::MissingName,
+                            format!("this {} has no name", decl.kind.keyword()),
+                        )
+                        .at(decl.kind_span, "name expected after this")
+                        .help(format!("write `{} my_name = ...`", decl.kind.keyword())),
+                    );
+                }
+                continue;
+            };
+            if let Some(first) = self.symbols.get(&name.name) {
+                let same = first.kind == decl.kind;
+                let message = if same {
+                    format!("{} `{}` is declared twice", decl.kind.keyword(), name.name)
+                } else {
+                    format!(
+                        "`{}` is already the name of a {}",
+                        name.name,
+                        first.kind.keyword()
+                    )
+                };
+                self.error(
+                    Diagnostic::new(Code::DuplicateName, message)
+                        .at(name.span, "declared again here")
+                        .also(first.span, "first declared here")
+                        .help(
+                            "names are shared by all declarations and included files; rename one",
+                        ),
+                );
+                continue;
+            }
+            self.symbols.insert(
+                name.name.clone(),
+                Symbol {
+                    kind: decl.kind,
+                    span: name.span,
+                },
+            );
+        }
+    }
+
+    /// Checks one declaration and stores its typed form in the study.
+    fn declaration(&mut self, decl: &Decl) {
+        // A duplicate keeps its first declaration; later ones are checked for errors but not stored.
+        let name = decl
+            .name
+            .as_ref()
+            .map(|n| n.name.clone())
+            .unwrap_or_default();
+        let first = decl
+            .name
+            .as_ref()
+            .is_some_and(|n| self.symbols.get(&n.name).is_some_and(|s| s.span == n.span));
+        let store = first || decl.kind == DeclKind::Report;
+        match decl.kind {
+            DeclKind::Dataset => {
+                if let Some(d) = self.dataset(decl)
+                    && store
+                {
+                    self.study.datasets.insert(name, d);
+                }
+            }
+            DeclKind::Segmenter => {
+                if let Some(s) = self.segmenter(decl)
+                    && store
+                {
+                    self.study.segmenters.insert(name, s);
+                }
+            }
+            DeclKind::Crop => {
+                if let Some(c) = self.crop(decl)
+                    && store
+                {
+                    self.study.crops.insert(name, c);
+                }
+            }
+            DeclKind::Preprocess => {
+                if let Some(p) = self.preprocess(decl)
+                    && store
+                {
+                    self.study.preprocessings.insert(name, p);
+                }
+            }
+            DeclKind::Model => {
+                if let Some(m) = self.model(decl)
+                    && store
+                {
+                    self.study.models.insert(name, m);
+                }
+            }
+            DeclKind::Train => {
+                if let Some(t) = self.training(decl)
+                    && store
+                {
+                    self.study.trainings.insert(name, t);
+                }
+            }
+            DeclKind::Split => {
+                if let Some(s) = self.split(decl)
+                    && store
+                {
+                    self.study.splits.insert(name, s);
+                }
+            }
+            DeclKind::Experiment => {
+                if let Some(e) = self.experiment(decl)
+                    && store
+                {
+                    self.study.experiments.insert(name, e);
+                }
+            }
+            DeclKind::Probe => {
+                if let Some(p) = self.probe(decl)
+                    && store
+                {
+                    self.study.probes.insert(name, p);
+                }
+            }
+            DeclKind::Hypothesis => {
+                if let Some(h) = self.hypothesis(decl)
+                    && store
+                {
+                    self.study.hypotheses.insert(name, h);
+                }
+            }
+            DeclKind::Report => self.report(decl),
+        }
+    }
+
+    /// Resolves a reference to a declaration of `kind`, marking it used. Reports undefined names and
+    /// names of the wrong kind.
+    pub fn reference(&mut self, id: &Ident, kind: DeclKind) -> Option<String> {
+        let Some(symbol) = self.symbols.get(&id.name).cloned() else {
+            let same_kind: Vec<&str> = self
+                .symbols
+                .iter()
+                .filter(|(_, s)| s.kind == kind)
+                .map(|(n, _)| n.as_str())
+                .collect();
+            let help = match suggest(&id.name, same_kind.iter().copied()) {
+                Some(s) => format!("did you mean `{s}`?"),
+                None if same_kind.is_empty() => {
+                    format!("declare it: `{} {} = ...`", kind.keyword(), id.name)
+                }
+                None => format!("declared {}s: {}", kind.keyword(), same_kind.join(", ")),
+            };
+            self.error(
+                Diagnostic::new(
+                    Code::UndefinedName,
+                    format!("no {} named `{}`", kind.keyword(), id.name),
+                )
+                .at(id.span, "not declared")
+                .help(help),
+            );
+            return None;
+        };
+        self.used.insert(id.name.clone());
+        if symbol.kind != kind {
+            self.error(
+                Diagnostic::new(
+                    Code::WrongKind,
+                    format!(
+                        "`{}` is a {}, but a {} is expected here",
+                        id.name,
+                        symbol.kind.keyword(),
+                        kind.keyword()
+                    ),
+                )
+                .at(id.span, format!("expected a {}", kind.keyword()))
+                .also(
+                    symbol.span,
+                    format!("declared as a {} here", symbol.kind.keyword()),
+                ),
+            );
+            return None;
+        }
+        Some(id.name.clone())
+    }
+
+    /// A reference written as a value (`model small`).
+    pub fn reference_value(&mut self, v: &Value, kind: DeclKind) -> Option<String> {
+        let id = self.ident(v, &format!("a {} name", kind.keyword()))?;
+        self.reference(id, kind)
+    }
+
+    /// The variant after `=`: its name and, for calls, the call. `options` lists the known variants.
+    pub fn variant<'d>(
+        &mut self,
+        decl: &'d Decl,
+        options: &[&str],
+        example: &str,
+    ) -> Option<(&'d Ident, Option<&'d ast::Call>)> {
+        let kind = decl.kind.keyword();
+        let (id, call) = match &decl.value {
+            None => {
+                self.error(
+                    Diagnostic::new(
+                        Code::MissingEntry,
+                        format!("this {kind} does not say what it is"),
+                    )
+                    .at(
+                        decl.name_span(),
+                        format!("expected `= {}`", options.join(" | ")),
+                    )
+                    .help(format!("for example: {example}")),
+                );
+                return None;
+            }
+            Some(Value::Call(c)) => (&c.name, Some(c)),
+            Some(v) => match v.as_ident() {
+                Some(id) => (id, None),
+                None => {
+                    self.wrong_type(
+                        v,
+                        &format!("a {kind} variant ({})", options.join(", ")),
+                        &format!("the {kind}"),
+                    );
+                    return None;
+                }
+            },
+        };
+        if !options.contains(&id.name.as_str()) {
+            self.error(
+                Diagnostic::new(
+                    Code::UnknownConstructor,
+                    format!("unknown {kind} variant `{}`", id.name),
+                )
+                .at(id.span, "unknown variant")
+                .help(did_you_mean(&id.name, options)),
+            );
+            return None;
+        }
+        Some((id, call))
+    }
+
+    fn report(&mut self, decl: &Decl) {
+        if let Some(v) = &decl.value {
+            self.wrong_type(
+                v,
+                "nothing (write `report { formats [...] }`)",
+                "the report",
+            );
+        }
+        let e = self.entries(
+            decl.block.as_ref(),
+            "the report",
+            &["formats"],
+            Allow::default(),
+            decl.span,
+        );
+        if let Some(v) = e.get("formats").and_then(|e| self.one(e)) {
+            let mut formats = Vec::new();
+            for item in self.list(v) {
+                let f = match self
+                    .choice(item, "report format", &["markdown", "html", "json", "csv"])
+                    .as_deref()
+                {
+                    Some("markdown") => ReportFormat::Markdown,
+                    Some("html") => ReportFormat::Html,
+                    Some("json") => ReportFormat::Json,
+                    Some("csv") => ReportFormat::Csv,
+                    _ => continue,
+                };
+                if !formats.contains(&f) {
+                    formats.push(f);
+                }
+            }
+            self.study.report.formats = formats;
+        }
+    }
+
+    /// Unions that contain themselves.
+    fn dataset_cycles(&mut self, decls: &[&Decl]) {
+        for decl in decls.iter().filter(|d| d.kind == DeclKind::Dataset) {
+            let Some(name) = &decl.name else { continue };
+            let mut stack = vec![name.name.clone()];
+            let mut seen = HashSet::new();
+            while let Some(current) = stack.pop() {
+                let Some(DatasetSource::Union { parts }) =
+                    self.study.datasets.get(&current).map(|d| &d.source)
+                else {
+                    continue;
+                };
+                for part in parts {
+                    if part == &name.name {
+                        self.error(
+                            Diagnostic::new(
+                                Code::Cycle,
+                                format!("dataset `{}` contains itself", name.name),
+                            )
+                            .at(
+                                decl.value.as_ref().map_or(name.span, Value::span),
+                                "this union reaches itself",
+                            )
+                            .help("a union may only combine other datasets"),
+                        );
+                        stack.clear();
+                        break;
+                    }
+                    if seen.insert(part.clone()) {
+                        stack.push(part.clone());
+                    }
+                }
+            }
+        }
+    }
+
+    /// Declarations nothing refers to. Experiments, probes, hypotheses and reports are the roots.
+    fn unused(&mut self, decls: &[&Decl]) {
+        for decl in decls {
+            let root = matches!(
+                decl.kind,
+                DeclKind::Experiment | DeclKind::Probe | DeclKind::Hypothesis | DeclKind::Report
+            );
+            let Some(name) = &decl.name else { continue };
+            let duplicate = self
+                .symbols
+                .get(&name.name)
+                .is_some_and(|s| s.span != name.span);
+            if root || duplicate || self.used.contains(&name.name) {
+                continue;
+            }
+            self.error(
+                Diagnostic::new(
+                    Code::Unused,
+                    format!("{} `{}` is never used", decl.kind.keyword(), name.name),
+                )
+                .at(name.span, "not referenced anywhere")
+                .help("use it in an experiment or probe, or remove it"),
+            );
+        }
+    }
+}
+
+/// A name safe for a folder: lowercase letters, digits, `-` and `_`.
+pub fn slug(name: &str) -> String {
+    let s: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let s = s.trim_matches('-').to_string();
+    if s.is_empty() { "study".into() } else { s }
+}
+
+/// `path` relative to `base`, lexically (both already normalised).
+fn relative_to(path: &Path, base: &Path) -> PathBuf {
+    let p: Vec<Component> = path.components().collect();
+    let b: Vec<Component> = base.components().collect();
+    let common = p.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    if common < b.len()
+        && b[common..]
+            .iter()
+            .any(|c| !matches!(c, Component::Normal(_)))
+    {
+        return path.to_path_buf();
+    }
+    let mut out = PathBuf::new();
+    for _ in common..b.len() {
+        out.push("..");
+    }
+    for c in &p[common..] {
+        out.push(c.as_os_str());
+    }
+    out
+}

@@ -1,0 +1,59 @@
+//! `study`: declarative robustness and confounder studies of image classifiers.
+//!
+//! The pipeline, one stage per module, data flowing one way:
+//!
+//! ```text
+//! .study text ──parse──▶ Ast ──check──▶ Study ──plan──▶ Plan
+//!  (syntax)              (check)        (study)  (plan)
+//! ```
+
+// The data-model enums are built once per study; boxing their big variants would only add noise.
+#![allow(clippy::large_enum_variant)]
+
+pub mod check;
+pub mod diagnostics;
+pub mod plan;
+pub mod source;
+pub mod study;
+pub mod syntax;
+
+use diagnostics::Diagnostics;
+use source::SourceMap;
+use std::path::Path;
+use study::Study;
+
+/// A study read from disk: its sources (for rendering diagnostics), the checked study when valid, and
+/// every diagnostic found on the way.
+pub struct Loaded {
+    pub sources: SourceMap,
+    pub study: Option<Study>,
+    pub diagnostics: Diagnostics,
+}
+
+/// Parses and checks a study file and its includes.
+pub fn load(path: &Path) -> Loaded {
+    finish(syntax::parse_path(path))
+}
+
+/// Parses and checks study text held in memory (includes resolve against `dir`).
+pub fn load_text(name: &str, text: &str, dir: Option<&Path>) -> Loaded {
+    finish(syntax::parse_text(name, text, dir))
+}
+
+fn finish(parsed: syntax::Parsed) -> Loaded {
+    let mut diagnostics = parsed.diagnostics;
+    if diagnostics.has_errors() {
+        return Loaded {
+            sources: parsed.sources,
+            study: None,
+            diagnostics: diagnostics.sorted(),
+        };
+    }
+    let (study, found) = check::check(&parsed.ast, &parsed.sources);
+    diagnostics.extend(found);
+    Loaded {
+        sources: parsed.sources,
+        study,
+        diagnostics: diagnostics.sorted(),
+    }
+}

@@ -1,0 +1,537 @@
+//! Stage 3, plan: `Study` → `Plan`, the cells to run with their dependencies, seeds and content ids.
+//!
+//! Cells have stable readable names (`train/small/lungs/seen_unseen/std/quick/rep2`) and content ids
+//! (a hash of everything the cell's output depends on: its own declarations, its seed and the ids of the
+//! cells it reads). Identical work asked for by two experiments is one cell. Cells are listed in an order
+//! in which every cell comes after the cells it depends on.
+
+mod fingerprint;
+
+pub use fingerprint::{canonical, fingerprint};
+
+use crate::study::*;
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
+
+/// Version of the plan's JSON layout.
+pub const PLAN_FORMAT: u32 = 1;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    pub format: u32,
+    /// Hash of the study's meaning: unchanged by formatting, comments or moving declarations between files.
+    pub fingerprint: String,
+    pub study: Study,
+    pub cells: Vec<Cell>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Cell {
+    pub name: String,
+    /// Content id: changes exactly when something this cell's output depends on changes.
+    pub id: String,
+    pub seed: u64,
+    /// Names of the cells this one reads.
+    pub deps: Vec<String>,
+    pub task: Task,
+}
+
+impl Cell {
+    pub fn kind(&self) -> &'static str {
+        self.task.kind()
+    }
+}
+
+/// What a cell does. Names refer to declarations of `Plan::study`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Task {
+    /// Read, decode and cache a dataset's images and metadata.
+    Prepare { dataset: String },
+    /// Train (or load) a lung segmenter and report its Dice and IoU.
+    Segmenter { segmenter: String },
+    /// Assign every image of the split's dataset to a partition (for every fold).
+    Split { split: String },
+    /// Train one model for one target, fold and repeat.
+    Train {
+        setup: Setup,
+        target: Target,
+        fold: Option<String>,
+        repeat: u32,
+    },
+    /// Predict every partition with a trained model and compute its metrics.
+    Evaluate { train: String },
+    /// Combine an experiment's evaluations over repeats and folds, with confidence intervals.
+    Aggregate { experiment: String },
+    /// Compute a probe's results.
+    Probe { probe: String },
+    /// Decide a hypothesis from the results its rules read.
+    Verdict { hypothesis: String },
+    /// Write the report.
+    Report,
+}
+
+impl Task {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Task::Prepare { .. } => "prepare",
+            Task::Segmenter { .. } => "segmenter",
+            Task::Split { .. } => "split",
+            Task::Train { .. } => "train",
+            Task::Evaluate { .. } => "evaluate",
+            Task::Aggregate { .. } => "aggregate",
+            Task::Probe { .. } => "probe",
+            Task::Verdict { .. } => "verdict",
+            Task::Report => "report",
+        }
+    }
+
+    pub const KINDS: [&'static str; 9] = [
+        "prepare",
+        "segmenter",
+        "split",
+        "train",
+        "evaluate",
+        "aggregate",
+        "probe",
+        "verdict",
+        "report",
+    ];
+}
+
+/// Builds the plan of a checked study.
+pub fn plan(study: &Study) -> Plan {
+    let mut b = Builder {
+        study,
+        cells: IndexMap::new(),
+    };
+    for name in study.experiments.keys() {
+        b.aggregate(name);
+    }
+    for name in study.probes.keys() {
+        b.probe(name);
+    }
+    let mut report_deps: Vec<String> = Vec::new();
+    for (name, h) in &study.hypotheses {
+        let mut deps = Vec::new();
+        for target in h.uses() {
+            deps.push(if study.experiments.contains_key(&target) {
+                format!("aggregate/{target}")
+            } else {
+                format!("probe/{target}")
+            });
+        }
+        let cell = format!("verdict/{name}");
+        b.add(
+            &cell,
+            deps,
+            Task::Verdict {
+                hypothesis: name.clone(),
+            },
+            canonical(h),
+        );
+        report_deps.push(cell);
+    }
+    report_deps.extend(study.experiments.keys().map(|e| format!("aggregate/{e}")));
+    report_deps.extend(study.probes.keys().map(|p| format!("probe/{p}")));
+    b.add(
+        "report",
+        report_deps,
+        Task::Report,
+        canonical(&study.report),
+    );
+    let mut cells: Vec<Cell> = b.cells.into_values().collect();
+    order(&mut cells);
+    Plan {
+        format: PLAN_FORMAT,
+        fingerprint: fingerprint(study),
+        study: study.clone(),
+        cells,
+    }
+}
+
+struct Builder<'s> {
+    study: &'s Study,
+    cells: IndexMap<String, Cell>,
+}
+
+impl Builder<'_> {
+    /// Adds a cell once; its id hashes its kind, name, content, seed and dependencies' ids.
+    fn add(
+        &mut self,
+        name: &str,
+        deps: Vec<String>,
+        task: Task,
+        content: serde_json::Value,
+    ) -> String {
+        if self.cells.contains_key(name) {
+            return name.to_string();
+        }
+        let seed = cell_seed(self.study.seed, name);
+        let dep_ids: Vec<&str> = deps
+            .iter()
+            .filter_map(|d| self.cells.get(d).map(|c| c.id.as_str()))
+            .collect();
+        let id_input = serde_json::json!({
+            "name": name,
+            "task": canonical(&task),
+            "content": content,
+            "seed": seed,
+            "deps": dep_ids,
+        });
+        let id = fingerprint::hash_hex(&id_input)[..16].to_string();
+        self.cells.insert(
+            name.to_string(),
+            Cell {
+                name: name.to_string(),
+                id,
+                seed,
+                deps,
+                task,
+            },
+        );
+        name.to_string()
+    }
+
+    fn prepare(&mut self, dataset: &str) -> String {
+        let mut deps = Vec::new();
+        let data = &self.study.datasets[dataset];
+        if let DatasetSource::Union { parts } = &data.source {
+            for part in parts {
+                deps.push(self.prepare(part));
+            }
+        }
+        self.add(
+            &format!("prepare/{dataset}"),
+            deps,
+            Task::Prepare {
+                dataset: dataset.into(),
+            },
+            canonical(data),
+        )
+    }
+
+    fn segmenter(&mut self, name: &str) -> String {
+        let seg = &self.study.segmenters[name];
+        let deps = match &seg.source {
+            SegmenterSource::Train { data, .. } => vec![self.prepare(data)],
+            SegmenterSource::Weights { .. } => vec![],
+        };
+        self.add(
+            &format!("segmenter/{name}"),
+            deps,
+            Task::Segmenter {
+                segmenter: name.into(),
+            },
+            canonical(seg),
+        )
+    }
+
+    fn split(&mut self, name: &str) -> String {
+        let split = &self.study.splits[name];
+        let deps = vec![self.prepare(&split.data)];
+        self.add(
+            &format!("split/{name}"),
+            deps,
+            Task::Split { split: name.into() },
+            canonical(split),
+        )
+    }
+
+    /// Train cells of one setup: one per fold and repeat.
+    fn trainings(&mut self, setup: &Setup, target: &Target, repeats: u32) -> Vec<String> {
+        let split = &self.study.splits[&setup.split];
+        let mut out = Vec::new();
+        for fold in split.folds() {
+            for repeat in 1..=repeats {
+                out.push(self.train(setup, target, fold.clone(), repeat));
+            }
+        }
+        out
+    }
+
+    fn train(
+        &mut self,
+        setup: &Setup,
+        target: &Target,
+        fold: Option<String>,
+        repeat: u32,
+    ) -> String {
+        let s = self.study;
+        let mut deps = vec![self.split(&setup.split)];
+        for seg in crop_segmenters(&s.crops[&setup.crop]) {
+            deps.push(self.segmenter(&seg));
+        }
+        let prefix = match target {
+            Target::Label => "train".to_string(),
+            Target::Source => "train-source".into(),
+            Target::Attribute(a) => format!("train-{a}"),
+            Target::AgeGroup(_) => "train-age_group".into(),
+        };
+        let split_part = match &fold {
+            Some(f) => format!("{}@{f}", setup.split),
+            None => setup.split.clone(),
+        };
+        let name = format!(
+            "{prefix}/{}/{}/{split_part}/{}/{}/rep{repeat}",
+            setup.model, setup.crop, setup.preprocess, setup.train
+        );
+        let content = serde_json::json!({
+            "model": canonical(&s.models[&setup.model]),
+            "crop": canonical(&s.crops[&setup.crop]),
+            "preprocess": canonical(&s.preprocessings[&setup.preprocess]),
+            "train": canonical(&s.trainings[&setup.train]),
+        });
+        self.add(
+            &name,
+            deps,
+            Task::Train {
+                setup: setup.clone(),
+                target: target.clone(),
+                fold,
+                repeat,
+            },
+            content,
+        )
+    }
+
+    fn evaluate(&mut self, train: &str) -> String {
+        let name = train.replacen("train", "evaluate", 1);
+        self.add(
+            &name,
+            vec![train.to_string()],
+            Task::Evaluate {
+                train: train.into(),
+            },
+            serde_json::Value::Null,
+        )
+    }
+
+    fn setup_of(point: &GridPoint) -> Setup {
+        Setup {
+            model: point.model.clone(),
+            crop: point.crop.clone(),
+            split: point.split.clone(),
+            preprocess: point.preprocess.clone(),
+            train: point.train.clone(),
+        }
+    }
+
+    /// Evaluate cells of one grid point of an experiment.
+    fn point_evaluations(&mut self, experiment: &str, point: &GridPoint) -> Vec<String> {
+        let repeats = self.study.experiments[experiment].repeats;
+        let trains = self.trainings(&Self::setup_of(point), &Target::Label, repeats);
+        trains.iter().map(|t| self.evaluate(t)).collect()
+    }
+
+    fn aggregate(&mut self, experiment: &str) -> String {
+        let exp = &self.study.experiments[experiment];
+        let mut deps = Vec::new();
+        for point in exp.points.clone() {
+            deps.extend(self.point_evaluations(experiment, &point));
+        }
+        let exp = &self.study.experiments[experiment];
+        self.add(
+            &format!("aggregate/{experiment}"),
+            deps,
+            Task::Aggregate {
+                experiment: experiment.into(),
+            },
+            canonical(exp),
+        )
+    }
+
+    /// The grid point a probe reads: the selected one, or the experiment's only one.
+    fn probe_point(&self, experiment: &str, point: &Option<GridPoint>) -> GridPoint {
+        point
+            .clone()
+            .unwrap_or_else(|| self.study.experiments[experiment].points[0].clone())
+    }
+
+    fn probe(&mut self, name: &str) -> String {
+        let probe = &self.study.probes[name];
+        let repeats = self.study.repeats;
+        let deps = match probe.kind.clone() {
+            ProbeKind::Predict { target, setup } => {
+                let trains = self.trainings(&setup, &target, repeats);
+                trains.iter().map(|t| self.evaluate(t)).collect()
+            }
+            ProbeKind::Occlusion { crops, setup } => {
+                let mut deps = Vec::new();
+                for crop in crops {
+                    let s = Setup {
+                        crop,
+                        ..setup.clone()
+                    };
+                    let trains = self.trainings(&s, &Target::Label, repeats);
+                    deps.extend(trains.iter().map(|t| self.evaluate(t)));
+                }
+                deps
+            }
+            ProbeKind::Gap {
+                experiment, point, ..
+            } => {
+                let p = self.probe_point(&experiment, &point);
+                let mut deps = self.point_evaluations(&experiment, &p);
+                deps.push(self.aggregate(&experiment));
+                deps
+            }
+            ProbeKind::Association { split, .. } | ProbeKind::MetadataBaseline { split, .. } => {
+                vec![self.split(&split)]
+            }
+            ProbeKind::Finetune {
+                experiment, point, ..
+            } => {
+                let p = self.probe_point(&experiment, &point);
+                let repeats = self.study.experiments[&experiment].repeats;
+                self.trainings(&Self::setup_of(&p), &Target::Label, repeats)
+            }
+            ProbeKind::Saliency {
+                experiment,
+                point,
+                masks,
+                ..
+            } => {
+                let p = self.probe_point(&experiment, &point);
+                let mut deps = self.point_evaluations(&experiment, &p);
+                if let MaskSource::Segmenter(seg) = masks {
+                    deps.push(self.segmenter(&seg));
+                }
+                deps
+            }
+        };
+        let probe = &self.study.probes[name];
+        self.add(
+            &format!("probe/{name}"),
+            deps,
+            Task::Probe { probe: name.into() },
+            canonical(probe),
+        )
+    }
+}
+
+/// Segmenters a crop needs.
+fn crop_segmenters(crop: &Crop) -> Vec<String> {
+    let masks = match &crop.op {
+        CropOp::LungBox { masks, .. } => Some(masks),
+        CropOp::Occlude {
+            region: Region::Lungs(m),
+        }
+        | CropOp::KeepOnly {
+            region: Region::Lungs(m),
+        } => Some(m),
+        _ => None,
+    };
+    match masks {
+        Some(MaskSource::Segmenter(s)) => vec![s.clone()],
+        _ => vec![],
+    }
+}
+
+/// The seed of a cell: a hash of the study seed and the cell's name, so every random choice is fixed by
+/// the study and independent of which other cells exist.
+pub fn cell_seed(study_seed: u64, cell: &str) -> u64 {
+    let mut h = blake3::Hasher::new();
+    h.update(b"study-cell-seed");
+    h.update(&study_seed.to_le_bytes());
+    h.update(cell.as_bytes());
+    let bytes = h.finalize();
+    u64::from_le_bytes(bytes.as_bytes()[..8].try_into().unwrap_or([0; 8]))
+}
+
+/// Stable topological order: kinds in pipeline order, then names; dependencies always come first.
+fn order(cells: &mut [Cell]) {
+    let rank = |c: &Cell| {
+        Task::KINDS
+            .iter()
+            .position(|k| *k == c.kind())
+            .unwrap_or(usize::MAX)
+    };
+    cells.sort_by(|a, b| rank(a).cmp(&rank(b)).then_with(|| a.name.cmp(&b.name)));
+}
+
+/// Counts and relations for `study plan`'s summary.
+pub fn summary(plan: &Plan) -> String {
+    let mut out = String::new();
+    let s = &plan.study;
+    out.push_str(&format!(
+        "study \"{}\"  fingerprint {}\n",
+        s.name,
+        &plan.fingerprint[..16]
+    ));
+    out.push_str(&format!(
+        "seed {}, {} repeat(s), output {}\n\n",
+        s.seed, s.repeats, s.output
+    ));
+    out.push_str(&format!("{} cells:\n", plan.cells.len()));
+    for kind in Task::KINDS {
+        let n = plan.cells.iter().filter(|c| c.kind() == kind).count();
+        if n > 0 {
+            out.push_str(&format!("  {kind:<10} {n}\n"));
+        }
+    }
+    if !s.experiments.is_empty() {
+        out.push_str("\nexperiments:\n");
+        for (name, e) in &s.experiments {
+            let folds: usize = e
+                .points
+                .iter()
+                .map(|p| s.splits[&p.split].folds().len())
+                .sum();
+            let varying = if e.varying.is_empty() {
+                "single setup".to_string()
+            } else {
+                format!("varying {}", e.varying.join(" × "))
+            };
+            out.push_str(&format!(
+                "  {name}: {} grid cell(s) ({varying}), {} fold-cell(s) × {} repeat(s) = {} trainings; measures {}\n",
+                e.points.len(),
+                folds,
+                e.repeats,
+                folds * e.repeats as usize,
+                e.measures.iter().map(|m| m.name()).collect::<Vec<_>>().join(", ")
+            ));
+        }
+    }
+    let interesting = ["aggregate", "probe", "verdict"];
+    out.push_str("\ndepends on:\n");
+    for cell in plan
+        .cells
+        .iter()
+        .filter(|c| interesting.contains(&c.kind()))
+    {
+        let mut counts: IndexMap<&str, usize> = IndexMap::new();
+        for d in &cell.deps {
+            let kind = plan
+                .cells
+                .iter()
+                .find(|c| &c.name == d)
+                .map_or("?", |c| c.kind());
+            *counts.entry(kind).or_default() += 1;
+        }
+        let deps: Vec<String> = counts
+            .iter()
+            .map(|(k, n)| {
+                if *n == 1 {
+                    cell.deps
+                        .iter()
+                        .find(|d| plan.cells.iter().any(|c| &c.name == *d && c.kind() == *k))
+                        .cloned()
+                        .unwrap_or_default()
+                } else {
+                    format!("{n} {k} cells")
+                }
+            })
+            .collect();
+        out.push_str(&format!(
+            "  {:<28} <- {}\n",
+            cell.name,
+            if deps.is_empty() {
+                "nothing".into()
+            } else {
+                deps.join(", ")
+            }
+        ));
+    }
+    out
+}

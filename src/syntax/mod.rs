@@ -1,0 +1,247 @@
+//! Stage 1, parse: study text → `Ast`. Reads the root file and every file it includes, each once.
+
+pub mod ast;
+pub mod format;
+mod parser;
+
+pub use ast::Ast;
+pub use parser::parse_file;
+
+use crate::diagnostics::{Code, Diagnostic, Diagnostics};
+use crate::source::{FileId, SourceMap, Span};
+use std::path::{Path, PathBuf};
+
+/// Files larger than this are refused before parsing.
+pub const MAX_FILE_BYTES: usize = 16 * 1024 * 1024;
+
+/// The result of reading a study: every file's text, the trees that parsed, and what went wrong.
+pub struct Parsed {
+    pub sources: SourceMap,
+    pub ast: Ast,
+    pub diagnostics: Diagnostics,
+}
+
+/// Reads and parses a study file and everything it includes.
+pub fn parse_path(path: &Path) -> Parsed {
+    let mut loader = Loader::default();
+    match std::fs::read(path) {
+        Ok(bytes) => {
+            let name = path.display().to_string();
+            loader.load_bytes(name, Some(path.to_path_buf()), bytes, None);
+        }
+        Err(e) => {
+            let id = loader.sources.add(
+                path.display().to_string(),
+                Some(path.to_path_buf()),
+                String::new(),
+            );
+            loader.diagnostics.push(
+                Diagnostic::new(
+                    Code::Unreadable,
+                    format!("cannot read `{}`: {}", path.display(), io_reason(&e)),
+                )
+                .at(Span::new(id, 0, 0), "")
+                .help("check the path; study files are given relative to the current directory"),
+            );
+        }
+    }
+    loader.finish()
+}
+
+/// Parses study text held in memory; includes are resolved relative to `dir`.
+pub fn parse_text(name: &str, text: &str, dir: Option<&Path>) -> Parsed {
+    let mut loader = Loader::default();
+    let path = dir.map(|d| d.join(name));
+    loader.load_bytes(name.to_string(), path, text.as_bytes().to_vec(), None);
+    loader.finish()
+}
+
+fn io_reason(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file".into(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        std::io::ErrorKind::IsADirectory => "it is a directory".into(),
+        _ => e.to_string(),
+    }
+}
+
+#[derive(Default)]
+struct Loader {
+    sources: SourceMap,
+    ast: Ast,
+    diagnostics: Diagnostics,
+    /// Canonical paths of files already loaded, with their ids.
+    loaded: Vec<(PathBuf, FileId)>,
+    /// Includes being followed, outermost first: (canonical path of the includer, include span).
+    stack: Vec<(PathBuf, Span)>,
+}
+
+impl Loader {
+    fn finish(self) -> Parsed {
+        Parsed {
+            sources: self.sources,
+            ast: self.ast,
+            diagnostics: self.diagnostics,
+        }
+    }
+
+    /// Adds one file's bytes, parses them and follows their includes. Returns the file's id.
+    fn load_bytes(
+        &mut self,
+        name: String,
+        path: Option<PathBuf>,
+        bytes: Vec<u8>,
+        _from: Option<Span>,
+    ) -> FileId {
+        let (text, utf8_error) = match String::from_utf8(bytes) {
+            Ok(t) => (t, None),
+            Err(e) => {
+                let at = e.utf8_error().valid_up_to();
+                (String::from_utf8_lossy(e.as_bytes()).into_owned(), Some(at))
+            }
+        };
+        let size = text.len();
+        let id = self.sources.add(name, path.clone(), text);
+        if let Some(canonical) = path.as_ref().and_then(|p| p.canonicalize().ok()) {
+            self.loaded.push((canonical, id));
+        }
+        if size > MAX_FILE_BYTES {
+            self.diagnostics.push(
+                Diagnostic::new(
+                    Code::TooLarge,
+                    format!("file is {} MiB; the limit is 16 MiB", size >> 20),
+                )
+                .at(Span::new(id, 0, 0), "")
+                .help("keep data in manifests and refer to them by path"),
+            );
+            return id;
+        }
+        if let Some(at) = utf8_error {
+            // Report the first invalid byte; the lossy text lets the label show where it is.
+            let span = Span::new(id, at, at + '\u{FFFD}'.len_utf8());
+            self.diagnostics.push(
+                Diagnostic::new(Code::NotUtf8, "file is not valid UTF-8")
+                    .at(span, "this byte is not UTF-8")
+                    .help("save the file as UTF-8 text"),
+            );
+            return id;
+        }
+        let text = self.sources.get(id).text.clone();
+        let mut file = match parse_file(id, &text) {
+            Ok(file) => file,
+            Err(errors) => {
+                errors.into_iter().for_each(|d| self.diagnostics.push(d));
+                return id;
+            }
+        };
+        self.follow_includes(&mut file);
+        // Files are kept root first; included files were pushed while following, so insert this one
+        // before them to keep the root at index 0.
+        let position = self
+            .ast
+            .files
+            .iter()
+            .position(|f| f.id > id)
+            .unwrap_or(self.ast.files.len());
+        self.ast.files.insert(position, file);
+        id
+    }
+
+    fn follow_includes(&mut self, file: &mut ast::File) {
+        let dir = self.sources.get(file.id).dir();
+        let includer = self
+            .sources
+            .get(file.id)
+            .path
+            .as_ref()
+            .and_then(|p| p.canonicalize().ok());
+        for item in &mut file.items {
+            let ast::Item::Include(include) = item else {
+                continue;
+            };
+            let relative = Path::new(&include.path.value);
+            let path = if relative.is_absolute() {
+                relative.to_path_buf()
+            } else {
+                dir.join(relative)
+            };
+            let canonical = path.canonicalize().ok();
+            if let Some(canonical) = &canonical {
+                let in_cycle = includer.as_ref() == Some(canonical)
+                    || self.stack.iter().any(|(p, _)| p == canonical);
+                if in_cycle {
+                    let mut d = Diagnostic::new(
+                        Code::IncludeCycle,
+                        format!(
+                            "`{}` includes itself through this chain",
+                            include.path.value
+                        ),
+                    )
+                    .at(include.path.span, "this include closes the cycle");
+                    for (_, span) in self.stack.iter().rev() {
+                        d = d.also(*span, "included from here");
+                    }
+                    self.diagnostics
+                        .push(d.help("move shared declarations into a file that includes nothing"));
+                    continue;
+                }
+                if let Some((_, id)) = self.loaded.iter().find(|(p, _)| p == canonical) {
+                    include.target = Some(*id);
+                    continue;
+                }
+            }
+            match std::fs::read(&path) {
+                Ok(bytes) if path.is_file() => {
+                    self.stack
+                        .push((includer.clone().unwrap_or_default(), include.path.span));
+                    let name = display_path(&path);
+                    include.target =
+                        Some(self.load_bytes(name, Some(path.clone()), bytes, Some(include.span)));
+                    self.stack.pop();
+                }
+                Ok(_) => self.unreadable(include, &path, "it is a directory"),
+                Err(e) => self.unreadable(include, &path, &io_reason(&e)),
+            }
+        }
+    }
+
+    fn unreadable(&mut self, include: &ast::Include, path: &Path, reason: &str) {
+        self.diagnostics.push(
+            Diagnostic::new(
+                Code::Unreadable,
+                format!("cannot include `{}`: {reason}", include.path.value),
+            )
+            .at(
+                include.path.span,
+                format!("resolved to `{}`", display_path(path)),
+            )
+            .help("include paths are relative to the file that contains the include"),
+        );
+    }
+}
+
+/// A path as shown to users: lexically normalised, with `/` separators.
+pub fn display_path(path: &Path) -> String {
+    normalize(path).to_string_lossy().replace('\\', "/")
+}
+
+/// Removes `.` and resolves `..` lexically, without touching the file system.
+pub fn normalize(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                let last = out.components().next_back();
+                if matches!(last, Some(Component::Normal(_))) {
+                    out.pop();
+                } else if !matches!(last, Some(Component::RootDir | Component::Prefix(_))) {
+                    out.push("..");
+                }
+            }
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
+}
