@@ -622,7 +622,7 @@ pub enum SplitMethod {
 }
 
 impl Split {
-    /// Partitions this split produces, in a fixed order.
+    /// Partitions this split produces (those with a share above zero), in a fixed order.
     pub fn partitions(&self) -> Vec<String> {
         let mut out: Vec<String> = match &self.method {
             SplitMethod::Column { values, .. } => {
@@ -634,7 +634,7 @@ impl Split {
                 }
                 return names;
             }
-            _ => self.fractions.keys().cloned().collect(),
+            _ => self.fractions.iter().filter(|(_, f)| **f > 0.0).map(|(p, _)| p.clone()).collect(),
         };
         if matches!(
             self.method,

@@ -68,7 +68,10 @@ pub fn check(ast: &ast::Ast, sources: &SourceMap) -> (Option<Study>, Diagnostics
         }
     }
     checker.dataset_cycles(&decls);
-    checker.unused(&decls);
+    // Like a compiler's lints, unused warnings wait until the errors are fixed.
+    if !checker.diags.has_errors() {
+        checker.unused(&decls);
+    }
     let diags = std::mem::take(&mut checker.diags).sorted();
     let study = (!diags.has_errors()).then_some(checker.study);
     (study, diags)

@@ -121,6 +121,12 @@ fn syntax_error(file: FileId, text: &str) -> Diagnostic {
     }
     expected.sort();
     expected.dedup();
+    // Structural tokens first, then descriptions; a long list is cut, it would hide the point.
+    expected.sort_by_key(|e| !e.starts_with('`'));
+    if expected.len() > 8 {
+        expected.truncate(8);
+        expected.push("...".into());
+    }
     let found = found_token(text, pos);
     let found_text = if found.is_empty() {
         "end of file".to_string()
@@ -133,19 +139,60 @@ fn syntax_error(file: FileId, text: &str) -> Diagnostic {
         format!("expected {}, found {found_text}", join_or(&expected))
     };
     let span = Span::new(file, pos, pos + found.len());
-    let help = syntax_help(text, pos, found);
     let mut d = Diagnostic::new(Code::Syntax, message).at(span, "not expected here");
-    if let Some(help) = help {
+    if let Some(open) = unclosed_block_before_declaration(text, pos) {
+        return d
+            .also(Span::new(file, open, open + 1), "this `{` is never closed")
+            .help("close the block with `}` before the next declaration");
+    }
+    if let Some(help) = syntax_help(text, pos, found) {
         d = d.help(help);
     }
     d
+}
+
+/// When the error is on a line that starts a declaration while an earlier line's `{` is still open, the
+/// real mistake is the missing `}`: returns that brace's offset.
+fn unclosed_block_before_declaration(text: &str, pos: usize) -> Option<usize> {
+    let line_start = text[..pos].rfind('\n').map_or(0, |i| i + 1);
+    let first_word: String = text[line_start..].trim_start().chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+    let starts_item = crate::syntax::ast::DeclKind::from_keyword(&first_word).is_some() || first_word == "include" || first_word == "study";
+    if !starts_item {
+        return None;
+    }
+    let bytes = text.as_bytes();
+    let mut open: Vec<usize> = Vec::new();
+    let mut i = 0;
+    while i < line_start {
+        match bytes[i] {
+            b'"' => {
+                i += 1;
+                while i < line_start && bytes[i] != b'"' && bytes[i] != b'\n' {
+                    i += if bytes[i] == b'\\' { 2 } else { 1 };
+                }
+            }
+            b'/' if bytes.get(i + 1) == Some(&b'/') => {
+                while i < line_start && bytes[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'{' => open.push(i),
+            b'}' => {
+                open.pop();
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    open.last().copied()
 }
 
 /// Hints for the mistakes people make most.
 fn syntax_help(text: &str, pos: usize, found: &str) -> Option<String> {
     let line_start = text[..pos].rfind('\n').map_or(0, |i| i + 1);
     let before = text[line_start..pos].trim_end();
-    if found == "=" && before.ends_with('=') {
+    let in_condition = [" when ", "keep "].iter().any(|k| before.contains(k));
+    if found == "=" && in_condition {
         return Some("comparison is `==`, a single `=` only names a declaration's variant".into());
     }
     if [
@@ -192,16 +239,13 @@ fn found_token(text: &str, pos: usize) -> &str {
     }
 }
 
+/// Literal tokens worth naming in "expected ..."; the rest (letters of numbers, quotes, keywords that a
+/// rule already names) would only add noise.
 fn literal_name(token: &str) -> Option<String> {
-    // Character ranges (`a..z`) and built-in rules are already named by the rules that use them.
-    let chars: Vec<char> = token.chars().collect();
-    if chars.len() == 4 && chars[1] == '.' && chars[2] == '.' || token == "BUILTIN_RULE" {
-        return None;
-    }
     match token {
         "\n" | "\r\n" | "\r" => Some("a new line".into()),
-        " " | "\t" | "\u{FEFF}" | "//" | "/*" | "*/" => None,
-        t => Some(format!("`{t}`")),
+        "}" | "]" | ")" | "{" | "(" | "," | "=" | "=>" | ":" | "when" => Some(format!("`{token}`")),
+        _ => None,
     }
 }
 
