@@ -35,9 +35,9 @@ pub fn load(path: &Path) -> Loaded {
     finish(syntax::parse_path(path))
 }
 
-/// Parses and checks study text held in memory (includes resolve against `dir`).
-pub fn load_text(name: &str, text: &str, dir: Option<&Path>) -> Loaded {
-    finish(syntax::parse_text(name, text, dir))
+/// Parses and checks a study held in memory (includes resolve against `dir`).
+pub fn load_bytes(name: &str, bytes: &[u8], dir: Option<&Path>) -> Loaded {
+    finish(syntax::parse_bytes(name, bytes, dir))
 }
 
 fn finish(parsed: syntax::Parsed) -> Loaded {

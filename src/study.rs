@@ -634,7 +634,12 @@ impl Split {
                 }
                 return names;
             }
-            _ => self.fractions.iter().filter(|(_, f)| **f > 0.0).map(|(p, _)| p.clone()).collect(),
+            _ => self
+                .fractions
+                .iter()
+                .filter(|(_, f)| **f > 0.0)
+                .map(|(p, _)| p.clone())
+                .collect(),
         };
         if matches!(
             self.method,

@@ -16,8 +16,14 @@ fn cases() -> Vec<PathBuf> {
 
 fn expected_code(path: &Path) -> Code {
     let bytes = std::fs::read(path).expect("readable case");
-    let first = String::from_utf8_lossy(&bytes).lines().next().unwrap_or("").to_string();
-    let code = first.strip_prefix("// expect: ").unwrap_or_else(|| panic!("{} lacks `// expect: CODE`", path.display()));
+    let first = String::from_utf8_lossy(&bytes)
+        .lines()
+        .next()
+        .unwrap_or("")
+        .to_string();
+    let code = first
+        .strip_prefix("// expect: ")
+        .unwrap_or_else(|| panic!("{} lacks `// expect: CODE`", path.display()));
     Code::parse(code).unwrap_or_else(|| panic!("{}: unknown code {code}", path.display()))
 }
 
@@ -31,24 +37,48 @@ fn every_case_reports_its_code_and_matches_its_snapshot() {
         let loaded = study::load(&path);
         let codes: Vec<Code> = loaded.diagnostics.items.iter().map(|d| d.code).collect();
         if !codes.contains(&code) {
-            wrong.push(format!("{}: expected {code}, got {codes:?}", path.display()));
+            wrong.push(format!(
+                "{}: expected {code}, got {codes:?}",
+                path.display()
+            ));
             continue;
         }
         if code.severity() == study::diagnostics::Severity::Error {
-            assert!(loaded.study.is_none(), "{}: an error must make the study invalid", path.display());
+            assert!(
+                loaded.study.is_none(),
+                "{}: an error must make the study invalid",
+                path.display()
+            );
         } else {
-            assert!(loaded.study.is_some(), "{}: a warning must not make the study invalid", path.display());
+            assert!(
+                loaded.study.is_some(),
+                "{}: a warning must not make the study invalid",
+                path.display()
+            );
         }
         for d in &loaded.diagnostics.items {
-            assert!(!d.labels.is_empty(), "{}: {} has no label", path.display(), d.code);
+            assert!(
+                !d.labels.is_empty(),
+                "{}: {} has no label",
+                path.display(),
+                d.code
+            );
         }
         let rendered = render_all(&loaded.diagnostics, &loaded.sources, Style::plain());
-        let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or("case").to_string();
+        let name = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("case")
+            .to_string();
         insta::with_settings!({ snapshot_path => "ui/snapshots", prepend_module_to_snapshot => false, omit_expression => true }, {
             insta::assert_snapshot!(name, rendered);
         });
     }
-    assert!(wrong.is_empty(), "cases without their code:\n{}", wrong.join("\n"));
+    assert!(
+        wrong.is_empty(),
+        "cases without their code:\n{}",
+        wrong.join("\n")
+    );
 }
 
 #[test]
@@ -67,6 +97,9 @@ fn every_code_has_a_case() {
 fn every_code_has_an_explanation_with_examples() {
     for code in Code::ALL {
         let text = code.explanation();
-        assert!(text.contains("Wrong") && text.contains("Fixed"), "{code} explanation lacks examples");
+        assert!(
+            text.contains("Wrong") && text.contains("Fixed"),
+            "{code} explanation lacks examples"
+        );
     }
 }

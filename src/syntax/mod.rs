@@ -27,7 +27,7 @@ pub fn parse_path(path: &Path) -> Parsed {
     match std::fs::read(path) {
         Ok(bytes) => {
             let name = path.display().to_string();
-            loader.load_bytes(name, Some(path.to_path_buf()), bytes, None);
+            loader.load_bytes(name, Some(path.to_path_buf()), bytes);
         }
         Err(e) => {
             let id = loader.sources.add(
@@ -48,11 +48,12 @@ pub fn parse_path(path: &Path) -> Parsed {
     loader.finish()
 }
 
-/// Parses study text held in memory; includes are resolved relative to `dir`.
-pub fn parse_text(name: &str, text: &str, dir: Option<&Path>) -> Parsed {
+/// Parses study bytes held in memory (any bytes: invalid UTF-8 is a diagnostic); includes are resolved
+/// relative to `dir`.
+pub fn parse_bytes(name: &str, bytes: &[u8], dir: Option<&Path>) -> Parsed {
     let mut loader = Loader::default();
     let path = dir.map(|d| d.join(name));
-    loader.load_bytes(name.to_string(), path, text.as_bytes().to_vec(), None);
+    loader.load_bytes(name.to_string(), path, bytes.to_vec());
     loader.finish()
 }
 
@@ -86,13 +87,7 @@ impl Loader {
     }
 
     /// Adds one file's bytes, parses them and follows their includes. Returns the file's id.
-    fn load_bytes(
-        &mut self,
-        name: String,
-        path: Option<PathBuf>,
-        bytes: Vec<u8>,
-        _from: Option<Span>,
-    ) -> FileId {
+    fn load_bytes(&mut self, name: String, path: Option<PathBuf>, bytes: Vec<u8>) -> FileId {
         let (text, utf8_error) = match String::from_utf8(bytes) {
             Ok(t) => (t, None),
             Err(e) => {
@@ -195,8 +190,7 @@ impl Loader {
                     self.stack
                         .push((includer.clone().unwrap_or_default(), include.path.span));
                     let name = display_path(&path);
-                    include.target =
-                        Some(self.load_bytes(name, Some(path.clone()), bytes, Some(include.span)));
+                    include.target = Some(self.load_bytes(name, Some(path.clone()), bytes));
                     self.stack.pop();
                 }
                 Ok(_) => self.unreadable(include, &path, "it is a directory"),

@@ -155,8 +155,14 @@ fn syntax_error(file: FileId, text: &str) -> Diagnostic {
 /// real mistake is the missing `}`: returns that brace's offset.
 fn unclosed_block_before_declaration(text: &str, pos: usize) -> Option<usize> {
     let line_start = text[..pos].rfind('\n').map_or(0, |i| i + 1);
-    let first_word: String = text[line_start..].trim_start().chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
-    let starts_item = crate::syntax::ast::DeclKind::from_keyword(&first_word).is_some() || first_word == "include" || first_word == "study";
+    let first_word: String = text[line_start..]
+        .trim_start()
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect();
+    let starts_item = crate::syntax::ast::DeclKind::from_keyword(&first_word).is_some()
+        || first_word == "include"
+        || first_word == "study";
     if !starts_item {
         return None;
     }
@@ -296,8 +302,7 @@ struct Builder {
 
 impl Builder {
     fn span(&self, pair: &Pair<Rule>) -> Span {
-        let s = pair.as_span();
-        Span::new(self.file, s.start(), s.end())
+        Span::new(self.file, pair.as_span().start(), trimmed_end(pair))
     }
 
     fn item(&mut self, pair: Pair<Rule>) -> Item {
@@ -682,6 +687,38 @@ impl Builder {
             selector,
             selector_span,
             span,
+        }
+    }
+}
+
+/// The end of a pair without the whitespace and comments pest's implicit skipping may leave at its end
+/// (a rule ending in an optional part swallows the skip before it).
+fn trimmed_end(pair: &Pair<Rule>) -> usize {
+    let end = pair.as_span().end();
+    let Some(last) = pair.clone().into_inner().last() else {
+        return end;
+    };
+    let inner_end = trimmed_end(&last);
+    let tail = pair.get_input().get(inner_end..end).unwrap_or("");
+    if only_trivia(tail) { inner_end } else { end }
+}
+
+/// True when `text` holds nothing but spaces, tabs and comments (not newlines: those separate entries).
+fn only_trivia(mut text: &str) -> bool {
+    loop {
+        text = text.trim_start_matches([' ', '\t', '\u{FEFF}']);
+        if text.is_empty() {
+            return true;
+        }
+        if let Some(rest) = text.strip_prefix("//") {
+            text = rest.find('\n').map_or("", |i| &rest[i..]);
+        } else if let Some(rest) = text.strip_prefix("/*") {
+            match rest.find("*/") {
+                Some(i) => text = &rest[i + 2..],
+                None => return false,
+            }
+        } else {
+            return false;
         }
     }
 }

@@ -1,0 +1,187 @@
+//! Whatever bytes arrive, parsing and checking end in a study or in at least one diagnostic, never a
+//! panic: random bytes, every truncation, every deleted declaration, token-level mutations, huge and
+//! deeply nested inputs.
+
+use proptest::prelude::*;
+use study::diagnostics::Code;
+
+const QUICKSTART: &str = include_str!("../studies/quickstart.study");
+
+/// Parses and checks; asserts the outcome is a valid study or at least one error.
+fn outcome(bytes: &[u8]) -> Option<Vec<Code>> {
+    let loaded = study::load_bytes("input.study", bytes, None);
+    let errors: Vec<Code> = loaded
+        .diagnostics
+        .items
+        .iter()
+        .filter(|d| d.is_error())
+        .map(|d| d.code)
+        .collect();
+    match &loaded.study {
+        Some(_) => assert!(errors.is_empty(), "valid study with errors {errors:?}"),
+        None => assert!(!errors.is_empty(), "invalid study without an error"),
+    }
+    // Rendering every diagnostic must not panic either.
+    let _ = study::diagnostics::render_all(
+        &loaded.diagnostics,
+        &loaded.sources,
+        study::diagnostics::Style::plain(),
+    );
+    loaded.study.is_none().then_some(errors)
+}
+
+#[test]
+fn every_truncation_of_the_quickstart() {
+    let bytes = QUICKSTART.as_bytes();
+    for cut in 0..bytes.len() {
+        outcome(&bytes[..cut]);
+    }
+    assert_eq!(outcome(bytes), None, "the whole quickstart is valid");
+}
+
+#[test]
+fn deleting_any_one_declaration() {
+    let parsed = study::syntax::parse_bytes("q.study", QUICKSTART.as_bytes(), None);
+    let items: Vec<_> = parsed.ast.items().iter().map(|i| i.span()).collect();
+    assert!(items.len() > 10);
+    for span in items {
+        let mut text = QUICKSTART.to_string();
+        text.replace_range(span.start..span.end, "");
+        outcome(text.as_bytes());
+    }
+}
+
+#[test]
+fn deleting_a_used_declaration_names_the_reference() {
+    let text = QUICKSTART.replace("model cnn = cnn(channels: [8, 16, 32], dropout: 0.1)", "");
+    let codes = outcome(text.as_bytes()).expect("invalid without its model");
+    assert!(codes.contains(&Code::UndefinedName), "{codes:?}");
+}
+
+#[test]
+fn a_file_over_the_size_limit_is_refused() {
+    let mut big = b"study \"big\" { seed 1 }\n".to_vec();
+    big.resize(study::syntax::MAX_FILE_BYTES + 1, b' ');
+    assert_eq!(outcome(&big), Some(vec![Code::TooLarge]));
+}
+
+#[test]
+fn a_ten_megabyte_study_is_handled() {
+    let mut text = String::from("study \"ten\" { seed 1 }\n");
+    while text.len() < 10 * 1024 * 1024 {
+        text.push_str(
+            "// a comment line that pads the file out to ten megabytes of perfectly valid text\n",
+        );
+    }
+    let codes = outcome(text.as_bytes());
+    // A study with no declarations is valid but empty.
+    assert_eq!(codes, None);
+    let garbage: Vec<u8> = (0..10 * 1024 * 1024u32)
+        .map(|i| b"{[(x \"=,"[(i % 8) as usize])
+        .collect();
+    assert!(outcome(&garbage).is_some());
+}
+
+#[test]
+fn deep_nesting_and_long_operator_chains_do_not_overflow() {
+    let deep = format!(
+        "study \"d\" {{}}\nmodel m = cnn(channels: {}8{})",
+        "[".repeat(100_000),
+        "]".repeat(100_000)
+    );
+    assert_eq!(outcome(deep.as_bytes()), Some(vec![Code::TooDeep]));
+    let nots = format!(
+        "study \"n\" {{}}\nhypothesis h \"x\" {{ confirmed when {} 1 > 0 }}",
+        "not ".repeat(200_000)
+    );
+    outcome(nots.as_bytes());
+    let negs = format!(
+        "study \"n\" {{}}\nhypothesis h \"x\" {{ confirmed when {}1 > 0 }}",
+        "-".repeat(200_000)
+    );
+    outcome(negs.as_bytes());
+    let sum = format!(
+        "study \"n\" {{}}\nhypothesis h \"x\" {{ confirmed when 1{} > 0 }}",
+        " + 1".repeat(200_000)
+    );
+    outcome(sum.as_bytes());
+    let ands = format!(
+        "study \"n\" {{}}\nhypothesis h \"x\" {{ confirmed when 1 > 0{} }}",
+        " and 1 > 0".repeat(100_000)
+    );
+    outcome(ands.as_bytes());
+}
+
+#[test]
+fn a_missing_file_is_a_diagnostic() {
+    let loaded = study::load(std::path::Path::new("tests/no-such-study.study"));
+    assert!(loaded.study.is_none());
+    assert_eq!(loaded.diagnostics.items[0].code, Code::Unreadable);
+}
+
+/// Tokens of the quickstart: words, numbers, strings and punctuation.
+fn tokens(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    let mut in_string = false;
+    for c in text.chars() {
+        if in_string {
+            current.push(c);
+            if c == '"' {
+                out.push(std::mem::take(&mut current));
+                in_string = false;
+            }
+            continue;
+        }
+        match c {
+            '"' => {
+                if !current.is_empty() {
+                    out.push(std::mem::take(&mut current));
+                }
+                current.push(c);
+                in_string = true;
+            }
+            c if c.is_alphanumeric() || c == '_' || c == '.' || c == '%' => current.push(c),
+            c => {
+                if !current.is_empty() {
+                    out.push(std::mem::take(&mut current));
+                }
+                out.push(c.to_string());
+            }
+        }
+    }
+    out.push(current);
+    out
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn random_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
+        outcome(&bytes);
+    }
+
+    #[test]
+    fn random_text_from_the_language_alphabet(text in "[a-z_{}\\[\\]()=,.:;\"%<>!*/+ \\n0-9-]{0,400}") {
+        outcome(text.as_bytes());
+    }
+
+    #[test]
+    fn token_mutations(ops in proptest::collection::vec((0usize..4, any::<prop::sample::Index>(), any::<prop::sample::Index>()), 1..6)) {
+        let mut toks = tokens(QUICKSTART);
+        let vocabulary = ["{", "}", "[", "]", "(", ")", ",", "=", "==", "and", "not", "model", "crop", "split",
+            "\"x\"", "0", "-1", "1e999", "80%", "px", "cnn", "full", "\n", "*", "=>", "when", "."];
+        for (op, a, b) in ops {
+            let i = a.index(toks.len());
+            match op {
+                0 => { toks.remove(i); }
+                1 => { let t = toks[i].clone(); toks.insert(i, t); }
+                2 => { let j = b.index(toks.len()); toks.swap(i, j); }
+                _ => { toks[i] = vocabulary[b.index(vocabulary.len())].to_string(); }
+            }
+            if toks.is_empty() { break; }
+        }
+        outcome(toks.concat().as_bytes());
+    }
+}
