@@ -46,16 +46,29 @@ pub struct SourceFile {
     /// Where the file was read from; `None` for in-memory sources.
     pub path: Option<PathBuf>,
     pub text: String,
+    /// Byte offset where each line starts.
+    line_starts: Vec<usize>,
 }
 
 impl SourceFile {
+    pub fn new(name: String, path: Option<PathBuf>, text: String) -> Self {
+        let line_starts = std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
+        SourceFile {
+            name,
+            path,
+            text,
+            line_starts,
+        }
+    }
+
     /// 1-based line and column (in characters) of a byte offset.
     pub fn line_col(&self, offset: usize) -> (usize, usize) {
-        let offset = offset.min(self.text.len());
-        let before = &self.text[..floor_char_boundary(&self.text, offset)];
-        let line = before.matches('\n').count() + 1;
-        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-        let col = before[line_start..].chars().count() + 1;
+        let offset = floor_char_boundary(&self.text, offset.min(self.text.len()));
+        let line = self.line_starts.partition_point(|start| *start <= offset);
+        let line_start = self.line_starts[line - 1];
+        let col = self.text[line_start..offset].chars().count() + 1;
         (line, col)
     }
 
@@ -88,11 +101,7 @@ impl SourceMap {
     }
 
     pub fn add(&mut self, name: impl Into<String>, path: Option<PathBuf>, text: String) -> FileId {
-        self.files.push(SourceFile {
-            name: name.into(),
-            path,
-            text,
-        });
+        self.files.push(SourceFile::new(name.into(), path, text));
         FileId((self.files.len() - 1) as u32)
     }
 

@@ -1068,7 +1068,7 @@ impl Checker<'_> {
         let origin = self.origin(decl.name_span());
         let name = variant.name.as_str();
         let allowed: &[&str] = if name == "lung_box" {
-            &["margin", "reject_below"]
+            &["margin", "reject_below", "reject"]
         } else {
             &[]
         };
@@ -1108,10 +1108,7 @@ impl Checker<'_> {
                     Some(v) => self.fraction(v, "the margin")?,
                     None => 0.0,
                 };
-                let reject_below = match e.get("reject_below").and_then(|m| self.one(m)) {
-                    Some(v) => self.fraction(v, "the rejection threshold")?,
-                    None => 0.0,
-                };
+                let reject_below = self.reject_threshold(&e)?;
                 CropOp::LungBox {
                     masks,
                     margin,
@@ -1165,6 +1162,47 @@ impl Checker<'_> {
             _ => return None,
         };
         Some(Crop { origin, op })
+    }
+
+    /// `reject_below 50%`, or as prose `reject smaller than 50%`: boxes at most this share of the image
+    /// height or width are dropped.
+    fn reject_threshold(&mut self, e: &Entries) -> Option<f64> {
+        let value = match (e.get("reject_below"), e.get("reject")) {
+            (None, None) => return Some(0.0),
+            (Some(a), Some(b)) => {
+                self.error(
+                    Diagnostic::new(
+                        Code::DuplicateEntry,
+                        "the rejection threshold is given twice",
+                    )
+                    .at(b.span, "given again here")
+                    .also(a.span, "first given here")
+                    .help("keep one of them"),
+                );
+                return None;
+            }
+            (Some(entry), None) => self.one(entry)?,
+            (None, Some(entry)) => match entry.values.as_slice() {
+                [smaller, than, v]
+                    if smaller.as_ident().is_some_and(|i| i.name == "smaller")
+                        && than.as_ident().is_some_and(|i| i.name == "than") =>
+                {
+                    v
+                }
+                _ => {
+                    self.error(
+                        Diagnostic::new(
+                            Code::WrongType,
+                            "`reject` reads `reject smaller than SHARE`",
+                        )
+                        .at(entry.span, "expected `reject smaller than 50%`")
+                        .help("or write `reject_below 50%`"),
+                    );
+                    return None;
+                }
+            },
+        };
+        self.fraction(value, "the rejection threshold")
     }
 
     /// `box(x, y, w, h)` in fractions (`%`) or pixels (`px`).
@@ -1491,6 +1529,7 @@ impl Checker<'_> {
         }
         let allowed = [
             "data",
+            "train",
             "weights",
             "epochs",
             "batch",
@@ -1537,9 +1576,38 @@ impl Checker<'_> {
             Some(v) => self.number_in(v, "the mask threshold", 0.0, 1.0)?,
             None => 0.5,
         };
-        let source = match (e.get("data"), e.get("weights")) {
+        // `train on lung_masks` reads as prose; `data lung_masks` is the same.
+        let training_data = match (e.get("data"), e.get("train")) {
+            (Some(d), Some(t)) => {
+                self.error(
+                    Diagnostic::new(Code::DuplicateEntry, "the training data is given twice")
+                        .at(t.span, "given again here")
+                        .also(d.span, "first given here")
+                        .help("keep one of them"),
+                );
+                return None;
+            }
+            (d, t) => d.or(t),
+        };
+        let source = match (training_data, e.get("weights")) {
             (Some(d), None) => {
-                let data_value = self.one(d)?;
+                let data_value = match d.values.as_slice() {
+                    [on, v]
+                        if d.key.name == "train"
+                            && on.as_ident().is_some_and(|i| i.name == "on") =>
+                    {
+                        v
+                    }
+                    _ if d.key.name == "train" => {
+                        self.error(
+                            Diagnostic::new(Code::WrongType, "`train` reads `train on DATASET`")
+                                .at(d.span, "expected `train on my_masks`")
+                                .help("or write `data my_masks`"),
+                        );
+                        return None;
+                    }
+                    _ => self.one(d)?,
+                };
                 let data = self.reference_value(data_value, DeclKind::Dataset)?;
                 if let Some(ds) = self.study.datasets.get(&data)
                     && ds.masks.is_none()

@@ -194,6 +194,10 @@ impl Builder<'_> {
     }
 
     fn prepare(&mut self, dataset: &str) -> String {
+        let name = format!("prepare/{dataset}");
+        if self.cells.contains_key(&name) {
+            return name;
+        }
         let mut deps = Vec::new();
         let data = &self.study.datasets[dataset];
         if let DatasetSource::Union { parts } = &data.source {
@@ -212,6 +216,10 @@ impl Builder<'_> {
     }
 
     fn segmenter(&mut self, name: &str) -> String {
+        let cell = format!("segmenter/{name}");
+        if self.cells.contains_key(&cell) {
+            return cell;
+        }
         let seg = &self.study.segmenters[name];
         let deps = match &seg.source {
             SegmenterSource::Train { data, .. } => vec![self.prepare(data)],
@@ -228,6 +236,10 @@ impl Builder<'_> {
     }
 
     fn split(&mut self, name: &str) -> String {
+        let cell = format!("split/{name}");
+        if self.cells.contains_key(&cell) {
+            return cell;
+        }
         let split = &self.study.splits[name];
         let deps = vec![self.prepare(&split.data)];
         self.add(
@@ -257,11 +269,6 @@ impl Builder<'_> {
         fold: Option<String>,
         repeat: u32,
     ) -> String {
-        let s = self.study;
-        let mut deps = vec![self.split(&setup.split)];
-        for seg in crop_segmenters(&s.crops[&setup.crop]) {
-            deps.push(self.segmenter(&seg));
-        }
         let prefix = match target {
             Target::Label => "train".to_string(),
             Target::Source => "train-source".into(),
@@ -276,6 +283,14 @@ impl Builder<'_> {
             "{prefix}/{}/{}/{split_part}/{}/{}/rep{repeat}",
             setup.model, setup.crop, setup.preprocess, setup.train
         );
+        if self.cells.contains_key(&name) {
+            return name;
+        }
+        let s = self.study;
+        let mut deps = vec![self.split(&setup.split)];
+        for seg in crop_segmenters(&s.crops[&setup.crop]) {
+            deps.push(self.segmenter(&seg));
+        }
         let content = serde_json::json!({
             "model": canonical(&s.models[&setup.model]),
             "crop": canonical(&s.crops[&setup.crop]),
@@ -325,6 +340,10 @@ impl Builder<'_> {
     }
 
     fn aggregate(&mut self, experiment: &str) -> String {
+        let cell = format!("aggregate/{experiment}");
+        if self.cells.contains_key(&cell) {
+            return cell;
+        }
         let exp = &self.study.experiments[experiment];
         let mut deps = Vec::new();
         for point in exp.points.clone() {
