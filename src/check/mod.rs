@@ -567,3 +567,38 @@ fn relative_to(path: &Path, base: &Path) -> PathBuf {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_paths_are_lexical() {
+        assert_eq!(
+            relative_to(Path::new("studies/data/m.csv"), Path::new("studies")),
+            PathBuf::from("data/m.csv")
+        );
+        assert_eq!(
+            relative_to(Path::new("data/m.csv"), Path::new("studies")),
+            PathBuf::from("../data/m.csv")
+        );
+        assert_eq!(
+            relative_to(Path::new("m.csv"), Path::new("")),
+            PathBuf::from("m.csv")
+        );
+        assert_eq!(
+            normalize(Path::new("studies/lib/../data/./m.csv")),
+            PathBuf::from("studies/data/m.csv")
+        );
+        assert_eq!(
+            normalize(Path::new("../x/../../y")),
+            PathBuf::from("../../y")
+        );
+    }
+
+    #[test]
+    fn slugs_are_safe_folder_names() {
+        assert_eq!(slug("Covid Confounders (2021)"), "covid-confounders--2021");
+        assert_eq!(slug("***"), "study");
+    }
+}

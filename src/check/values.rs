@@ -509,3 +509,35 @@ impl Checker<'_> {
         ok.then_some(out)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggestions_catch_typos_but_not_unrelated_words() {
+        assert_eq!(
+            suggest("momentun", ["momentum", "lr", "nesterov"]),
+            Some("momentum")
+        );
+        assert_eq!(suggest("smal", ["small", "wide"]), Some("small"));
+        assert_eq!(
+            suggest("normalise", ["normalize", "resize"]),
+            Some("normalize")
+        );
+        assert_eq!(suggest("transformer", ["cnn", "resnet", "vgg"]), None);
+        assert_eq!(suggest("x", ["abc"]), None);
+    }
+
+    #[test]
+    fn did_you_mean_lists_options_when_nothing_is_close() {
+        assert_eq!(
+            did_you_mean("rmsprop", &["sgd", "adam"]),
+            "expected one of: `sgd`, `adam`"
+        );
+        assert_eq!(
+            did_you_mean("adma", &["sgd", "adam"]),
+            "did you mean `adam`?"
+        );
+    }
+}

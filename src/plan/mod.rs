@@ -492,23 +492,24 @@ pub fn summary(plan: &Plan) -> String {
     if !s.experiments.is_empty() {
         out.push_str("\nexperiments:\n");
         for (name, e) in &s.experiments {
-            let folds: usize = e
+            // Each grid cell trains once per fold of its split and per repeat.
+            let runs: usize = e
                 .points
                 .iter()
                 .map(|p| s.splits[&p.split].folds().len())
-                .sum();
+                .sum::<usize>()
+                * e.repeats as usize;
             let varying = if e.varying.is_empty() {
-                "single setup".to_string()
+                "one setup".to_string()
             } else {
                 format!("varying {}", e.varying.join(" × "))
             };
+            let metrics: Vec<&str> = e.measures.iter().map(|m| m.name()).collect();
             out.push_str(&format!(
-                "  {name}: {} grid cell(s) ({varying}), {} fold-cell(s) × {} repeat(s) = {} trainings; measures {}\n",
+                "  {name}: {} grid cell(s) ({varying}) × folds × {} repeat(s) = {runs} training(s); measures {}\n",
                 e.points.len(),
-                folds,
                 e.repeats,
-                folds * e.repeats as usize,
-                e.measures.iter().map(|m| m.name()).collect::<Vec<_>>().join(", ")
+                metrics.join(", ")
             ));
         }
     }
