@@ -641,11 +641,13 @@ impl Split {
                 .map(|(p, _)| p.clone())
                 .collect(),
         };
-        if matches!(
-            self.method,
-            SplitMethod::BySource { .. } | SplitMethod::LeaveOneSourceOut { .. }
-        ) {
-            out.push("unseen".into());
+        match self.method {
+            SplitMethod::BySource { .. } | SplitMethod::LeaveOneSourceOut { .. } => {
+                out.push("unseen".into())
+            }
+            // Each fold is the test partition once; the others are split into train and validation.
+            SplitMethod::KFold { .. } => out.push("test".into()),
+            _ => {}
         }
         out
     }

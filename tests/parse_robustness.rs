@@ -6,10 +6,16 @@ use proptest::prelude::*;
 use study::diagnostics::Code;
 
 const QUICKSTART: &str = include_str!("../studies/quickstart.study");
+/// Every construct of the language; it includes `lib/masks.study` from its folder.
+const EVERYTHING: &str = include_str!("fixtures/everything.study");
 
 /// Parses and checks; asserts the outcome is a valid study or at least one error.
 fn outcome(bytes: &[u8]) -> Option<Vec<Code>> {
-    let loaded = study::load_bytes("input.study", bytes, None);
+    let loaded = study::load_bytes(
+        "input.study",
+        bytes,
+        Some(std::path::Path::new("tests/fixtures")),
+    );
     let errors: Vec<Code> = loaded
         .diagnostics
         .items
@@ -31,23 +37,37 @@ fn outcome(bytes: &[u8]) -> Option<Vec<Code>> {
 }
 
 #[test]
-fn every_truncation_of_the_quickstart() {
-    let bytes = QUICKSTART.as_bytes();
-    for cut in 0..bytes.len() {
-        outcome(&bytes[..cut]);
+fn every_truncation() {
+    for text in [QUICKSTART, EVERYTHING] {
+        let bytes = text.as_bytes();
+        for cut in 0..bytes.len() {
+            outcome(&bytes[..cut]);
+        }
+        assert_eq!(outcome(bytes), None, "the whole study is valid");
     }
-    assert_eq!(outcome(bytes), None, "the whole quickstart is valid");
 }
 
 #[test]
-fn deleting_any_one_declaration() {
-    let parsed = study::syntax::parse_bytes("q.study", QUICKSTART.as_bytes(), None);
-    let items: Vec<_> = parsed.ast.items().iter().map(|i| i.span()).collect();
-    assert!(items.len() > 10);
-    for span in items {
-        let mut text = QUICKSTART.to_string();
-        text.replace_range(span.start..span.end, "");
-        outcome(text.as_bytes());
+fn deleting_any_one_declaration_or_entry() {
+    for text in [QUICKSTART, EVERYTHING] {
+        let parsed = study::syntax::parse_bytes("q.study", text.as_bytes(), None);
+        let file = &parsed.ast.files[0];
+        let mut spans: Vec<study::source::Span> = file.items.iter().map(|i| i.span()).collect();
+        for item in &file.items {
+            if let study::syntax::ast::Item::Decl(d) = item {
+                spans.extend(
+                    d.block
+                        .iter()
+                        .flat_map(|b| b.items.iter().map(|i| i.span())),
+                );
+            }
+        }
+        assert!(spans.len() > 20);
+        for span in spans {
+            let mut mutated = text.to_string();
+            mutated.replace_range(span.start..span.end, "");
+            outcome(mutated.as_bytes());
+        }
     }
 }
 
@@ -168,8 +188,11 @@ proptest! {
     }
 
     #[test]
-    fn token_mutations(ops in proptest::collection::vec((0usize..4, any::<prop::sample::Index>(), any::<prop::sample::Index>()), 1..6)) {
-        let mut toks = tokens(QUICKSTART);
+    fn token_mutations(
+        which in any::<bool>(),
+        ops in proptest::collection::vec((0usize..4, any::<prop::sample::Index>(), any::<prop::sample::Index>()), 1..6),
+    ) {
+        let mut toks = tokens(if which { EVERYTHING } else { QUICKSTART });
         let vocabulary = ["{", "}", "[", "]", "(", ")", ",", "=", "==", "and", "not", "model", "crop", "split",
             "\"x\"", "0", "-1", "1e999", "80%", "px", "cnn", "full", "\n", "*", "=>", "when", "."];
         for (op, a, b) in ops {

@@ -128,11 +128,7 @@ impl Checker<'_> {
                                     ),
                                 )
                                 .at(*span, "unknown partition")
-                                .help(format!(
-                                    "{} (this split makes: {})",
-                                    did_you_mean(p, &options),
-                                    parts.join(", ")
-                                )),
+                                .help(did_you_mean(p, &options)),
                             );
                             ok = false;
                         }
@@ -148,6 +144,15 @@ impl Checker<'_> {
                             parts.push(p);
                         }
                     }
+                }
+                if parts.is_empty() && !splits.is_empty() {
+                    let at = e.get("split").map_or(e.span, |x| x.span);
+                    self.error(
+                        Diagnostic::new(Code::UnknownPartition, "the experiment's split holds nothing out to evaluate on")
+                            .at(at, "no test, seen or unseen partition")
+                            .help("give the split a test share, or list `evaluate [validation]` explicitly"),
+                    );
+                    ok = false;
                 }
                 parts
             }
@@ -171,11 +176,7 @@ impl Checker<'_> {
                                 format!("dataset `{}` has no class `{}`", split.data, id.name),
                             )
                             .at(id.span, "unknown class")
-                            .help(format!(
-                                "{} (classes: {})",
-                                did_you_mean(&id.name, &options),
-                                classes.join(", ")
-                            )),
+                            .help(did_you_mean(&id.name, &options)),
                         );
                         ok = false;
                     }
@@ -1014,11 +1015,7 @@ impl Checker<'_> {
                 format!("dataset `{split_data}` has no variable `{name}`"),
             )
             .at(at, "not in the dataset")
-            .help(format!(
-                "{} (available: {})",
-                did_you_mean(name, &options),
-                available.join(", ")
-            )),
+            .help(did_you_mean(name, &options)),
         );
         None
     }
@@ -1145,52 +1142,18 @@ impl Checker<'_> {
                 return None;
             }
         }
-        let missing: Vec<&String> = exp
-            .varying
+        // The selection must leave exactly one grid cell; axes zipped together are fixed by one another.
+        let matching: Vec<&GridPoint> = exp
+            .points
             .iter()
-            .filter(|a| !selection.iter().any(|(s, _)| &s.name == *a))
+            .filter(|p| {
+                selection
+                    .iter()
+                    .all(|(a, v)| p.axis(&a.name) == Some(v.name.as_str()))
+            })
             .collect();
-        if !missing.is_empty() {
-            let example: Vec<String> = missing
-                .iter()
-                .map(|a| {
-                    format!(
-                        "{a} = {}",
-                        exp.points.first().and_then(|p| p.axis(a)).unwrap_or("...")
-                    )
-                })
-                .collect();
-            self.error(
-                Diagnostic::new(
-                    Code::AmbiguousSelection,
-                    format!("experiment `{name}` has several grid cells; say which one"),
-                )
-                .at(
-                    at,
-                    format!(
-                        "select {}",
-                        missing
-                            .iter()
-                            .map(|a| format!("`{a}`"))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                )
-                .help(format!("for example: {name}[{}]", example.join(", "))),
-            );
-            return None;
-        }
-        if exp.varying.is_empty() {
-            return Some(None);
-        }
-        let point = exp.points.iter().find(|p| {
-            selection
-                .iter()
-                .all(|(a, v)| p.axis(&a.name) == Some(v.name.as_str()))
-        });
-        match point {
-            Some(p) => Some(Some(p.clone())),
-            None => {
+        match matching.as_slice() {
+            [] => {
                 self.error(
                     Diagnostic::new(
                         Code::AmbiguousSelection,
@@ -1198,6 +1161,44 @@ impl Checker<'_> {
                     )
                     .at(at, "excluded cell")
                     .help("select a cell that runs"),
+                );
+                None
+            }
+            [only] if exp.varying.is_empty() => {
+                let _ = only;
+                Some(None)
+            }
+            [only] => Some(Some((*only).clone())),
+            several => {
+                let open: Vec<&String> = exp
+                    .varying
+                    .iter()
+                    .filter(|axis| {
+                        unique(
+                            several
+                                .iter()
+                                .filter_map(|p| p.axis(axis).map(str::to_string)),
+                        )
+                        .len()
+                            > 1
+                    })
+                    .collect();
+                let example: Vec<String> = selection
+                    .iter()
+                    .map(|(a, v)| format!("{} = {}", a.name, v.name))
+                    .chain(
+                        open.iter()
+                            .map(|a| format!("{a} = {}", several[0].axis(a).unwrap_or("..."))),
+                    )
+                    .collect();
+                let axes: Vec<String> = open.iter().map(|a| format!("`{a}`")).collect();
+                self.error(
+                    Diagnostic::new(
+                        Code::AmbiguousSelection,
+                        format!("experiment `{name}` has several grid cells; say which one"),
+                    )
+                    .at(at, format!("select {}", axes.join(", ")))
+                    .help(format!("for example: {name}[{}]", example.join(", "))),
                 );
                 None
             }

@@ -300,11 +300,7 @@ impl Checker<'_> {
                     field_seg.name.name
                 )
             } else {
-                format!(
-                    "{} (fields of `{target}`: {})",
-                    did_you_mean(&field_seg.name.name, &names),
-                    field_list(&specs)
-                )
+                did_you_mean(&field_seg.name.name, &names)
             };
             self.error(
                 Diagnostic::new(
@@ -441,11 +437,7 @@ impl Checker<'_> {
                         self,
                         *at,
                         format!("`{}` has no entry `{v}`", spec.name),
-                        format!(
-                            "{} (one of: {})",
-                            did_you_mean(v, &options),
-                            values.join(", ")
-                        ),
+                        did_you_mean(v, &options),
                     );
                     None
                 }
@@ -465,11 +457,7 @@ impl Checker<'_> {
                             format!("`{target}` is not evaluated on `{p}`"),
                         )
                         .at(*at, "partition not evaluated")
-                        .help(format!(
-                            "{} (evaluated: {})",
-                            did_you_mean(p, &options),
-                            partitions.join(", ")
-                        )),
+                        .help(did_you_mean(p, &options)),
                     );
                     return None;
                 }
