@@ -373,6 +373,111 @@ Fixed:
     segmenter seg = unet(depth: 4) { data lung_masks }
     crop lungs = lung_box(seg)";
 
+    DataMissing = "E0040", "data file or folder not found",
+"A manifest, image folder, image, mask or weights file the study names does not exist at run time. Paths
+are relative to the study file that writes them. `study check` does not look at data; `study data` and
+`study run` do, and name the dataset to download.
+
+Wrong:
+    dataset nih = csv(\"data/nih/manifest.csv\") { ... }     (data/nih/ not downloaded)
+
+Fixed: download the dataset (see docs/datasets.md) or correct the path.";
+
+    CsvMalformed = "E0041", "manifest is not readable CSV",
+"A manifest row cannot be parsed as CSV: a row with a different number of fields than the header, an
+unterminated quote, or bytes that are not UTF-8. The label points at the row.
+
+Wrong:
+    path,label
+    a.png,covid,extra
+
+Fixed:
+    path,label
+    a.png,covid";
+
+    MissingColumn = "E0042", "manifest lacks a mapped column",
+"The study maps a role (image, label, source, ...) or a filter to a manifest column that the header does not
+have. The help suggests the closest header.
+
+Wrong:
+    image column \"filename\"          (the header has `path`)
+
+Fixed:
+    image column \"path\"";
+
+    BadValue = "E0043", "manifest value cannot be used",
+"A cell cannot be read as the study needs it: an age that is not a number (`62` and DICOM-style `062Y` are
+read), a label the label map does not cover and no wildcard catches, an empty image path.
+
+Wrong:
+    label column \"finding\" { \"COVID-19\" => covid }     (a row says `Pneumonia`)
+
+Fixed:
+    label column \"finding\" { \"COVID-19\" => covid, * => other }";
+
+    BadImage = "E0044", "image cannot be decoded",
+"An image file is corrupt, truncated, empty, or in a format other than PNG, JPEG or DICOM. With
+`on_error skip` on the dataset the image is skipped and counted instead.
+
+Wrong:
+    a PNG cut off in the middle of a download
+
+Fixed: download it again, or set `on_error skip` to run without it.";
+
+    BadDicom = "E0045", "DICOM file cannot be used",
+"A DICOM file cannot be read, has no pixel data, or uses a compression this build cannot decode.
+
+Wrong:
+    a DICOM-SR report in an image folder
+
+Fixed: keep only image DICOM files (CR, DX) in the folder.";
+
+    EmptyData = "E0046", "no images",
+"A dataset has no image left after its filters, or one of its classes has none. A classifier needs at least
+two classes with images.
+
+Wrong:
+    keep age > 200
+
+Fixed:
+    keep age > 20";
+
+    DuplicateImage = "E0047", "image listed twice",
+"The same image file appears in two rows of a dataset. It would count twice and could land in two partitions.
+
+Wrong:
+    images/a.png,covid
+    images/a.png,covid
+
+Fixed: remove the repeated row.";
+
+    PatientConflict = "E0048", "one patient with conflicting metadata",
+"Rows of the same patient disagree on sex or on the source. Either the patient ids are not unique across
+sources, or the metadata is wrong; grouping by patient would then be meaningless.
+
+Wrong:
+    p1,M,...
+    p1,F,...
+
+Fixed: make patient ids unique (prefix them with the source), or correct the metadata.";
+
+    MaskMismatch = "E0049", "mask size differs from its image",
+"A lung mask must have exactly the size of its image.
+
+Wrong:
+    images/a.png is 512x480, masks/a.png is 256x240
+
+Fixed: export masks at the image's size.";
+
+    MissingClass = "E0050", "a partition lacks a class",
+"A partition that is evaluated has images of only one class (or none), so AUC, sensitivity and specificity
+are undefined there. This is found before any training starts.
+
+Wrong:
+    by_source split whose unseen source holds only covid images, evaluated with auc
+
+Fixed: add an unseen source with both classes, or evaluate that partition per source only.";
+
     Unused = "W0001", "declaration is never used",
 "A declaration is not referenced by any experiment, probe, hypothesis or other declaration. It does not
 change the plan; remove it or use it. This is a warning: the study is still valid.
@@ -397,6 +502,11 @@ impl Code {
         } else {
             Severity::Error
         }
+    }
+
+    /// Codes found while reading data (E0040 to E0059), not in the study text.
+    pub fn is_data(self) -> bool {
+        ("E0040".."E0060").contains(&self.id())
     }
 
     /// Looks a code up by `E0012`, `e0012` or `study::E0012`.

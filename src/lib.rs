@@ -11,6 +11,7 @@
 #![allow(clippy::large_enum_variant)]
 
 pub mod check;
+pub mod data;
 pub mod diagnostics;
 pub mod plan;
 pub mod source;

@@ -40,6 +40,13 @@ enum Command {
         #[arg(long)]
         check: bool,
     },
+    /// Read a study's data: counts per source and label, demographics, associations, splits.
+    Data {
+        file: PathBuf,
+        /// Also write a preview grid (one row per source × label) of every synthetic dataset.
+        #[arg(long)]
+        preview: bool,
+    },
     /// Explain a diagnostic code, with a wrong and a fixed example.
     Explain {
         /// A code such as E0012 (or `all` to list every code).
@@ -59,6 +66,7 @@ fn main() -> ExitCode {
         Command::Check { files, format } => check(&files, format),
         Command::Plan { file, json } => plan(&file, json),
         Command::Fmt { files, check } => fmt(&files, check),
+        Command::Data { file, preview } => data(&file, preview),
         Command::Explain { code } => explain(&code),
     }
 }
@@ -164,6 +172,34 @@ fn fmt(files: &[PathBuf], check_only: bool) -> ExitCode {
         }
     }
     status
+}
+
+fn data(file: &Path, preview: bool) -> ExitCode {
+    let mut loaded = study::load(file);
+    eprint!(
+        "{}",
+        diagnostics::render_all(&loaded.diagnostics, &loaded.sources, style())
+    );
+    let Some(s) = loaded.study.take() else {
+        return ExitCode::from(1);
+    };
+    let root = file.parent().map(Path::to_path_buf).unwrap_or_default();
+    let ctx = study::data::DataContext {
+        root: root.clone(),
+        seed: s.seed,
+    };
+    let preview_dir = preview.then(|| root.join(&s.output));
+    let (text, problems) = study::data::summary::report(&s, &ctx, preview_dir.as_deref());
+    print!("{text}");
+    if problems.is_empty() {
+        return ExitCode::SUCCESS;
+    }
+    let diags = study::data::problems_to_diagnostics(&problems, &s, &mut loaded.sources);
+    eprint!(
+        "{}",
+        diagnostics::render_all(&diags, &loaded.sources, style())
+    );
+    ExitCode::from(1)
 }
 
 fn explain(code: &str) -> ExitCode {

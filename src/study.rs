@@ -6,10 +6,20 @@ use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
 /// Where a declaration was written. Not part of the study's meaning (the fingerprint ignores it).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Origin {
     /// `file:line:column`
     pub location: String,
+    /// The declaration's name in the sources it was checked from (for diagnostics in the same process).
+    #[serde(skip)]
+    pub span: Option<crate::source::Span>,
+}
+
+/// Origins compare by location: the in-process span is a handle, not content.
+impl PartialEq for Origin {
+    fn eq(&self, other: &Self) -> bool {
+        self.location == other.location
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -102,6 +102,7 @@ impl<'a> Checker<'a> {
     pub fn origin(&self, span: Span) -> Origin {
         Origin {
             location: self.sources.location(span),
+            span: Some(span),
         }
     }
 

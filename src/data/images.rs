@@ -1,0 +1,240 @@
+//! Decoding: PNG and JPEG (8 or 16 bit, gray, RGB or palette) and DICOM → one f32 gray plane in [0, 1].
+
+use super::metadata::{self, Sex};
+use super::{ImageSource, Place, Problem};
+use crate::diagnostics::Code;
+use std::path::Path;
+
+/// A gray image, row-major, values in [0, 1].
+#[derive(Clone, Debug, PartialEq)]
+pub struct Gray {
+    pub width: usize,
+    pub height: usize,
+    pub data: Vec<f32>,
+}
+
+impl Gray {
+    pub fn new(width: usize, height: usize, fill: f32) -> Self {
+        Gray {
+            width,
+            height,
+            data: vec![fill; width * height],
+        }
+    }
+
+    pub fn get(&self, x: usize, y: usize) -> f32 {
+        self.data[y * self.width + x]
+    }
+
+    pub fn set(&mut self, x: usize, y: usize, v: f32) {
+        self.data[y * self.width + x] = v;
+    }
+
+    /// 8-bit copy, for previews and caches.
+    pub fn to_u8(&self) -> Vec<u8> {
+        self.data
+            .iter()
+            .map(|v| (v.clamp(0.0, 1.0) * 255.0).round() as u8)
+            .collect()
+    }
+
+    pub fn from_u8(width: usize, height: usize, bytes: &[u8]) -> Self {
+        Gray {
+            width,
+            height,
+            data: bytes.iter().map(|b| *b as f32 / 255.0).collect(),
+        }
+    }
+}
+
+/// Decodes an image file (by content, not by extension) for dataset `dataset`.
+pub fn decode_file(path: &Path, dataset: &str) -> Result<Gray, Problem> {
+    let bytes = std::fs::read(path).map_err(|e| {
+        Problem::new(
+            Code::DataMissing,
+            dataset,
+            format!("cannot read image: {e}"),
+            super::manifest::download_help(dataset),
+        )
+        .at(Place::File(path.to_path_buf()))
+    })?;
+    if is_dicom(&bytes) {
+        return decode_dicom(path, dataset).map(|(g, _)| g);
+    }
+    let corrupt = |why: String| {
+        Problem::new(
+            Code::BadImage,
+            dataset,
+            format!("cannot decode image: {why}"),
+            "re-download the file, or set `on_error skip` on the dataset",
+        )
+        .at(Place::File(path.to_path_buf()))
+    };
+    if bytes.is_empty() {
+        return Err(corrupt("the file is empty".into()));
+    }
+    let image = image::ImageReader::new(std::io::Cursor::new(&bytes))
+        .with_guessed_format()
+        .map_err(|e| corrupt(e.to_string()))?
+        .decode()
+        .map_err(|e| corrupt(e.to_string()))?;
+    let luma = image.to_luma32f();
+    let (w, h) = luma.dimensions();
+    if w == 0 || h == 0 {
+        return Err(corrupt("the image has no pixels".into()));
+    }
+    Ok(Gray {
+        width: w as usize,
+        height: h as usize,
+        data: luma
+            .into_raw()
+            .into_iter()
+            .map(|v| v.clamp(0.0, 1.0))
+            .collect(),
+    })
+}
+
+/// DICOM files carry `DICM` at byte 128.
+pub fn is_dicom(bytes: &[u8]) -> bool {
+    bytes.get(128..132) == Some(b"DICM")
+}
+
+/// Header fields usable as metadata.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct DicomHeader {
+    pub patient: Option<String>,
+    pub age: Option<f64>,
+    pub sex: Option<Sex>,
+    pub view: Option<String>,
+    pub photometric: String,
+}
+
+/// Reads a DICOM image: modality LUT (rescale slope and intercept), then the first VOI window when
+/// present (min–max otherwise), then MONOCHROME1 inversion, so bone is bright in every output.
+pub fn decode_dicom(path: &Path, dataset: &str) -> Result<(Gray, DicomHeader), Problem> {
+    use dicom_dictionary_std::tags;
+    use dicom_pixeldata::PixelDecoder;
+    let bad = |why: String| {
+        Problem::new(
+            Code::BadDicom,
+            dataset,
+            format!("cannot use DICOM file: {why}"),
+            "keep only image DICOM files, or set `on_error skip`",
+        )
+        .at(Place::File(path.to_path_buf()))
+    };
+    let object = dicom_object::open_file(path).map_err(|e| bad(e.to_string()))?;
+    let text = |tag| {
+        object
+            .element(tag)
+            .ok()
+            .and_then(|e| e.to_str().ok())
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+    };
+    let header = DicomHeader {
+        patient: text(tags::PATIENT_ID),
+        age: text(tags::PATIENT_AGE).and_then(|a| metadata::parse_age(&a).ok().flatten()),
+        sex: text(tags::PATIENT_SEX).and_then(|s| metadata::parse_sex(&s)),
+        view: text(tags::VIEW_POSITION).and_then(|v| metadata::normalize_view(&v)),
+        photometric: text(tags::PHOTOMETRIC_INTERPRETATION).unwrap_or_default(),
+    };
+    let decoded = object.decode_pixel_data().map_err(|e| bad(e.to_string()))?;
+    let (w, h) = (decoded.columns() as usize, decoded.rows() as usize);
+    let values: Vec<f32> = decoded
+        .to_vec_frame::<f32>(0)
+        .map_err(|e| bad(e.to_string()))?;
+    if w == 0 || h == 0 || values.len() < w * h * decoded.samples_per_pixel() as usize {
+        return Err(bad(format!("pixel data does not fill {w}x{h}")));
+    }
+    let samples = decoded.samples_per_pixel() as usize;
+    let gray: Vec<f32> = if samples == 1 {
+        values[..w * h].to_vec()
+    } else {
+        values
+            .chunks(samples)
+            .take(w * h)
+            .map(|p| 0.299 * p[0] + 0.587 * p[1] + 0.114 * p[2])
+            .collect()
+    };
+    let window = decoded
+        .window()
+        .ok()
+        .flatten()
+        .and_then(|w| w.first().copied());
+    let mut data = match window {
+        Some(wl) if wl.width > 1.0 => apply_window(&gray, wl.center, wl.width),
+        _ => min_max(&gray),
+    };
+    if header.photometric == "MONOCHROME1" {
+        data.iter_mut().for_each(|v| *v = 1.0 - *v);
+    }
+    Ok((
+        Gray {
+            width: w,
+            height: h,
+            data,
+        },
+        header,
+    ))
+}
+
+/// The linear VOI window of the DICOM standard (PS3.3 C.11.2.1.2.1), to [0, 1].
+pub fn apply_window(values: &[f32], center: f64, width: f64) -> Vec<f32> {
+    let (c, w) = (center - 0.5, width - 1.0);
+    values
+        .iter()
+        .map(|x| {
+            let x = *x as f64;
+            if x <= c - w / 2.0 {
+                0.0
+            } else if x > c + w / 2.0 {
+                1.0
+            } else {
+                (((x - c) / w) + 0.5) as f32
+            }
+        })
+        .collect()
+}
+
+pub fn min_max(values: &[f32]) -> Vec<f32> {
+    let (lo, hi) = values
+        .iter()
+        .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), v| {
+            (lo.min(*v), hi.max(*v))
+        });
+    let range = hi - lo;
+    if !range.is_finite() || range <= 0.0 {
+        return vec![0.0; values.len()];
+    }
+    values.iter().map(|v| (v - lo) / range).collect()
+}
+
+/// Decodes an image or mask of any source.
+pub fn load(
+    source: &ImageSource,
+    dataset: &str,
+    study: &crate::study::Study,
+    seed: u64,
+) -> Result<Gray, Problem> {
+    match source {
+        ImageSource::File(path) => decode_file(path, dataset),
+        ImageSource::Synthetic {
+            dataset: name,
+            source,
+            index,
+        } => {
+            let Some(crate::study::DatasetSource::Synthetic(spec)) =
+                study.datasets.get(name).map(|d| &d.source)
+            else {
+                return Err(Problem::new(
+                    Code::DataMissing,
+                    dataset,
+                    format!("no synthetic dataset `{name}`"),
+                    "",
+                ));
+            };
+            Ok(super::synthetic::render(spec, name, source, *index, seed).image)
+        }
+    }
+}
