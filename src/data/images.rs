@@ -238,3 +238,55 @@ pub fn load(
         }
     }
 }
+
+/// Decodes a record's image and, when it has one, its lung mask, which must have the image's size.
+pub fn load_record(
+    record: &super::Record,
+    study: &crate::study::Study,
+    seed: u64,
+) -> Result<(Gray, Option<Gray>), Problem> {
+    if let ImageSource::Synthetic {
+        dataset,
+        source,
+        index,
+    } = &record.image
+    {
+        let Some(crate::study::DatasetSource::Synthetic(spec)) =
+            study.datasets.get(dataset).map(|d| &d.source)
+        else {
+            return Err(Problem::new(
+                Code::DataMissing,
+                &record.dataset,
+                format!("no synthetic dataset `{dataset}`"),
+                "",
+            ));
+        };
+        let drawn = super::synthetic::render(spec, dataset, source, *index, seed);
+        return Ok((drawn.image, Some(drawn.mask)));
+    }
+    let image = load(&record.image, &record.dataset, study, seed)?;
+    let Some(mask_source) = &record.mask else {
+        return Ok((image, None));
+    };
+    let mut mask = load(mask_source, &record.dataset, study, seed)?;
+    if (mask.width, mask.height) != (image.width, image.height) {
+        let path = match mask_source {
+            ImageSource::File(p) => p.clone(),
+            _ => Default::default(),
+        };
+        return Err(Problem::new(
+            Code::MaskMismatch,
+            &record.dataset,
+            format!(
+                "the mask is {}x{} but image `{}` is {}x{}",
+                mask.width, mask.height, record.id, image.width, image.height
+            ),
+            "export masks at their image's size",
+        )
+        .at(Place::File(path)));
+    }
+    mask.data
+        .iter_mut()
+        .for_each(|v| *v = if *v > 0.5 { 1.0 } else { 0.0 });
+    Ok((image, Some(mask)))
+}

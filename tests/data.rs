@@ -1,0 +1,464 @@
+//! Data: manifests, images, DICOM, the synthetic generator, splits. Real data is read from
+//! `../shared/data` by path; tests that need it say so and skip when it is absent.
+
+use std::path::{Path, PathBuf};
+use study::data::{DataContext, Problem, load_dataset, split::assign};
+use study::diagnostics::Code;
+use study::study::Study;
+
+fn shared(rel: &str) -> Option<PathBuf> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/data")
+        .join(rel);
+    if p.exists() {
+        Some(p)
+    } else {
+        eprintln!(
+            "skipped: {} is absent (the shared test data is not on this machine)",
+            p.display()
+        );
+        None
+    }
+}
+
+fn checked(text: &str, dir: &Path) -> Study {
+    let loaded = study::load_bytes("t.study", text.as_bytes(), Some(dir));
+    let rendered = study::diagnostics::render_all(
+        &loaded.diagnostics,
+        &loaded.sources,
+        study::diagnostics::Style::plain(),
+    );
+    loaded
+        .study
+        .unwrap_or_else(|| panic!("invalid study:\n{rendered}"))
+}
+
+fn ctx(dir: &Path, seed: u64) -> DataContext {
+    DataContext {
+        root: dir.to_path_buf(),
+        seed,
+    }
+}
+
+const TAIL: &str = "crop full = full\npreprocess p { resize 64 }\nmodel small = cnn(channels: [8, 16])\ntrain quick { optimizer adam(lr: 1e-3), epochs 2 }\n";
+
+fn real_study(manifest: &Path, split: &str) -> String {
+    format!(
+        "study \"real\" {{ seed 5 }}\ndataset cxr = csv(\"{}\") {{\n  image column \"path\"\n  label column \"label\"\n  source column \"source\"\n  patient column \"patient_id\"\n  age column \"age\"\n  sex column \"sex\"\n  view column \"view\"\n}}\n{TAIL}{split}\nexperiment e {{ model small, crop full, split s, preprocess p, train quick }}\n",
+        manifest.display()
+    )
+}
+
+#[test]
+fn real_manifest_counts_equal_the_manifest() {
+    let Some(manifest) = shared("cxr-real/manifest.csv") else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let s = checked(
+        &real_study(&manifest, "split s = random { data cxr, group patient }"),
+        dir.path(),
+    );
+    let table = load_dataset(&s, "cxr", &ctx(dir.path(), 5)).expect("loads");
+    let mut reader = csv::Reader::from_path(&manifest).expect("csv");
+    let headers = reader.headers().expect("header").clone();
+    let (li, si) = (
+        headers.iter().position(|h| h == "label").unwrap(),
+        headers.iter().position(|h| h == "source").unwrap(),
+    );
+    let mut expected = std::collections::BTreeMap::new();
+    for row in reader.records() {
+        let row = row.expect("row");
+        *expected
+            .entry((row[si].to_string(), row[li].to_string()))
+            .or_insert(0usize) += 1;
+    }
+    let mut got = std::collections::BTreeMap::new();
+    for r in &table.records {
+        *got.entry((r.source.clone(), r.label.clone()))
+            .or_insert(0usize) += 1;
+    }
+    assert_eq!(got, expected);
+    assert_eq!(table.records.len(), 607);
+    assert_eq!(
+        got[&("nih-chestxray14".to_string(), "normal".to_string())],
+        100
+    );
+}
+
+#[test]
+fn grouped_splits_share_no_patient_and_are_byte_identical_for_a_seed() {
+    let Some(manifest) = shared("cxr-real/manifest.csv") else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    for split in [
+        "split s = random { data cxr, group patient }",
+        "split s = by_source { data cxr, seen [\"nih-chestxray14\", \"ieee8023-covid-chestxray\"], group patient }",
+        "split s = kfold(4) { data cxr, group patient }",
+        "split s = leave_one_source_out { data cxr, sources [\"nih-chestxray14\", \"kermany-pediatric-cxr\", \"ieee8023-covid-chestxray\"], group patient }",
+    ] {
+        let s = checked(&real_study(&manifest, split), dir.path());
+        let table = load_dataset(&s, "cxr", &ctx(dir.path(), 5)).expect("loads");
+        let a = assign("s", &s.splits["s"], &table, 5).expect("assigns");
+        assert!(
+            a.leaks(&table, "patient").is_empty(),
+            "{split}: a patient straddles partitions"
+        );
+        // Cohen has patients with several images: grouping must have mattered somewhere.
+        let again = assign("s", &s.splits["s"], &table, 5).expect("assigns");
+        assert_eq!(a, again, "{split}: not deterministic");
+        let other = assign("s", &s.splits["s"], &table, 6).expect("assigns");
+        assert_ne!(a, other, "{split}: the seed has no effect");
+        let renamed = assign("t", &s.splits["s"], &table, 5).expect("assigns");
+        assert_ne!(
+            a, renamed,
+            "{split}: the split's name must be part of its seed"
+        );
+    }
+}
+
+#[test]
+fn fractions_and_strata_are_respected() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let s = checked(
+        &format!(
+            "study \"f\" {{ seed 1 }}\ndataset d = synthetic {{ source a {{ images 500, covid 30% }} }}\n{TAIL}split s = random {{ data d, fractions {{ train 60%, validation 20%, test 20% }} }}\nexperiment e {{ model small, crop full, split s, preprocess p, train quick }}\n"
+        ),
+        dir.path(),
+    );
+    let table = load_dataset(&s, "d", &ctx(dir.path(), 1)).expect("loads");
+    let a = assign("s", &s.splits["s"], &table, 1).expect("assigns");
+    for (partition, share) in [("train", 0.6), ("validation", 0.2), ("test", 0.2)] {
+        let members = a.members(0, partition);
+        assert!(
+            (members.len() as f64 - 500.0 * share).abs() <= 2.0,
+            "{partition}: {}",
+            members.len()
+        );
+        let covid = members
+            .iter()
+            .filter(|i| table.records[**i].label == "covid")
+            .count();
+        assert!(
+            (covid as f64 / members.len() as f64 - 0.3).abs() < 0.02,
+            "{partition}: covid share {covid}/{}",
+            members.len()
+        );
+    }
+}
+
+#[test]
+fn by_source_and_leave_one_source_out_hold_sources_out_whole() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let s = checked(
+        &format!(
+            "study \"b\" {{ seed 2 }}\ndataset d = synthetic {{\n  source a {{ images 40, covid 80% }}\n  source b {{ images 40, covid 20% }}\n  source c {{ images 40 }}\n}}\n{TAIL}split s = by_source {{ data d, seen [a, b] }}\nsplit l = leave_one_source_out {{ data d }}\nexperiment e {{ grid {{ split [s, l] }}, model small, crop full, preprocess p, train quick }}\n"
+        ),
+        dir.path(),
+    );
+    let table = load_dataset(&s, "d", &ctx(dir.path(), 2)).expect("loads");
+    let a = assign("s", &s.splits["s"], &table, 2).expect("assigns");
+    for (r, p) in table.records.iter().zip(&a.folds[0].partitions) {
+        assert_eq!(p.as_deref() == Some("unseen"), r.source == "c");
+    }
+    let l = assign("l", &s.splits["l"], &table, 2).expect("assigns");
+    assert_eq!(l.folds.len(), 3);
+    for fold in &l.folds {
+        let held = fold.name.clone().expect("fold name");
+        for (r, p) in table.records.iter().zip(&fold.partitions) {
+            assert_eq!(p.as_deref() == Some("unseen"), r.source == held);
+            assert!(p.is_some());
+        }
+    }
+}
+
+#[test]
+fn synthetic_images_are_determined_by_the_seed_and_markers_appear_only_where_declared() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let s = checked(
+        &format!(
+            "study \"m\" {{ seed 3 }}\ndataset d = synthetic {{\n  size 64\n  source marked {{ images 6, covid 50%, marker \"R\" top_left }}\n  source plain {{ images 6, covid 50% }}\n}}\n{TAIL}split s = random {{ data d }}\nexperiment e {{ model small, crop full, split s, preprocess p, train quick }}\n"
+        ),
+        dir.path(),
+    );
+    let table = load_dataset(&s, "d", &ctx(dir.path(), 3)).expect("loads");
+    let corner_max = |img: &study::data::images::Gray| {
+        (0..12)
+            .flat_map(|y| (0..12).map(move |x| (x, y)))
+            .map(|(x, y)| img.get(x, y))
+            .fold(0.0f32, f32::max)
+    };
+    for r in &table.records {
+        let (img, mask) = study::data::images::load_record(r, &s, 3).expect("renders");
+        let (again, _) = study::data::images::load_record(r, &s, 3).expect("renders");
+        assert_eq!(img, again, "not deterministic");
+        assert_eq!(
+            corner_max(&img) == 1.0,
+            r.source == "marked",
+            "{}: marker where not declared, or missing",
+            r.id
+        );
+        let mask = mask.expect("synthetic images have masks");
+        let lung = mask.data.iter().filter(|v| **v > 0.5).count() as f64 / mask.data.len() as f64;
+        assert!((0.08..0.4).contains(&lung), "{}: lung share {lung}", r.id);
+    }
+    let other = study::data::synthetic::records(
+        "d",
+        match &s.datasets["d"].source {
+            study::study::DatasetSource::Synthetic(x) => x,
+            _ => unreachable!(),
+        },
+        4,
+    );
+    let (a, _) = study::data::images::load_record(&table.records[0], &s, 3).expect("renders");
+    let (b, _) = study::data::images::load_record(&other.records[0], &s, 4).expect("renders");
+    assert_ne!(a, b, "another seed draws other images");
+}
+
+#[test]
+fn dicom_samples_decode_with_inversion_and_headers() {
+    let Some(dir) = shared("cxr-dicom-samples") else {
+        return;
+    };
+    let rsna =
+        dir.join("rsna-pneumonia-1.2.276.0.7230010.3.1.4.8323329.6904.1517875201.850819.dcm");
+    let (img, header) =
+        study::data::images::decode_dicom(&rsna, "d").expect("JPEG baseline DICOM decodes");
+    assert_eq!((img.width, img.height), (1024, 1024));
+    assert_eq!(header.view.as_deref(), Some("PA"));
+    assert_eq!(header.sex, Some(study::data::metadata::Sex::Male));
+    assert_eq!(header.age, Some(62.0));
+    let rg1 = dir.join("pydicom-data-RG1_UNCR.dcm");
+    let (img, header) =
+        study::data::images::decode_dicom(&rg1, "d").expect("MONOCHROME1 DICOM decodes");
+    assert_eq!(header.photometric, "MONOCHROME1");
+    assert_eq!((img.width, img.height), (1841, 1955));
+    assert!(img.data.iter().all(|v| (0.0..=1.0).contains(v)));
+    // After inversion the air outside the body is dark and the mediastinum bright, as in MONOCHROME2.
+    let mean = |x0: usize, y0: usize, w: usize, h: usize| {
+        let mut s = 0.0;
+        for y in y0..y0 + h {
+            for x in x0..x0 + w {
+                s += img.get(x, y) as f64;
+            }
+        }
+        s / (w * h) as f64
+    };
+    let centre = mean(870, 600, 100, 600);
+    let lung = mean(450, 700, 150, 400);
+    assert!(
+        centre > lung,
+        "mediastinum {centre} should be brighter than lung {lung}"
+    );
+}
+
+fn problems_of(text: &str, dir: &Path, dataset: &str) -> Vec<Problem> {
+    let s = checked(text, dir);
+    match load_dataset(&s, dataset, &ctx(dir, 1)) {
+        Ok(t) => t.skipped,
+        Err(p) => p,
+    }
+}
+
+fn csv_study(extra: &str) -> String {
+    format!(
+        "study \"c\" {{ seed 1 }}\ndataset d = csv(\"m.csv\") {{\n  image column \"path\"\n  label column \"label\"\n  source column \"source\"\n  age column \"age\"\n  patient column \"patient\"\n  sex column \"sex\"\n{extra}}}\n{TAIL}split s = random {{ data d }}\nexperiment e {{ model small, crop full, split s, preprocess p, train quick }}\n"
+    )
+}
+
+fn write_png(path: &Path, value: u8) {
+    std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+    image::GrayImage::from_pixel(16, 16, image::Luma([value]))
+        .save(path)
+        .expect("png");
+}
+
+fn codes(problems: &[Problem]) -> Vec<Code> {
+    problems.iter().map(|p| p.code).collect()
+}
+
+#[test]
+fn bad_manifests_give_coded_problems_naming_the_cell() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let d = dir.path();
+    write_png(&d.join("img/a.png"), 10);
+    write_png(&d.join("img/b.png"), 200);
+    let header = "path,label,source,age,patient,sex\n";
+    let cases: Vec<(&str, String, Code)> = vec![
+        (
+            "unequal row",
+            format!("{header}img/a.png,covid,x,50,p1,M\nimg/b.png,normal,x\n"),
+            Code::CsvMalformed,
+        ),
+        (
+            "missing column",
+            "path,label,source,age,patient\nimg/a.png,covid,x,50,p1\n".to_string(),
+            Code::MissingColumn,
+        ),
+        (
+            "bad age",
+            format!("{header}img/a.png,covid,x,fifty,p1,M\nimg/b.png,normal,x,40,p2,F\n"),
+            Code::BadValue,
+        ),
+        (
+            "duplicate",
+            format!("{header}img/a.png,covid,x,50,p1,M\nimg/a.png,normal,x,40,p2,F\n"),
+            Code::DuplicateImage,
+        ),
+        (
+            "missing image",
+            format!("{header}img/a.png,covid,x,50,p1,M\nimg/zzz.png,normal,x,40,p2,F\n"),
+            Code::DataMissing,
+        ),
+        (
+            "one class",
+            format!("{header}img/a.png,covid,x,50,p1,M\nimg/b.png,covid,x,40,p2,F\n"),
+            Code::EmptyData,
+        ),
+        (
+            "conflicting patient",
+            format!("{header}img/a.png,covid,x,50,p1,M\nimg/b.png,normal,x,40,p1,F\n"),
+            Code::PatientConflict,
+        ),
+    ];
+    for (what, manifest, code) in cases {
+        std::fs::write(d.join("m.csv"), &manifest).expect("write");
+        let problems = problems_of(&csv_study(""), d, "d");
+        assert!(
+            codes(&problems).contains(&code),
+            "{what}: expected {code}, got {problems:?}"
+        );
+        // Row problems point into the manifest.
+        if matches!(
+            code,
+            Code::BadValue | Code::DuplicateImage | Code::CsvMalformed | Code::DataMissing
+        ) {
+            let p = problems.iter().find(|p| p.code == code).expect("problem");
+            let Some(study::data::Place::Text { start, end, .. }) = &p.place else {
+                panic!("{what}: no place in the manifest")
+            };
+            assert!(
+                manifest[..*start].matches('\n').count() >= 1,
+                "{what}: points at the header"
+            );
+            assert!(end > start);
+        }
+    }
+    std::fs::write(
+        d.join("m.csv"),
+        format!("{header}img/a.png,covid,x,50,p1,M\n"),
+    )
+    .expect("write");
+    let problems = problems_of(&csv_study("  keep age > 90\n"), d, "d");
+    assert_eq!(codes(&problems), vec![Code::EmptyData]);
+    assert!(
+        problems[0].message.contains("1 left out by `keep`"),
+        "{}",
+        problems[0].message
+    );
+    let missing = problems_of(&csv_study("").replace("m.csv", "nowhere/m.csv"), d, "d");
+    assert_eq!(codes(&missing), vec![Code::DataMissing]);
+    assert!(missing[0].help.contains("dataset `d`"));
+}
+
+#[test]
+fn skip_policy_counts_instead_of_failing() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let d = dir.path();
+    write_png(&d.join("img/a.png"), 10);
+    write_png(&d.join("img/b.png"), 200);
+    write_png(&d.join("img/c.png"), 90);
+    std::fs::write(d.join("m.csv"), "path,label,source,age,patient,sex\nimg/a.png,covid,x,50,p1,M\nimg/b.png,normal,x,,p2,F\nimg/c.png,normal,x,40,p3,F\nimg/gone.png,normal,x,40,p4,F\nimg/c.png,normal,x,old,p5,F\n").expect("write");
+    let s = checked(&csv_study("  on_error skip\n"), d);
+    let table = load_dataset(&s, "d", &ctx(d, 1)).expect("skips bad rows");
+    assert_eq!(table.records.len(), 3, "an empty age is missing, not wrong");
+    assert_eq!(
+        codes(&table.skipped),
+        vec![Code::DataMissing, Code::BadValue]
+    );
+    let strict = problems_of(&csv_study(""), d, "d");
+    assert_eq!(
+        codes(&strict),
+        vec![Code::DataMissing, Code::BadValue],
+        "without `on_error skip` the same rows fail"
+    );
+}
+
+#[test]
+fn corrupt_images_give_coded_problems() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let d = dir.path();
+    write_png(&d.join("good.png"), 100);
+    let bytes = std::fs::read(d.join("good.png")).expect("read");
+    std::fs::write(d.join("truncated.png"), &bytes[..bytes.len() / 2]).expect("write");
+    std::fs::write(d.join("empty.png"), b"").expect("write");
+    std::fs::write(d.join("text.png"), b"not an image at all").expect("write");
+    assert!(study::data::images::decode_file(&d.join("good.png"), "x").is_ok());
+    for name in ["truncated.png", "empty.png", "text.png"] {
+        let p = study::data::images::decode_file(&d.join(name), "x").expect_err(name);
+        assert_eq!(p.code, Code::BadImage, "{name}");
+    }
+    if let Some(dicom) = shared(
+        "cxr-dicom-samples/rsna-pneumonia-1.2.276.0.7230010.3.1.4.8323329.6904.1517875201.850819.dcm",
+    ) {
+        let bytes = std::fs::read(dicom).expect("read");
+        std::fs::write(d.join("cut.dcm"), &bytes[..bytes.len() / 3]).expect("write");
+        let p =
+            study::data::images::decode_file(&d.join("cut.dcm"), "x").expect_err("truncated DICOM");
+        assert_eq!(p.code, Code::BadDicom);
+    }
+    // A 16-bit PNG keeps its precision.
+    let deep = image::ImageBuffer::<image::Luma<u16>, Vec<u16>>::from_fn(4, 1, |x, _| {
+        image::Luma([x as u16 * 1000 + 1])
+    });
+    deep.save(d.join("deep.png")).expect("png16");
+    let g = study::data::images::decode_file(&d.join("deep.png"), "x").expect("16-bit decodes");
+    assert!((g.data[1] - 1001.0 / 65535.0).abs() < 1e-6);
+}
+
+#[test]
+fn masks_must_match_their_image() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let d = dir.path();
+    write_png(&d.join("img/a.png"), 10);
+    write_png(&d.join("img/b.png"), 200);
+    std::fs::create_dir_all(d.join("masks")).expect("mkdir");
+    image::GrayImage::from_pixel(8, 8, image::Luma([255]))
+        .save(d.join("masks/a.png"))
+        .expect("png");
+    std::fs::write(d.join("m.csv"), "path,label,source,age,patient,sex,mask\nimg/a.png,covid,x,50,p1,M,masks/a.png\nimg/b.png,normal,x,40,p2,F,\n").expect("write");
+    let s = checked(&csv_study("  mask column \"mask\"\n"), d);
+    let table = load_dataset(&s, "d", &ctx(d, 1)).expect("loads");
+    let p = study::data::images::load_record(&table.records[0], &s, 1).expect_err("size mismatch");
+    assert_eq!(p.code, Code::MaskMismatch);
+    let (_, mask) =
+        study::data::images::load_record(&table.records[1], &s, 1).expect("no mask is fine");
+    assert!(mask.is_none());
+}
+
+#[test]
+fn data_problems_render_with_the_manifest_snippet_and_the_dataset_declaration() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let d = dir.path();
+    write_png(&d.join("img/a.png"), 10);
+    std::fs::write(
+        d.join("m.csv"),
+        "path,label,source,age,patient,sex\nimg/a.png,covid,x,early 40s,p1,M\n",
+    )
+    .expect("write");
+    let text = csv_study("");
+    let mut loaded = study::load_bytes("t.study", text.as_bytes(), Some(d));
+    let s = loaded.study.take().expect("valid");
+    let problems = load_dataset(&s, "d", &ctx(d, 1)).expect_err("bad age");
+    let diags = study::data::problems_to_diagnostics(&problems, &s, &mut loaded.sources);
+    let out =
+        study::diagnostics::render_all(&diags, &loaded.sources, study::diagnostics::Style::plain());
+    assert!(out.contains("study::E0043"), "{out}");
+    assert!(out.contains("m.csv:2:"), "names the manifest line: {out}");
+    assert!(out.contains("early 40s"), "shows the cell: {out}");
+    assert!(
+        out.contains("dataset `d` declared here"),
+        "points at the study: {out}"
+    );
+}
