@@ -462,3 +462,47 @@ fn data_problems_render_with_the_manifest_snippet_and_the_dataset_declaration() 
         "points at the study: {out}"
     );
 }
+
+#[test]
+fn the_cache_decodes_once_and_never_stores_failures() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let d = dir.path();
+    write_png(&d.join("img/a.png"), 10);
+    write_png(&d.join("img/b.png"), 200);
+    std::fs::write(d.join("img/c.png"), b"broken").expect("write");
+    std::fs::write(d.join("m.csv"), "path,label,source,age,patient,sex\nimg/a.png,covid,x,50,p1,M\nimg/b.png,normal,x,40,p2,F\nimg/c.png,normal,x,40,p3,F\n").expect("write");
+    let s = checked(&csv_study(""), d);
+    let table = load_dataset(&s, "d", &ctx(d, 1)).expect("loads");
+    let (crop, pre) = (&s.crops["full"], &s.preprocessings["p"]);
+    let cache = d.join("cache");
+    let cold =
+        study::data::cache::prepare(&table.records, &s, 1, crop, pre, None, "", Some(&cache));
+    assert_eq!(cold.decoded, 3);
+    assert_eq!(
+        cold.outcomes[2].as_ref().expect_err("corrupt").code,
+        Code::BadImage
+    );
+    let warm =
+        study::data::cache::prepare(&table.records, &s, 1, crop, pre, None, "", Some(&cache));
+    assert_eq!(warm.decoded, 1, "only the failed image is decoded again");
+    for i in 0..2 {
+        assert_eq!(
+            cold.outcomes[i].as_ref().ok(),
+            warm.outcomes[i].as_ref().ok()
+        );
+    }
+    let uncached = study::data::cache::prepare(&table.records, &s, 1, crop, pre, None, "", None);
+    assert_eq!(
+        uncached.outcomes[0].as_ref().ok(),
+        warm.outcomes[0].as_ref().ok()
+    );
+    // A changed file has a new content hash: it is decoded again.
+    write_png(&d.join("img/a.png"), 99);
+    let changed =
+        study::data::cache::prepare(&table.records, &s, 1, crop, pre, None, "", Some(&cache));
+    assert_eq!(changed.decoded, 2);
+    let Ok(study::data::cache::Outcome::Image(px)) = &changed.outcomes[0] else {
+        panic!("image")
+    };
+    assert!(px.iter().all(|v| *v == 99));
+}

@@ -34,7 +34,8 @@ impl Gray {
     pub fn to_u8(&self) -> Vec<u8> {
         self.data
             .iter()
-            .map(|v| (v.clamp(0.0, 1.0) * 255.0).round() as u8)
+            // Adding 0.5 and truncating rounds non-negative values, and vectorises unlike `round`.
+            .map(|v| (v.clamp(0.0, 1.0) * 255.0 + 0.5) as u8)
             .collect()
     }
 
@@ -78,20 +79,41 @@ pub fn decode_file(path: &Path, dataset: &str) -> Result<Gray, Problem> {
         .map_err(|e| corrupt(e.to_string()))?
         .decode()
         .map_err(|e| corrupt(e.to_string()))?;
-    let luma = image.to_luma32f();
-    let (w, h) = luma.dimensions();
-    if w == 0 || h == 0 {
+    if image.width() == 0 || image.height() == 0 {
         return Err(corrupt("the image has no pixels".into()));
     }
-    Ok(Gray {
-        width: w as usize,
-        height: h as usize,
-        data: luma
+    Ok(to_gray(image))
+}
+
+/// Gray in [0, 1]. 8- and 16-bit gray (the usual radiograph formats) take a direct path; colour and
+/// palette images go through the image crate's luminance conversion.
+fn to_gray(image: image::DynamicImage) -> Gray {
+    let (width, height) = (image.width() as usize, image.height() as usize);
+    let data = match image {
+        image::DynamicImage::ImageLuma8(buf) => {
+            let table: Vec<f32> = (0..256).map(|v| v as f32 / 255.0).collect();
+            buf.into_raw()
+                .into_iter()
+                .map(|v| table[v as usize])
+                .collect()
+        }
+        image::DynamicImage::ImageLuma16(buf) => buf
+            .into_raw()
+            .into_iter()
+            .map(|v| v as f32 / 65535.0)
+            .collect(),
+        other => other
+            .to_luma32f()
             .into_raw()
             .into_iter()
             .map(|v| v.clamp(0.0, 1.0))
             .collect(),
-    })
+    };
+    Gray {
+        width,
+        height,
+        data,
+    }
 }
 
 /// DICOM files carry `DICM` at byte 128.

@@ -4,6 +4,7 @@
 //! This layer reports problems as `Problem`s that name files and byte ranges; `problems_to_diagnostics`
 //! turns them into coded diagnostics with snippets of the manifest and of the study.
 
+pub mod cache;
 pub mod folders;
 pub mod images;
 pub mod manifest;

@@ -162,38 +162,69 @@ pub fn resize(image: &Gray, w: usize, h: usize, interpolation: Interpolation) ->
     }
 }
 
-/// Exact area averaging, separably: each output pixel is the mean of the input area it covers.
+/// Taps of a 1-D area filter: for each output position, the first input index and the weights of the
+/// consecutive inputs it covers.
+fn area_taps(from: usize, to: usize) -> Vec<(usize, Vec<f32>)> {
+    let scale = from as f64 / to as f64;
+    (0..to)
+        .map(|o| {
+            let (a, b) = (o as f64 * scale, (o + 1) as f64 * scale);
+            let first = a.floor() as usize;
+            let mut weights = Vec::new();
+            let mut i = first;
+            while (i as f64) < b && i < from {
+                weights.push(((b.min(i as f64 + 1.0) - a.max(i as f64)) / scale) as f32);
+                i += 1;
+            }
+            (first, weights)
+        })
+        .collect()
+}
+
+/// Exact area averaging, separably: each output pixel is the mean of the input area it covers. Rows are
+/// combined first (whole-row multiply-adds, which vectorise), then columns of the shorter image with a
+/// fixed, zero-padded number of taps.
 fn area(image: &Gray, w: usize, h: usize) -> Gray {
-    let weights = |from: usize, to: usize| -> Vec<Vec<(usize, f32)>> {
-        let scale = from as f64 / to as f64;
-        (0..to)
-            .map(|o| {
-                let (a, b) = (o as f64 * scale, (o + 1) as f64 * scale);
-                let mut ws = Vec::new();
-                let mut i = a.floor() as usize;
-                while (i as f64) < b && i < from {
-                    let overlap = (b.min(i as f64 + 1.0) - a.max(i as f64)) / scale;
-                    if overlap > 0.0 {
-                        ws.push((i, overlap as f32));
-                    }
-                    i += 1;
-                }
-                ws
-            })
-            .collect()
-    };
-    let (wx, wy) = (weights(image.width, w), weights(image.height, h));
-    let mut tmp = Gray::new(w, image.height, 0.0);
-    for y in 0..image.height {
-        let row = &image.data[y * image.width..(y + 1) * image.width];
-        for (x, ws) in wx.iter().enumerate() {
-            tmp.data[y * w + x] = ws.iter().map(|(i, k)| row[*i] * k).sum();
+    let iw = image.width;
+    let mut rows = vec![0.0f32; h * iw];
+    for (y, (first, weights)) in area_taps(image.height, h).iter().enumerate() {
+        let out = &mut rows[y * iw..(y + 1) * iw];
+        for (k, weight) in weights.iter().enumerate() {
+            let src = &image.data[(first + k) * iw..(first + k + 1) * iw];
+            for (o, s) in out.iter_mut().zip(src) {
+                *o += weight * s;
+            }
+        }
+    }
+    let taps = area_taps(iw, w);
+    let width = taps
+        .iter()
+        .map(|(_, ws)| ws.len())
+        .max()
+        .unwrap_or(1)
+        .min(iw);
+    // Each output reads `width` inputs from `start`, shifted left at the right edge.
+    let starts: Vec<usize> = taps
+        .iter()
+        .map(|(first, _)| (*first).min(iw - width))
+        .collect();
+    let mut weights = vec![0.0f32; w * width];
+    for (x, (first, ws)) in taps.iter().enumerate() {
+        for (k, wk) in ws.iter().enumerate() {
+            weights[x * width + first + k - starts[x]] = *wk;
         }
     }
     let mut out = Gray::new(w, h, 0.0);
-    for (y, ws) in wy.iter().enumerate() {
-        for x in 0..w {
-            out.data[y * w + x] = ws.iter().map(|(i, k)| tmp.data[i * w + x] * k).sum();
+    for y in 0..h {
+        let src = &rows[y * iw..(y + 1) * iw];
+        let dst = &mut out.data[y * w..(y + 1) * w];
+        for (x, d) in dst.iter_mut().enumerate() {
+            let window = &src[starts[x]..starts[x] + width];
+            *d = window
+                .iter()
+                .zip(&weights[x * width..(x + 1) * width])
+                .map(|(s, k)| s * k)
+                .sum();
         }
     }
     out

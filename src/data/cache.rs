@@ -1,0 +1,345 @@
+//! Prepared images: decoded, rescaled, cropped and resized once, stored as 8-bit arrays in a
+//! content-addressed cache (key: the image's content hash and the transform's parameters), read back
+//! through a memory map. A warm cache decodes nothing. Normalisation and augmentation happen later, per
+//! batch, because they depend on the training partition and the epoch.
+
+use super::images::{Gray, load_record};
+use super::transform::{Cropped, crop, rescale_min_max, resize};
+use super::{ImageSource, Problem, Record};
+use crate::study::{Crop, Preprocess, Rescale, Study};
+use indexmap::IndexMap;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// What preparing one record gave.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Outcome {
+    /// `size`×`size` 8-bit pixels.
+    Image(Vec<u8>),
+    /// Dropped by a lung-box rejection rule.
+    Rejected,
+    /// The crop needs a lung mask and the record has none.
+    NoMask,
+}
+
+/// Prepared images of a list of records, in the same order.
+#[derive(Debug)]
+pub struct Prepared {
+    pub size: usize,
+    pub outcomes: Vec<Result<Outcome, Problem>>,
+    /// How many images had to be decoded (0 on a warm cache).
+    pub decoded: usize,
+}
+
+/// Lung masks from a segmenter, by record id; `None` uses the records' own masks.
+pub type MaskOverride<'a> = Option<&'a (dyn Fn(&Record) -> Option<Gray> + Sync)>;
+
+/// One image through the pipeline: decode, rescale, crop (with its mask), resize, quantise.
+pub fn prepare_one(
+    record: &Record,
+    study: &Study,
+    seed: u64,
+    crop_decl: &Crop,
+    pre: &Preprocess,
+    masks: MaskOverride,
+) -> Result<Outcome, Problem> {
+    let (mut image, own_mask) = load_record(record, study, seed)?;
+    let mask = match masks {
+        Some(f) => f(record),
+        None => own_mask,
+    };
+    if pre.rescale == Rescale::MinMax {
+        rescale_min_max(&mut image);
+    }
+    let cropped = match crop(&image, mask.as_ref(), &crop_decl.op) {
+        Cropped::Image(c) => c,
+        Cropped::Rejected { .. } => return Ok(Outcome::Rejected),
+        Cropped::NoMask => return Ok(Outcome::NoMask),
+    };
+    let size = pre.resize as usize;
+    Ok(Outcome::Image(
+        resize(&cropped, size, size, pre.interpolation).to_u8(),
+    ))
+}
+
+/// Content hashes of files, remembered by (path, length, modification time) so that a warm cache does
+/// not read every image again just to recognise it; a file that changed is hashed anew.
+#[derive(Default, Serialize, Deserialize)]
+struct FileHashes {
+    files: std::collections::HashMap<String, (u64, u128, String)>,
+}
+
+impl FileHashes {
+    fn stamp(path: &Path) -> Option<(u64, u128)> {
+        let m = std::fs::metadata(path).ok()?;
+        let modified = m
+            .modified()
+            .ok()?
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()?
+            .as_nanos();
+        Some((m.len(), modified))
+    }
+
+    /// The remembered hash when the file is unchanged, else the hash of its bytes (and the new memo entry).
+    fn hash(&self, path: &Path) -> Option<(String, Option<(String, (u64, u128, String))>)> {
+        let key = path.to_string_lossy().into_owned();
+        let stamp = Self::stamp(path)?;
+        if let Some((len, modified, hash)) = self.files.get(&key)
+            && (*len, *modified) == stamp
+        {
+            return Some((hash.clone(), None));
+        }
+        let hash = blake3::hash(&std::fs::read(path).ok()?)
+            .to_hex()
+            .to_string();
+        Some((hash.clone(), Some((key, (stamp.0, stamp.1, hash)))))
+    }
+}
+
+/// The cache key of a record's content (its image file's bytes and its mask's, or the synthetic draw's
+/// identity), with any newly computed file hashes.
+fn content_key(
+    record: &Record,
+    spec_hashes: &std::collections::HashMap<String, String>,
+    seed: u64,
+    memo: &FileHashes,
+) -> (Option<String>, Vec<(String, (u64, u128, String))>) {
+    let mut h = blake3::Hasher::new();
+    let mut learned = Vec::new();
+    let mut file = |h: &mut blake3::Hasher, p: &Path| -> Option<()> {
+        let (hash, new) = memo.hash(p)?;
+        h.update(hash.as_bytes());
+        learned.extend(new);
+        Some(())
+    };
+    match &record.image {
+        ImageSource::File(p) => {
+            if file(&mut h, p).is_none() {
+                return (None, learned);
+            }
+        }
+        ImageSource::Synthetic {
+            dataset,
+            source,
+            index,
+        } => {
+            h.update(spec_hashes.get(dataset).map_or(&b""[..], |x| x.as_bytes()));
+            h.update(source.as_bytes());
+            h.update(&index.to_le_bytes());
+            h.update(&seed.to_le_bytes());
+        }
+    }
+    if let Some(ImageSource::File(m)) = &record.mask {
+        h.update(b"mask");
+        let _ = file(&mut h, m);
+    }
+    (Some(h.finalize().to_hex()[..32].to_string()), learned)
+}
+
+/// The cache key of a transform.
+fn transform_key(crop_decl: &Crop, pre: &Preprocess, extra: &str) -> String {
+    let v = serde_json::json!({
+        "version": 1,
+        "crop": crate::plan::canonical(&crop_decl.op),
+        "resize": pre.resize,
+        "interpolation": crate::plan::canonical(&pre.interpolation),
+        "rescale": crate::plan::canonical(&pre.rescale),
+        "masks": extra,
+    });
+    crate::plan::fingerprint::hash_hex(&v)[..24].to_string()
+}
+
+#[derive(Default, Serialize, Deserialize)]
+struct Index {
+    size: usize,
+    /// Content key → offset in `data.u8` (`None` for rejected or unmasked images).
+    entries: IndexMap<String, (Option<usize>, Outcome)>,
+}
+
+/// Prepares every record, through the cache in `cache_dir` when given. `masks_id` names where
+/// overriding masks come from (a segmenter cell's id), so that they are part of the key.
+#[allow(clippy::too_many_arguments)]
+pub fn prepare(
+    records: &[Record],
+    study: &Study,
+    seed: u64,
+    crop_decl: &Crop,
+    pre: &Preprocess,
+    masks: MaskOverride,
+    masks_id: &str,
+    cache_dir: Option<&Path>,
+) -> Prepared {
+    let size = pre.resize as usize;
+    let progress = progress_bar(records.len() as u64);
+    let Some(cache_dir) = cache_dir else {
+        let outcomes = records
+            .par_iter()
+            .map(|r| {
+                let o = prepare_one(r, study, seed, crop_decl, pre, masks);
+                progress.inc(1);
+                o
+            })
+            .collect();
+        progress.finish_and_clear();
+        return Prepared {
+            size,
+            outcomes,
+            decoded: records.len(),
+        };
+    };
+    let dir = cache_dir.join(transform_key(crop_decl, pre, masks_id));
+    let memo_path = cache_dir.join("file-hashes.json");
+    let mut memo: FileHashes = std::fs::read(&memo_path)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    let spec_hashes: std::collections::HashMap<String, String> = study
+        .datasets
+        .iter()
+        .map(|(n, d)| {
+            (
+                n.clone(),
+                crate::plan::fingerprint::hash_hex(&crate::plan::canonical(&d.source)),
+            )
+        })
+        .collect();
+    let (keys, learned): (Vec<Option<String>>, Vec<Vec<_>>) = records
+        .par_iter()
+        .map(|r| content_key(r, &spec_hashes, seed, &memo))
+        .unzip();
+    let learned: Vec<_> = learned.into_iter().flatten().collect();
+    if !learned.is_empty() {
+        memo.files.extend(learned);
+        if let Ok(bytes) = serde_json::to_vec(&memo) {
+            let tmp = cache_dir.join("file-hashes.json.tmp");
+            let _ = std::fs::create_dir_all(cache_dir)
+                .and_then(|_| std::fs::write(&tmp, bytes))
+                .and_then(|_| std::fs::rename(&tmp, &memo_path));
+        }
+    }
+    let (index, map) = match read_pack(&dir) {
+        Some((index, map)) if index.size == size => (index, map),
+        _ => (
+            Index {
+                size,
+                ..Index::default()
+            },
+            None,
+        ),
+    };
+    let data: &[u8] = map.as_deref().unwrap_or(&[]);
+    let cached = |key: &Option<String>| -> Option<Outcome> {
+        let (offset, outcome) = index.entries.get(key.as_ref()?)?;
+        match (offset, outcome) {
+            (Some(o), Outcome::Image(_)) => data
+                .get(*o..o + size * size)
+                .map(|b| Outcome::Image(b.to_vec())),
+            (None, other) => Some(other.clone()),
+            _ => None,
+        }
+    };
+    let mut decoded = 0;
+    let outcomes: Vec<Result<Outcome, Problem>> = records
+        .par_iter()
+        .zip(&keys)
+        .map(|(r, k)| {
+            let o = match cached(k) {
+                Some(hit) => Ok(hit),
+                None => prepare_one(r, study, seed, crop_decl, pre, masks),
+            };
+            progress.inc(1);
+            o
+        })
+        .collect();
+    progress.finish_and_clear();
+    let missing: Vec<usize> = (0..records.len())
+        .filter(|i| cached(&keys[*i]).is_none())
+        .collect();
+    decoded += missing.len();
+    // Failed images are never written: only successful outcomes enter the cache.
+    let fresh: Vec<(&String, &Outcome)> = missing
+        .iter()
+        .filter_map(|i| Some((keys[*i].as_ref()?, outcomes[*i].as_ref().ok()?)))
+        .collect();
+    if !fresh.is_empty() {
+        // A cache that cannot be written only costs speed; the prepared images are still returned.
+        let _ = write_pack(&dir, size, &index, data, &fresh);
+    }
+    Prepared {
+        size,
+        outcomes,
+        decoded,
+    }
+}
+
+fn read_pack(dir: &Path) -> Option<(Index, Option<memmap2::Mmap>)> {
+    let index: Index = serde_json::from_slice(&std::fs::read(dir.join("index.json")).ok()?).ok()?;
+    let file = std::fs::File::open(dir.join("data.u8")).ok()?;
+    if file.metadata().ok()?.len() == 0 {
+        // Nothing but rejected images: an empty file cannot be mapped.
+        return Some((index, None));
+    }
+    // SAFETY: packs are only ever replaced by rename, never written in place, so the mapped bytes
+    // cannot change while they are mapped.
+    let map = unsafe { memmap2::Mmap::map(&file) }.ok()?;
+    Some((index, Some(map)))
+}
+
+/// Writes old and new entries as a new pack, through temporary files and renames; the index is renamed
+/// last, so a reader never sees an index pointing past its data.
+fn write_pack(
+    dir: &Path,
+    size: usize,
+    old: &Index,
+    old_data: &[u8],
+    fresh: &[(&String, &Outcome)],
+) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let mut data = old_data.to_vec();
+    let mut index = Index {
+        size,
+        entries: old.entries.clone(),
+    };
+    for (key, outcome) in fresh {
+        let offset = match outcome {
+            Outcome::Image(px) => {
+                let o = data.len();
+                data.extend_from_slice(px);
+                Some(o)
+            }
+            _ => None,
+        };
+        let stored = match outcome {
+            Outcome::Image(_) => Outcome::Image(vec![]),
+            other => (*other).clone(),
+        };
+        index.entries.insert((*key).clone(), (offset, stored));
+    }
+    let tmp_data = dir.join("data.u8.tmp");
+    std::fs::write(&tmp_data, &data)?;
+    std::fs::rename(&tmp_data, dir.join("data.u8"))?;
+    let tmp_index = dir.join("index.json.tmp");
+    std::fs::write(
+        &tmp_index,
+        serde_json::to_vec(&index).map_err(std::io::Error::other)?,
+    )?;
+    std::fs::rename(&tmp_index, dir.join("index.json"))
+}
+
+fn progress_bar(n: u64) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(n);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "  preparing images {bar:30} {pos}/{len} {per_sec} eta {eta}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar
+}
+
+/// Where prepared images of a study are cached: `<output>/cache`.
+pub fn cache_dir(output: &Path) -> PathBuf {
+    output.join("cache")
+}
