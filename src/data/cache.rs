@@ -67,8 +67,11 @@ pub fn prepare_one(
 /// not read every image again just to recognise it; a file that changed is hashed anew.
 #[derive(Default, Serialize, Deserialize)]
 struct FileHashes {
-    files: std::collections::HashMap<String, (u64, u128, String)>,
+    files: std::collections::HashMap<String, Stamped>,
 }
+
+/// A file's length, modification time (ns) and content hash.
+type Stamped = (u64, u128, String);
 
 impl FileHashes {
     fn stamp(path: &Path) -> Option<(u64, u128)> {
@@ -83,7 +86,7 @@ impl FileHashes {
     }
 
     /// The remembered hash when the file is unchanged, else the hash of its bytes (and the new memo entry).
-    fn hash(&self, path: &Path) -> Option<(String, Option<(String, (u64, u128, String))>)> {
+    fn hash(&self, path: &Path) -> Option<(String, Option<(String, Stamped)>)> {
         let key = path.to_string_lossy().into_owned();
         let stamp = Self::stamp(path)?;
         if let Some((len, modified, hash)) = self.files.get(&key)
@@ -105,7 +108,7 @@ fn content_key(
     spec_hashes: &std::collections::HashMap<String, String>,
     seed: u64,
     memo: &FileHashes,
-) -> (Option<String>, Vec<(String, (u64, u128, String))>) {
+) -> (Option<String>, Vec<(String, Stamped)>) {
     let mut h = blake3::Hasher::new();
     let mut learned = Vec::new();
     let mut file = |h: &mut blake3::Hasher, p: &Path| -> Option<()> {
