@@ -128,3 +128,20 @@ fn explain_prints_the_long_text_and_rejects_unknown_codes() {
     let (_, all, _) = study(&["explain", "all"]);
     assert_eq!(all.lines().count(), study::diagnostics::Code::ALL.len());
 }
+
+#[test]
+fn data_prints_counts_and_writes_the_preview() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("q.study");
+    std::fs::copy("studies/quickstart.study", &path).expect("copy");
+    let (code, out, err) = study(&["data", "--preview", path.to_str().expect("utf-8")]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("dataset phantom: 360 images"), "{out}");
+    assert!(out.contains("label–source association"), "{out}");
+    assert!(out.contains("split seen_unseen"), "{out}");
+    let preview = dir.path().join("out/quickstart/preview-phantom.png");
+    let img = image::open(&preview).expect("preview PNG");
+    assert!(img.width() > 64 && img.height() > 64);
+    let (code, _, err) = study(&["data", "tests/ui/undefined_name.study"]);
+    assert_eq!(code, 1, "an invalid study is not read: {err}");
+}

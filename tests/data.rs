@@ -506,3 +506,191 @@ fn the_cache_decodes_once_and_never_stores_failures() {
     };
     assert!(px.iter().all(|v| *v == 99));
 }
+
+#[test]
+fn folder_layouts_give_classes_and_sources() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let d = dir.path();
+    for (source, class, n) in [
+        ("hosp_a", "PNEUMONIA", 3),
+        ("hosp_a", "NORMAL", 2),
+        ("hosp_b", "NORMAL", 4),
+        ("hosp_b", "OTHER", 1),
+    ] {
+        for i in 0..n {
+            write_png(&d.join(format!("data/{source}/{class}/{i}.png")), 50);
+        }
+    }
+    std::fs::write(d.join("data/hosp_a/NORMAL/notes.txt"), "not an image").expect("write");
+    let s = checked(
+        &format!(
+            "study \"f\" {{ seed 1 }}\ndataset d = folders(\"data\") {{\n  layout source_then_class\n  label {{ \"PNEUMONIA\" => pneumonia, \"NORMAL\" => normal, * => drop }}\n}}\n{TAIL}split s = random {{ data d }}\nexperiment e {{ model small, crop full, split s, preprocess p, train quick }}\n"
+        ),
+        d,
+    );
+    let table = load_dataset(&s, "d", &ctx(d, 1)).expect("loads");
+    assert_eq!(
+        table.records.len(),
+        9,
+        "the OTHER folder is dropped, the text file ignored"
+    );
+    assert_eq!(table.dropped, 1, "the file in OTHER counts as dropped");
+    let count = |src: &str, label: &str| {
+        table
+            .records
+            .iter()
+            .filter(|r| r.source == src && r.label == label)
+            .count()
+    };
+    assert_eq!(
+        (
+            count("hosp_a", "pneumonia"),
+            count("hosp_a", "normal"),
+            count("hosp_b", "normal")
+        ),
+        (3, 2, 4)
+    );
+    assert_eq!(table.records[0].id, "hosp_a/NORMAL/0.png");
+}
+
+#[test]
+fn dicom_folders_read_metadata_from_headers() {
+    let Some(samples) = shared("cxr-dicom-samples") else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let d = dir.path();
+    for (class, file) in [
+        (
+            "pneumonia",
+            "rsna-pneumonia-1.2.276.0.7230010.3.1.4.8323329.6904.1517875201.850819.dcm",
+        ),
+        ("normal", "pydicom-data-RG1_UNCR.dcm"),
+    ] {
+        std::fs::create_dir_all(d.join("dcm").join(class)).expect("mkdir");
+        std::fs::copy(samples.join(file), d.join("dcm").join(class).join(file)).expect("copy");
+    }
+    let s = checked(
+        &format!(
+            "study \"d\" {{ seed 1 }}\ndataset d = dicom(\"dcm\") {{ layout class_per_folder }}\n{TAIL}split s = random {{ data d }}\nexperiment e {{ model small, crop full, split s, preprocess p, train quick }}\n"
+        ),
+        d,
+    );
+    let table = load_dataset(&s, "d", &ctx(d, 1)).expect("loads");
+    let rsna = table
+        .records
+        .iter()
+        .find(|r| r.label == "pneumonia")
+        .expect("rsna");
+    assert_eq!(
+        (rsna.age, rsna.sex, rsna.view.as_deref()),
+        (
+            Some(62.0),
+            Some(study::data::metadata::Sex::Male),
+            Some("PA")
+        )
+    );
+    let rg1 = table
+        .records
+        .iter()
+        .find(|r| r.label == "normal")
+        .expect("rg1");
+    assert_eq!(
+        (rg1.sex, rg1.view.as_deref()),
+        (Some(study::data::metadata::Sex::Female), Some("PA"))
+    );
+}
+
+#[test]
+fn jpeg_rgb_and_palette_images_become_gray() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let d = dir.path();
+    let rgb = image::RgbImage::from_pixel(8, 8, image::Rgb([255, 0, 0]));
+    rgb.save(d.join("red.png")).expect("png");
+    rgb.save(d.join("red.jpg")).expect("jpeg");
+    let g = study::data::images::decode_file(&d.join("red.png"), "x").expect("rgb png");
+    assert!(
+        (g.data[0] - 0.2126).abs() < 0.01,
+        "luminance of pure red, got {}",
+        g.data[0]
+    );
+    let j = study::data::images::decode_file(&d.join("red.jpg"), "x").expect("jpeg");
+    assert!((j.data[27] - g.data[27]).abs() < 0.05);
+    // A palette PNG: 2×1 pixels, palette [black, white].
+    let mut palette_png = Vec::new();
+    {
+        let mut enc = png::Encoder::new(&mut palette_png, 2, 1);
+        enc.set_color(png::ColorType::Indexed);
+        enc.set_depth(png::BitDepth::Eight);
+        enc.set_palette(vec![0, 0, 0, 255, 255, 255]);
+        let mut w = enc.write_header().expect("header");
+        w.write_image_data(&[0, 1]).expect("data");
+    }
+    std::fs::write(d.join("palette.png"), palette_png).expect("write");
+    let p = study::data::images::decode_file(&d.join("palette.png"), "x").expect("palette png");
+    assert_eq!(p.data, vec![0.0, 1.0]);
+}
+
+#[test]
+fn augmentation_is_seeded_and_resizing_keeps_ranges() {
+    use rand::SeedableRng;
+    let img = study::data::images::Gray {
+        width: 32,
+        height: 32,
+        data: (0..1024).map(|i| (i % 32) as f32 / 31.0).collect(),
+    };
+    let spec = study::study::Augment {
+        flip: 0.5,
+        rotate: 10.0,
+        translate: 0.05,
+        brightness: 0.1,
+        contrast: 0.1,
+    };
+    let a = study::data::transform::augment(
+        &img,
+        &spec,
+        &mut rand_chacha::ChaCha8Rng::seed_from_u64(7),
+    );
+    let b = study::data::transform::augment(
+        &img,
+        &spec,
+        &mut rand_chacha::ChaCha8Rng::seed_from_u64(7),
+    );
+    let c = study::data::transform::augment(
+        &img,
+        &spec,
+        &mut rand_chacha::ChaCha8Rng::seed_from_u64(8),
+    );
+    assert_eq!(a, b);
+    assert_ne!(a, c);
+    let none = study::study::Augment {
+        flip: 0.0,
+        rotate: 0.0,
+        translate: 0.0,
+        brightness: 0.0,
+        contrast: 0.0,
+    };
+    let same = study::data::transform::augment(
+        &img,
+        &none,
+        &mut rand_chacha::ChaCha8Rng::seed_from_u64(1),
+    );
+    assert!(
+        img.data
+            .iter()
+            .zip(&same.data)
+            .all(|(x, y)| (x - y).abs() < 1e-5),
+        "no augmentation leaves the image unchanged"
+    );
+    for interpolation in [
+        study::study::Interpolation::Auto,
+        study::study::Interpolation::Bilinear,
+        study::study::Interpolation::Nearest,
+    ] {
+        for (w, h) in [(7, 9), (64, 48)] {
+            let r = study::data::transform::resize(&img, w, h, interpolation);
+            assert_eq!((r.width, r.height), (w, h));
+            assert!(r.data.iter().all(|v| (-1e-6..=1.0 + 1e-6).contains(v)));
+        }
+    }
+}

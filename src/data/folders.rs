@@ -1,6 +1,6 @@
 //! Folder layouts: `root/<class>/<image>` or `root/<source>/<class>/<image>`, for image files or DICOM.
 
-use super::images::decode_dicom;
+use super::images::read_dicom_header;
 use super::{DataContext, ImageSource, Place, Problem, Record, Table, map_label};
 use crate::diagnostics::Code;
 use crate::study::{Dataset, DatasetMasks, DatasetSource, FolderLayout, OnError};
@@ -55,7 +55,10 @@ pub fn load(name: &str, dataset: &Dataset, ctx: &DataContext) -> Result<Table, V
             let raw = file_name(&class_dir);
             let label = match map_label(label_map.as_ref(), &raw) {
                 Ok(Some(l)) => l,
-                Ok(None) => continue,
+                Ok(None) => {
+                    table.dropped += files(&class_dir, dicom).len();
+                    continue;
+                }
                 Err(m) => {
                     problems.push(
                         Problem::new(
@@ -89,8 +92,8 @@ pub fn load(name: &str, dataset: &Dataset, ctx: &DataContext) -> Result<Table, V
                     extra: Default::default(),
                 };
                 if dicom {
-                    match decode_dicom(&file, name) {
-                        Ok((_, header)) => {
+                    match read_dicom_header(&file, name) {
+                        Ok(header) => {
                             record.patient = header.patient;
                             record.age = header.age;
                             record.sex = header.sex;

@@ -131,21 +131,18 @@ pub struct DicomHeader {
     pub photometric: String,
 }
 
-/// Reads a DICOM image: modality LUT (rescale slope and intercept), then the first VOI window when
-/// present (min–max otherwise), then MONOCHROME1 inversion, so bone is bright in every output.
-pub fn decode_dicom(path: &Path, dataset: &str) -> Result<(Gray, DicomHeader), Problem> {
+fn dicom_problem(path: &Path, dataset: &str, why: String) -> Problem {
+    Problem::new(
+        Code::BadDicom,
+        dataset,
+        format!("cannot use DICOM file: {why}"),
+        "keep only image DICOM files, or set `on_error skip`",
+    )
+    .at(Place::File(path.to_path_buf()))
+}
+
+fn header_of(object: &dicom_object::DefaultDicomObject) -> DicomHeader {
     use dicom_dictionary_std::tags;
-    use dicom_pixeldata::PixelDecoder;
-    let bad = |why: String| {
-        Problem::new(
-            Code::BadDicom,
-            dataset,
-            format!("cannot use DICOM file: {why}"),
-            "keep only image DICOM files, or set `on_error skip`",
-        )
-        .at(Place::File(path.to_path_buf()))
-    };
-    let object = dicom_object::open_file(path).map_err(|e| bad(e.to_string()))?;
     let text = |tag| {
         object
             .element(tag)
@@ -154,13 +151,31 @@ pub fn decode_dicom(path: &Path, dataset: &str) -> Result<(Gray, DicomHeader), P
             .map(|s| s.trim().to_string())
             .filter(|s| !s.is_empty())
     };
-    let header = DicomHeader {
+    DicomHeader {
         patient: text(tags::PATIENT_ID),
         age: text(tags::PATIENT_AGE).and_then(|a| metadata::parse_age(&a).ok().flatten()),
         sex: text(tags::PATIENT_SEX).and_then(|s| metadata::parse_sex(&s)),
         view: text(tags::VIEW_POSITION).and_then(|v| metadata::normalize_view(&v)),
         photometric: text(tags::PHOTOMETRIC_INTERPRETATION).unwrap_or_default(),
-    };
+    }
+}
+
+/// Reads only the header of a DICOM file (it stops before the pixel data), for metadata.
+pub fn read_dicom_header(path: &Path, dataset: &str) -> Result<DicomHeader, Problem> {
+    let object = dicom_object::OpenFileOptions::new()
+        .read_until(dicom_dictionary_std::tags::PIXEL_DATA)
+        .open_file(path)
+        .map_err(|e| dicom_problem(path, dataset, e.to_string()))?;
+    Ok(header_of(&object))
+}
+
+/// Reads a DICOM image: modality LUT (rescale slope and intercept), then the first VOI window when
+/// present (min–max otherwise), then MONOCHROME1 inversion, so bone is bright in every output.
+pub fn decode_dicom(path: &Path, dataset: &str) -> Result<(Gray, DicomHeader), Problem> {
+    use dicom_pixeldata::PixelDecoder;
+    let bad = |why: String| dicom_problem(path, dataset, why);
+    let object = dicom_object::open_file(path).map_err(|e| bad(e.to_string()))?;
+    let header = header_of(&object);
     let decoded = object.decode_pixel_data().map_err(|e| bad(e.to_string()))?;
     let (w, h) = (decoded.columns() as usize, decoded.rows() as usize);
     let values: Vec<f32> = decoded
