@@ -13,6 +13,7 @@
 pub mod check;
 pub mod data;
 pub mod diagnostics;
+pub mod eval;
 pub mod plan;
 pub mod source;
 pub mod study;

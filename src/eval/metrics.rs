@@ -1,0 +1,377 @@
+//! Binary classification metrics, exactly: AUC by Mann–Whitney with ties counted half, DeLong's
+//! variance, confidence interval and paired test, stratified bootstrap intervals, and threshold
+//! metrics. A metric that is undefined on the data says why instead of returning NaN.
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use statrs::distribution::{ContinuousCDF, Normal};
+
+/// A metric's value, or the reason it has none.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Value {
+    Defined(f64),
+    Undefined(String),
+}
+
+impl Value {
+    pub fn get(&self) -> Option<f64> {
+        match self {
+            Value::Defined(x) => Some(*x),
+            Value::Undefined(_) => None,
+        }
+    }
+}
+
+/// Scores of the positive and of the negative images.
+#[derive(Clone, Debug)]
+pub struct Scores {
+    pub positives: Vec<f64>,
+    pub negatives: Vec<f64>,
+}
+
+impl Scores {
+    /// Splits scores by label (`true` = positive).
+    pub fn new(scores: &[f64], labels: &[bool]) -> Self {
+        let mut s = Scores {
+            positives: Vec::new(),
+            negatives: Vec::new(),
+        };
+        for (x, y) in scores.iter().zip(labels) {
+            if *y {
+                s.positives.push(*x)
+            } else {
+                s.negatives.push(*x)
+            }
+        }
+        s
+    }
+
+    fn undefined(&self) -> Option<String> {
+        match (self.positives.len(), self.negatives.len()) {
+            (0, 0) => Some("no images".into()),
+            (0, _) => Some("no positive images (one class present)".into()),
+            (_, 0) => Some("no negative images (one class present)".into()),
+            _ => None,
+        }
+    }
+}
+
+/// Mid-ranks (1-based; ties get the mean of their ranks).
+fn midranks(values: &[f64]) -> Vec<f64> {
+    let mut order: Vec<usize> = (0..values.len()).collect();
+    order.sort_by(|a, b| values[*a].total_cmp(&values[*b]));
+    let mut ranks = vec![0.0; values.len()];
+    let mut i = 0;
+    while i < order.len() {
+        let mut j = i;
+        while j + 1 < order.len() && values[order[j + 1]] == values[order[i]] {
+            j += 1;
+        }
+        let rank = (i + j) as f64 / 2.0 + 1.0;
+        for k in i..=j {
+            ranks[order[k]] = rank;
+        }
+        i = j + 1;
+    }
+    ranks
+}
+
+/// The AUC: the probability that a random positive scores above a random negative, ties counting half.
+pub fn auc(s: &Scores) -> Value {
+    if let Some(why) = s.undefined() {
+        return Value::Undefined(why);
+    }
+    let (m, n) = (s.positives.len() as f64, s.negatives.len() as f64);
+    let all: Vec<f64> = s.positives.iter().chain(&s.negatives).copied().collect();
+    let ranks = midranks(&all);
+    let rank_sum: f64 = ranks[..s.positives.len()].iter().sum();
+    Value::Defined((rank_sum - m * (m + 1.0) / 2.0) / (m * n))
+}
+
+/// DeLong's structural components: per positive, the share of negatives it beats; per negative, the
+/// share of positives that beat it (ties half). Their means are the AUC.
+fn components(s: &Scores) -> (Vec<f64>, Vec<f64>) {
+    let (m, n) = (s.positives.len(), s.negatives.len());
+    let all: Vec<f64> = s.positives.iter().chain(&s.negatives).copied().collect();
+    let combined = midranks(&all);
+    let within_pos = midranks(&s.positives);
+    let within_neg = midranks(&s.negatives);
+    let v10 = (0..m)
+        .map(|i| (combined[i] - within_pos[i]) / n as f64)
+        .collect();
+    let v01 = (0..n)
+        .map(|j| 1.0 - (combined[m + j] - within_neg[j]) / m as f64)
+        .collect();
+    (v10, v01)
+}
+
+fn sample_covariance(a: &[f64], b: &[f64]) -> f64 {
+    let k = a.len();
+    if k < 2 {
+        return 0.0;
+    }
+    let (ma, mb) = (
+        a.iter().sum::<f64>() / k as f64,
+        b.iter().sum::<f64>() / k as f64,
+    );
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - ma) * (y - mb))
+        .sum::<f64>()
+        / (k - 1) as f64
+}
+
+/// AUC with DeLong's variance.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DeLong {
+    pub auc: f64,
+    pub variance: f64,
+}
+
+pub fn delong(s: &Scores) -> Result<DeLong, String> {
+    if let Some(why) = s.undefined() {
+        return Err(why);
+    }
+    let (v10, v01) = components(s);
+    let auc = v10.iter().sum::<f64>() / v10.len() as f64;
+    let variance = sample_covariance(&v10, &v10) / v10.len() as f64
+        + sample_covariance(&v01, &v01) / v01.len() as f64;
+    Ok(DeLong { auc, variance })
+}
+
+fn z_of(level: f64) -> f64 {
+    Normal::standard().inverse_cdf(0.5 + level / 2.0)
+}
+
+/// A confidence interval.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Interval {
+    pub lower: f64,
+    pub upper: f64,
+}
+
+/// The DeLong confidence interval of the AUC at `level` (0.95 for 95 %), clipped to [0, 1].
+pub fn delong_interval(s: &Scores, level: f64) -> Result<(f64, Interval), String> {
+    let d = delong(s)?;
+    let half = z_of(level) * d.variance.sqrt();
+    Ok((
+        d.auc,
+        Interval {
+            lower: (d.auc - half).max(0.0),
+            upper: (d.auc + half).min(1.0),
+        },
+    ))
+}
+
+/// DeLong's test of two correlated AUCs (two models scored on the same images): the difference, its
+/// standard error, z and the two-sided p-value.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PairedTest {
+    pub difference: f64,
+    pub se: f64,
+    pub z: f64,
+    pub p: f64,
+}
+
+pub fn delong_paired(a: &[f64], b: &[f64], labels: &[bool]) -> Result<PairedTest, String> {
+    if a.len() != b.len() || a.len() != labels.len() {
+        return Err("the two models were not scored on the same images".into());
+    }
+    let (sa, sb) = (Scores::new(a, labels), Scores::new(b, labels));
+    if let Some(why) = sa.undefined() {
+        return Err(why);
+    }
+    let ((a10, a01), (b10, b01)) = (components(&sa), components(&sb));
+    let (m, n) = (a10.len() as f64, a01.len() as f64);
+    let var = |x10: &[f64], y10: &[f64], x01: &[f64], y01: &[f64]| {
+        sample_covariance(x10, y10) / m + sample_covariance(x01, y01) / n
+    };
+    let (auc_a, auc_b) = (a10.iter().sum::<f64>() / m, b10.iter().sum::<f64>() / m);
+    let v = var(&a10, &a10, &a01, &a01) + var(&b10, &b10, &b01, &b01)
+        - 2.0 * var(&a10, &b10, &a01, &b01);
+    let difference = auc_a - auc_b;
+    let se = v.max(0.0).sqrt();
+    if se == 0.0 {
+        let p = if difference == 0.0 { 1.0 } else { 0.0 };
+        return Ok(PairedTest {
+            difference,
+            se,
+            z: if difference == 0.0 {
+                0.0
+            } else {
+                f64::INFINITY.copysign(difference)
+            },
+            p,
+        });
+    }
+    let z = difference / se;
+    let p = 2.0 * (1.0 - Normal::standard().cdf(z.abs()));
+    Ok(PairedTest {
+        difference,
+        se,
+        z,
+        p,
+    })
+}
+
+/// Stratified bootstrap percentile interval of any statistic of scores: positives and negatives are
+/// resampled separately (so every resample has both classes), `resamples` times, from `seed`.
+pub fn bootstrap_interval(
+    s: &Scores,
+    level: f64,
+    resamples: u32,
+    seed: u64,
+    statistic: impl Fn(&Scores) -> Option<f64>,
+) -> Result<Interval, String> {
+    if let Some(why) = s.undefined() {
+        return Err(why);
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut values = Vec::with_capacity(resamples as usize);
+    let mut resample = Scores {
+        positives: vec![0.0; s.positives.len()],
+        negatives: vec![0.0; s.negatives.len()],
+    };
+    for _ in 0..resamples {
+        for x in resample.positives.iter_mut() {
+            *x = s.positives[rng.random_range(0..s.positives.len())];
+        }
+        for x in resample.negatives.iter_mut() {
+            *x = s.negatives[rng.random_range(0..s.negatives.len())];
+        }
+        if let Some(v) = statistic(&resample) {
+            values.push(v);
+        }
+    }
+    if values.is_empty() {
+        return Err("the statistic is undefined on every resample".into());
+    }
+    values.sort_by(f64::total_cmp);
+    let alpha = (1.0 - level) / 2.0;
+    Ok(Interval {
+        lower: quantile(&values, alpha),
+        upper: quantile(&values, 1.0 - alpha),
+    })
+}
+
+/// Linear-interpolated quantile of sorted values (the default of NumPy).
+fn quantile(sorted: &[f64], q: f64) -> f64 {
+    let pos = q * (sorted.len() - 1) as f64;
+    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+    sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
+}
+
+/// Counts at a threshold: scores at or above it are called positive.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Confusion {
+    pub tp: usize,
+    pub fp: usize,
+    pub tn: usize,
+    pub fn_: usize,
+}
+
+pub fn confusion(s: &Scores, threshold: f64) -> Confusion {
+    let tp = s.positives.iter().filter(|x| **x >= threshold).count();
+    let fp = s.negatives.iter().filter(|x| **x >= threshold).count();
+    Confusion {
+        tp,
+        fp,
+        tn: s.negatives.len() - fp,
+        fn_: s.positives.len() - tp,
+    }
+}
+
+fn ratio(num: usize, den: usize, why: &str) -> Value {
+    if den == 0 {
+        Value::Undefined(why.into())
+    } else {
+        Value::Defined(num as f64 / den as f64)
+    }
+}
+
+impl Confusion {
+    pub fn sensitivity(&self) -> Value {
+        ratio(self.tp, self.tp + self.fn_, "no positive images")
+    }
+
+    pub fn specificity(&self) -> Value {
+        ratio(self.tn, self.tn + self.fp, "no negative images")
+    }
+
+    pub fn accuracy(&self) -> Value {
+        ratio(
+            self.tp + self.tn,
+            self.tp + self.tn + self.fp + self.fn_,
+            "no images",
+        )
+    }
+
+    pub fn f1(&self) -> Value {
+        ratio(
+            2 * self.tp,
+            2 * self.tp + self.fp + self.fn_,
+            "no positive images and none called positive",
+        )
+    }
+
+    pub fn balanced_accuracy(&self) -> Value {
+        match (self.sensitivity(), self.specificity()) {
+            (Value::Defined(a), Value::Defined(b)) => Value::Defined((a + b) / 2.0),
+            (Value::Undefined(w), _) | (_, Value::Undefined(w)) => Value::Undefined(w),
+        }
+    }
+}
+
+/// The threshold maximising Youden's J = sensitivity + specificity − 1 over the observed scores; among
+/// equal J the highest threshold (the most specific) wins.
+pub fn youden_threshold(s: &Scores) -> Result<f64, String> {
+    if let Some(why) = s.undefined() {
+        return Err(why);
+    }
+    let mut candidates: Vec<f64> = s.positives.iter().chain(&s.negatives).copied().collect();
+    candidates.sort_by(|a, b| b.total_cmp(a));
+    candidates.dedup();
+    let mut best = (f64::NEG_INFINITY, candidates[0]);
+    for t in candidates {
+        let c = confusion(s, t);
+        let j =
+            c.tp as f64 / s.positives.len() as f64 + c.tn as f64 / s.negatives.len() as f64 - 1.0;
+        if j > best.0 + 1e-12 {
+            best = (j, t);
+        }
+    }
+    Ok(best.1)
+}
+
+/// Macro-averaged one-vs-rest AUC of a multi-class problem: `scores[i][k]` is image i's score for class k.
+pub fn macro_auc(scores: &[Vec<f64>], labels: &[usize], classes: usize) -> Value {
+    let mut aucs = Vec::new();
+    for k in 0..classes {
+        let column: Vec<f64> = scores.iter().map(|s| s[k]).collect();
+        let is_k: Vec<bool> = labels.iter().map(|l| *l == k).collect();
+        if let Value::Defined(a) = auc(&Scores::new(&column, &is_k)) {
+            aucs.push(a);
+        }
+    }
+    if aucs.len() < 2 {
+        return Value::Undefined("fewer than two classes present".into());
+    }
+    Value::Defined(aucs.iter().sum::<f64>() / aucs.len() as f64)
+}
+
+/// Mean and standard error over repeats.
+pub fn mean_se(values: &[f64]) -> Option<(f64, f64)> {
+    if values.is_empty() {
+        return None;
+    }
+    let k = values.len() as f64;
+    let mean = values.iter().sum::<f64>() / k;
+    let se = if values.len() < 2 {
+        0.0
+    } else {
+        (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (k - 1.0)).sqrt() / k.sqrt()
+    };
+    Some((mean, se))
+}

@@ -1,0 +1,3 @@
+//! Evaluation: metrics with their uncertainty.
+
+pub mod metrics;

@@ -1,0 +1,240 @@
+//! Metrics against an independent implementation: the expected values below were computed with
+//! scikit-learn 1.x (`roc_auc_score`, `confusion_matrix`, `f1_score`, `balanced_accuracy_score`) and a
+//! brute-force O(m·n) DeLong written from the definition in NumPy (the script is in the comment at the
+//! end of this file), on the vectors given here.
+
+use study::eval::metrics::*;
+
+struct Case {
+    name: &'static str,
+    scores: &'static [f64],
+    labels: &'static [u8],
+    auc: f64,
+    delong_variance: f64,
+    ci95: (f64, f64),
+    /// tp, fp, tn, fn at threshold 0.5 (score >= 0.5 is positive)
+    confusion: (usize, usize, usize, usize),
+    f1: f64,
+    balanced_accuracy: f64,
+    youden: f64,
+}
+
+const CASES: &[Case] = &[
+    Case {
+        name: "ties",
+        scores: &[0.9, 0.8, 0.8, 0.6, 0.55, 0.3],
+        labels: &[1, 1, 0, 1, 0, 0],
+        auc: 0.8333333333333334,
+        delong_variance: 0.037037037037037035,
+        ci95: (0.4561380886412762, 1.0),
+        confusion: (3, 2, 1, 0),
+        f1: 0.75,
+        balanced_accuracy: 0.6666666666666666,
+        youden: 0.6,
+    },
+    Case {
+        name: "heavy ties",
+        scores: &[0.5, 0.5, 0.5, 0.5, 0.2, 0.2, 0.9, 0.9],
+        labels: &[1, 0, 1, 0, 1, 0, 1, 0],
+        auc: 0.5,
+        delong_variance: 0.046875,
+        ci95: (0.07565534972143573, 0.9243446502785643),
+        confusion: (3, 3, 1, 1),
+        f1: 0.6,
+        balanced_accuracy: 0.5,
+        youden: 0.9,
+    },
+    Case {
+        name: "tiny",
+        scores: &[0.3, 0.7],
+        labels: &[0, 1],
+        auc: 1.0,
+        delong_variance: 0.0,
+        ci95: (1.0, 1.0),
+        confusion: (1, 0, 1, 0),
+        f1: 1.0,
+        balanced_accuracy: 1.0,
+        youden: 0.7,
+    },
+    Case {
+        name: "perfect separation",
+        scores: &[0.1, 0.2, 0.3, 0.8, 0.9],
+        labels: &[0, 0, 0, 1, 1],
+        auc: 1.0,
+        delong_variance: 0.0,
+        ci95: (1.0, 1.0),
+        confusion: (2, 0, 3, 0),
+        f1: 1.0,
+        balanced_accuracy: 1.0,
+        youden: 0.8,
+    },
+    Case {
+        name: "reversed",
+        scores: &[0.9, 0.8, 0.1, 0.2],
+        labels: &[0, 0, 1, 1],
+        auc: 0.0,
+        delong_variance: 0.0,
+        ci95: (0.0, 0.0),
+        confusion: (0, 2, 0, 2),
+        f1: 0.0,
+        balanced_accuracy: 0.0,
+        youden: 0.1,
+    },
+    Case {
+        name: "mixed",
+        scores: &[
+            0.12, 0.85, 0.33, 0.47, 0.91, 0.05, 0.66, 0.47, 0.78, 0.21, 0.59, 0.40,
+        ],
+        labels: &[0, 1, 0, 1, 1, 0, 1, 0, 1, 0, 0, 1],
+        auc: 0.9027777777777778,
+        delong_variance: 0.007793209876543211,
+        ci95: (0.7297538059652932, 1.0),
+        confusion: (4, 1, 5, 2),
+        f1: 0.7272727272727273,
+        balanced_accuracy: 0.75,
+        youden: 0.66,
+    },
+];
+
+fn scores(c: &Case) -> Scores {
+    let labels: Vec<bool> = c.labels.iter().map(|l| *l == 1).collect();
+    Scores::new(c.scores, &labels)
+}
+
+fn close(a: f64, b: f64, what: &str) {
+    assert!((a - b).abs() < 1e-12, "{what}: {a} vs {b}");
+}
+
+#[test]
+fn auc_delong_and_intervals_match_the_reference() {
+    for c in CASES {
+        let s = scores(c);
+        close(auc(&s).get().expect("defined"), c.auc, c.name);
+        let d = delong(&s).expect("defined");
+        close(d.auc, c.auc, c.name);
+        close(d.variance, c.delong_variance, c.name);
+        let (_, ci) = delong_interval(&s, 0.95).expect("defined");
+        close(ci.lower, c.ci95.0, c.name);
+        close(ci.upper, c.ci95.1, c.name);
+    }
+}
+
+#[test]
+fn threshold_metrics_match_the_reference() {
+    for c in CASES {
+        let s = scores(c);
+        let m = confusion(&s, 0.5);
+        assert_eq!((m.tp, m.fp, m.tn, m.fn_), c.confusion, "{}", c.name);
+        close(m.f1().get().expect("defined"), c.f1, c.name);
+        close(
+            m.balanced_accuracy().get().expect("defined"),
+            c.balanced_accuracy,
+            c.name,
+        );
+        close(youden_threshold(&s).expect("defined"), c.youden, c.name);
+    }
+}
+
+#[test]
+fn paired_delong_matches_the_reference() {
+    let a = [
+        0.12, 0.85, 0.33, 0.47, 0.91, 0.05, 0.66, 0.47, 0.78, 0.21, 0.59, 0.40,
+    ];
+    let b = [
+        0.30, 0.60, 0.35, 0.52, 0.70, 0.10, 0.40, 0.45, 0.90, 0.25, 0.62, 0.38,
+    ];
+    let y: Vec<bool> = [0, 1, 0, 1, 1, 0, 1, 0, 1, 0, 0, 1]
+        .iter()
+        .map(|l| *l == 1)
+        .collect();
+    let t = delong_paired(&a, &b, &y).expect("defined");
+    assert!((t.difference - 0.06944444444444431).abs() < 1e-12);
+    assert!((t.se - 0.0828690771676461).abs() < 1e-12);
+    assert!((t.z - 0.838001903942487).abs() < 1e-9);
+    assert!((t.p - 0.40202963418972404).abs() < 1e-9);
+    let same = delong_paired(&a, &a, &y).expect("defined");
+    assert_eq!((same.difference, same.p), (0.0, 1.0));
+}
+
+#[test]
+fn undefined_metrics_say_why() {
+    let one_class = Scores::new(&[0.2, 0.9], &[true, true]);
+    assert!(matches!(auc(&one_class), Value::Undefined(w) if w.contains("one class")));
+    assert!(delong(&one_class).is_err());
+    assert!(bootstrap_interval(&one_class, 0.95, 200, 1, |s| auc(s).get()).is_err());
+    let c = confusion(&one_class, 0.5);
+    assert!(matches!(c.specificity(), Value::Undefined(_)));
+    assert!(matches!(c.balanced_accuracy(), Value::Undefined(_)));
+    assert_eq!(c.sensitivity(), Value::Defined(0.5));
+    assert!(matches!(auc(&Scores::new(&[], &[])), Value::Undefined(w) if w == "no images"));
+}
+
+/// Binormal scores with a known AUC: positives ~ N(d, 1), negatives ~ N(0, 1), AUC = Φ(d / √2).
+#[test]
+fn bootstrap_and_delong_intervals_cover_the_true_auc() {
+    use rand::SeedableRng;
+    use rand_distr::{Distribution, Normal};
+    use statrs::distribution::ContinuousCDF;
+    let d = 1.0;
+    let truth = statrs::distribution::Normal::standard().cdf(d / 2f64.sqrt());
+    let (reps, n) = (300, 40);
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(2021);
+    let (pos, neg) = (
+        Normal::new(d, 1.0).expect("normal"),
+        Normal::new(0.0, 1.0).expect("normal"),
+    );
+    let (mut boot, mut del) = (0, 0);
+    for r in 0..reps {
+        let s = Scores {
+            positives: (0..n).map(|_| pos.sample(&mut rng)).collect(),
+            negatives: (0..n).map(|_| neg.sample(&mut rng)).collect(),
+        };
+        let b = bootstrap_interval(&s, 0.95, 400, r, |x| auc(x).get()).expect("defined");
+        boot += usize::from(b.lower <= truth && truth <= b.upper);
+        let (_, ci) = delong_interval(&s, 0.95).expect("defined");
+        del += usize::from(ci.lower <= truth && truth <= ci.upper);
+    }
+    // 95 % intervals: coverage within about three binomial standard errors (±3.8 %) of 0.95.
+    let (boot, del) = (boot as f64 / reps as f64, del as f64 / reps as f64);
+    assert!((0.90..=0.99).contains(&boot), "bootstrap coverage {boot}");
+    assert!((0.90..=0.99).contains(&del), "DeLong coverage {del}");
+}
+
+#[test]
+fn bootstrap_is_seeded_and_macro_auc_averages_classes() {
+    let s = scores(&CASES[5]);
+    let a = bootstrap_interval(&s, 0.95, 500, 7, |x| auc(x).get()).expect("defined");
+    let b = bootstrap_interval(&s, 0.95, 500, 7, |x| auc(x).get()).expect("defined");
+    assert_eq!(a, b);
+    assert!(a.lower <= 0.9027777777777778 && 0.9027777777777778 <= a.upper);
+    // Three classes; each class's column separates it perfectly: macro AUC 1.
+    let scores = vec![
+        vec![0.9, 0.05, 0.05],
+        vec![0.1, 0.8, 0.1],
+        vec![0.2, 0.1, 0.7],
+        vec![0.7, 0.2, 0.1],
+    ];
+    assert_eq!(macro_auc(&scores, &[0, 1, 2, 0], 3), Value::Defined(1.0));
+    assert!(matches!(
+        macro_auc(&scores, &[0, 0, 0, 0], 3),
+        Value::Undefined(_)
+    ));
+    assert_eq!(
+        mean_se(&[0.8, 0.9, 1.0])
+            .map(|(m, se)| ((m * 1e9).round() / 1e9, (se * 1e9).round() / 1e9)),
+        Some((0.9, 0.057735027))
+    );
+}
+
+// The reference script (Python 3, NumPy, scikit-learn):
+//
+//   def psi(x, y): return 1.0 if x > y else (0.5 if x == y else 0.0)
+//   def delong_brute(pos, neg):
+//       v10 = np.array([np.mean([psi(x, y) for y in neg]) for x in pos])
+//       v01 = np.array([np.mean([psi(x, y) for x in pos]) for y in neg])
+//       var = (v10.var(ddof=1) if len(pos) > 1 else 0) / len(pos) + (v01.var(ddof=1) if len(neg) > 1 else 0) / len(neg)
+//       return v10.mean(), var, v10, v01
+//   auc == roc_auc_score(y, s); ci = auc ± NormalDist().inv_cdf(0.975) * sqrt(var), clipped to [0, 1]
+//   tn, fp, fn, tp = confusion_matrix(y, s >= 0.5).ravel(); f1_score; balanced_accuracy_score
+//   youden: max over unique thresholds (descending) of sens + spec - 1, first maximum kept
+//   paired: cov = np.cov(A.v10, B.v10)[0,1]/m + np.cov(A.v01, B.v01)[0,1]/n; z = (A - B)/sqrt(vA + vB - 2 cov)
