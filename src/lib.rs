@@ -14,6 +14,7 @@ pub mod check;
 pub mod data;
 pub mod diagnostics;
 pub mod eval;
+pub mod model;
 pub mod plan;
 pub mod source;
 pub mod study;

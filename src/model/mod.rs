@@ -1,0 +1,140 @@
+//! Architectures in burn: a configurable small CNN, ResNet-18/34/50, DenseNet-121, VGG-11/16, with a
+//! classification head (optional hidden layers: dense → ReLU → batch-norm). Layer shapes follow
+//! torchvision, so parameter counts match the reference models and torchvision weights can be mapped.
+
+mod densenet;
+mod layers;
+mod resnet;
+mod vgg;
+
+pub use layers::Head;
+
+use crate::study::Architecture;
+use burn::module::Module;
+use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig, MaxPool2d, MaxPool2dConfig};
+use burn::prelude::*;
+use layers::ConvBn;
+
+/// Everything an architecture needs besides its name.
+#[derive(Clone, Debug)]
+pub struct NetConfig {
+    pub architecture: Architecture,
+    pub in_channels: usize,
+    pub classes: usize,
+    /// Hidden widths of the head.
+    pub head: Vec<usize>,
+    pub dropout: f64,
+}
+
+/// One network of any declared architecture.
+#[derive(Module, Debug)]
+pub enum Net<B: Backend> {
+    Cnn(Cnn<B>),
+    Resnet(resnet::ResNet<B>),
+    Densenet(densenet::DenseNet<B>),
+    Vgg(vgg::Vgg<B>),
+}
+
+impl<B: Backend> Net<B> {
+    pub fn new(config: &NetConfig, device: &B::Device) -> Self {
+        match &config.architecture {
+            Architecture::Cnn { channels, kernel } => {
+                Net::Cnn(Cnn::new(config, channels, *kernel as usize, device))
+            }
+            Architecture::Resnet { depth } => {
+                Net::Resnet(resnet::ResNet::new(config, *depth, device))
+            }
+            Architecture::Densenet { .. } => Net::Densenet(densenet::DenseNet::new(config, device)),
+            Architecture::Vgg { depth } => Net::Vgg(vgg::Vgg::new(config, *depth, device)),
+        }
+    }
+
+    /// Logits `[batch, classes]` of images `[batch, channels, height, width]`.
+    pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 2> {
+        match self {
+            Net::Cnn(m) => m.forward(x),
+            Net::Resnet(m) => m.forward(x),
+            Net::Densenet(m) => m.forward(x),
+            Net::Vgg(m) => m.forward(x),
+        }
+    }
+}
+
+/// A small CNN: per stage a k×k convolution, batch-norm, ReLU and 2×2 max pooling; then global average
+/// pooling and the head.
+#[derive(Module, Debug)]
+pub struct Cnn<B: Backend> {
+    stages: Vec<ConvBn<B>>,
+    pool: MaxPool2d,
+    gap: AdaptiveAvgPool2d,
+    head: Head<B>,
+}
+
+impl<B: Backend> Cnn<B> {
+    fn new(config: &NetConfig, channels: &[u32], kernel: usize, device: &B::Device) -> Self {
+        let mut stages = Vec::new();
+        let mut c_in = config.in_channels;
+        for c in channels {
+            stages.push(ConvBn::new(
+                c_in,
+                *c as usize,
+                kernel,
+                1,
+                kernel / 2,
+                device,
+            ));
+            c_in = *c as usize;
+        }
+        Cnn {
+            stages,
+            pool: MaxPool2dConfig::new([2, 2]).init(),
+            gap: AdaptiveAvgPool2dConfig::new([1, 1]).init(),
+            head: Head::new(c_in, config, device),
+        }
+    }
+
+    fn forward(&self, mut x: Tensor<B, 4>) -> Tensor<B, 2> {
+        for stage in &self.stages {
+            x = self
+                .pool
+                .forward(burn::tensor::activation::relu(stage.forward(x)));
+        }
+        self.head.forward(self.gap.forward(x).flatten(1, 3))
+    }
+}
+
+/// Counts trainable parameters: every float parameter except batch-norm running statistics (which burn
+/// stores as module state beside the weights, and torchvision counts as buffers, not parameters).
+struct TrainableCount {
+    path: Vec<String>,
+    count: usize,
+}
+
+impl<B: Backend> burn::module::ModuleVisitor<B> for TrainableCount {
+    fn enter_module(&mut self, name: &str, _container: &str) {
+        self.path.push(name.to_string());
+    }
+
+    fn exit_module(&mut self, _name: &str, _container: &str) {
+        self.path.pop();
+    }
+
+    fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<B, D>>) {
+        if !matches!(
+            self.path.last().map(String::as_str),
+            Some("running_mean" | "running_var")
+        ) {
+            self.count += param.shape().num_elements();
+        }
+    }
+}
+
+/// The number of trainable parameters of a network.
+pub fn trainable_parameters<B: Backend>(net: &Net<B>) -> usize {
+    let mut counter = TrainableCount {
+        path: Vec::new(),
+        count: 0,
+    };
+    net.visit(&mut counter);
+    counter.count
+}
