@@ -19,6 +19,7 @@ pub mod plan;
 pub mod source;
 pub mod study;
 pub mod syntax;
+pub mod train;
 
 use diagnostics::Diagnostics;
 use source::SourceMap;

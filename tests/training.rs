@@ -1,0 +1,221 @@
+//! Training on burn (CPU): a small CNN learns what the data holds, deterministically.
+
+use burn::backend::{Autodiff, Flex};
+use std::path::Path;
+use study::data::cache::{Outcome, prepare};
+use study::data::{DataContext, load_dataset, split::assign};
+use study::eval::metrics::{Scores, auc};
+use study::model::NetConfig;
+use study::study::{Architecture, Study};
+use study::train::{Run, Split, batch::Batcher, predict, train};
+
+type B = Autodiff<Flex>;
+
+fn checked(text: &str, dir: &Path) -> Study {
+    let loaded = study::load_bytes("t.study", text.as_bytes(), Some(dir));
+    let rendered = study::diagnostics::render_all(
+        &loaded.diagnostics,
+        &loaded.sources,
+        study::diagnostics::Style::plain(),
+    );
+    loaded
+        .study
+        .unwrap_or_else(|| panic!("invalid study:\n{rendered}"))
+}
+
+/// Prepared images and labels (index in `classes` of the record's `field`) of one partition.
+fn partition(
+    s: &Study,
+    dataset: &str,
+    split: &str,
+    part: &str,
+    field: &str,
+    classes: &[&str],
+    dir: &Path,
+) -> (Vec<Vec<u8>>, Vec<usize>) {
+    let ctx = DataContext {
+        root: dir.to_path_buf(),
+        seed: s.seed,
+    };
+    let table = load_dataset(s, dataset, &ctx).expect("loads");
+    let a = assign(split, &s.splits[split], &table, s.seed).expect("assigns");
+    let members: Vec<_> = a
+        .members(0, part)
+        .into_iter()
+        .map(|i| table.records[i].clone())
+        .collect();
+    let prepared = prepare(
+        &members,
+        s,
+        s.seed,
+        &s.crops["full"],
+        &s.preprocessings["p"],
+        None,
+        "",
+        None,
+    );
+    let mut images = Vec::new();
+    let mut labels = Vec::new();
+    for (r, o) in members.iter().zip(prepared.outcomes) {
+        if let Ok(Outcome::Image(px)) = o {
+            let value = r.attribute(field).expect("attribute");
+            labels.push(
+                classes
+                    .iter()
+                    .position(|c| *c == value)
+                    .expect("known class"),
+            );
+            images.push(px);
+        }
+    }
+    (images, labels)
+}
+
+fn run<'a>(
+    s: &'a Study,
+    train_set: Split<'a>,
+    validation: Option<Split<'a>>,
+    seed: u64,
+) -> Run<'a> {
+    Run {
+        net: NetConfig {
+            architecture: Architecture::Cnn {
+                channels: vec![8, 16, 32],
+                kernel: 3,
+            },
+            in_channels: 1,
+            classes: 2,
+            head: vec![],
+            dropout: 0.0,
+        },
+        training: &s.trainings["quick"],
+        preprocess: &s.preprocessings["p"],
+        size: 64,
+        positive: 1,
+        seed,
+        train: train_set,
+        validation,
+        progress: false,
+    }
+}
+
+#[test]
+fn a_small_cnn_tells_nih_from_kermany_images() {
+    let manifest =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/cxr-real/manifest.csv");
+    if !manifest.exists() {
+        eprintln!("skipped: {} is absent", manifest.display());
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let s = checked(
+        &format!(
+            "study \"t\" {{ seed 4 }}\ndataset cxr = csv(\"{}\") {{\n  image column \"path\"\n  label column \"label\"\n  source column \"source\"\n  keep source in [\"nih-chestxray14\", \"kermany-pediatric-cxr\"]\n}}\ncrop full = full\npreprocess p {{ resize 64 }}\nmodel m = cnn(channels: [8, 16, 32])\ntrain quick {{ optimizer adam(lr: 2e-3), epochs 2, batch 16 }}\nsplit s = random {{ data cxr, fractions {{ train 70%, test 30% }} }}\nexperiment e {{ model m, crop full, split s, preprocess p, train quick }}\n",
+            manifest.display()
+        ),
+        dir.path(),
+    );
+    let classes = ["nih-chestxray14", "kermany-pediatric-cxr"];
+    let (train_x, train_y) = partition(&s, "cxr", "s", "train", "source", &classes, dir.path());
+    let (test_x, test_y) = partition(&s, "cxr", "s", "test", "source", &classes, dir.path());
+    assert_eq!(train_x.len() + test_x.len(), 350);
+    let device = Default::default();
+    let trained = train::<B>(
+        &run(
+            &s,
+            Split {
+                images: &train_x,
+                labels: &train_y,
+            },
+            None,
+            4,
+        ),
+        &device,
+    )
+    .expect("trains");
+    assert_eq!(trained.history.len(), 2);
+    let batcher = Batcher::with_stats(&s.preprocessings["p"], 64, 1, trained.train_stats);
+    let probs = predict(&trained.nets, &batcher, &test_x, &device);
+    let scores: Vec<f64> = probs.iter().map(|p| p[1] as f64).collect();
+    let labels: Vec<bool> = test_y.iter().map(|y| *y == 1).collect();
+    let test_auc = auc(&Scores::new(&scores, &labels))
+        .get()
+        .expect("both sources in test");
+    assert!(test_auc > 0.9, "test AUC {test_auc}");
+}
+
+#[test]
+fn training_is_deterministic_and_the_loss_falls() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let s = checked(
+        "study \"t\" { seed 9 }\ndataset d = synthetic {\n  size 64\n  signal 1\n  source a { images 48, covid 50%, marker \"R\" top_left }\n}\ncrop full = full\npreprocess p { resize 64 }\nmodel m = cnn(channels: [8, 16, 32])\ntrain quick { optimizer sgd(lr: 0.05, momentum: 0.9), epochs 6, batch 16 }\nsplit s = random { data d, fractions { train 100% } }\nexperiment e { model m, crop full, split s, preprocess p, train quick, evaluate [train] }\n",
+        dir.path(),
+    );
+    let (x, y) = partition(
+        &s,
+        "d",
+        "s",
+        "train",
+        "label",
+        &["normal", "covid"],
+        dir.path(),
+    );
+    let device = Default::default();
+    let a = train::<B>(
+        &run(
+            &s,
+            Split {
+                images: &x,
+                labels: &y,
+            },
+            Some(Split {
+                images: &x,
+                labels: &y,
+            }),
+            1,
+        ),
+        &device,
+    )
+    .expect("trains");
+    let b = train::<B>(
+        &run(
+            &s,
+            Split {
+                images: &x,
+                labels: &y,
+            },
+            Some(Split {
+                images: &x,
+                labels: &y,
+            }),
+            1,
+        ),
+        &device,
+    )
+    .expect("trains");
+    assert_eq!(a.history, b.history, "same seed, same run");
+    let first = a.history.first().expect("epochs").loss;
+    let last = a.history.last().expect("epochs").loss;
+    assert!(
+        last < first,
+        "loss did not fall: {:?}",
+        a.history.iter().map(|h| h.loss).collect::<Vec<_>>()
+    );
+    let c = train::<B>(
+        &run(
+            &s,
+            Split {
+                images: &x,
+                labels: &y,
+            },
+            None,
+            2,
+        ),
+        &device,
+    )
+    .expect("trains");
+    assert_ne!(
+        a.history[0].loss, c.history[0].loss,
+        "another seed starts elsewhere"
+    );
+}
