@@ -96,6 +96,8 @@ fn run<'a>(
         train: train_set,
         validation,
         progress: false,
+        checkpoint: None,
+        epoch_budget: None,
     }
 }
 
@@ -217,5 +219,95 @@ fn training_is_deterministic_and_the_loss_falls() {
     assert_ne!(
         a.history[0].loss, c.history[0].loss,
         "another seed starts elsewhere"
+    );
+}
+
+/// Every float the network holds (parameters and batch-norm statistics), in visiting order. Parameter
+/// ids are random per process and are not part of the weights.
+fn weights(net: &study::model::Net<Flex>) -> Vec<f32> {
+    use burn::module::{Module, ModuleVisitor, Param};
+    struct Collect(Vec<f32>);
+    impl ModuleVisitor<Flex> for Collect {
+        fn visit_float<const D: usize>(&mut self, param: &Param<burn::prelude::Tensor<Flex, D>>) {
+            self.0.extend(
+                param
+                    .val()
+                    .into_data()
+                    .convert::<f32>()
+                    .to_vec::<f32>()
+                    .expect("floats"),
+            );
+        }
+    }
+    let mut c = Collect(Vec::new());
+    net.visit(&mut c);
+    c.0
+}
+
+#[test]
+fn a_stopped_training_resumes_from_its_checkpoint_to_the_same_weights() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let s = checked(
+        "study \"t\" { seed 5 }\ndataset d = synthetic {\n  size 32\n  signal 1\n  source a { images 40, covid 50% }\n}\ncrop full = full\npreprocess p { resize 32, augment { flip 50%, rotate 5 } }\nmodel m = cnn(channels: [4, 8])\ntrain quick { optimizer sgd(lr: 0.05, momentum: 0.9), schedule cosine, epochs 4, batch 8, select on validation auc }\nsplit s = random { data d, fractions { train 80%, validation 20% } }\nexperiment e { model m, crop full, split s, preprocess p, train quick, evaluate [validation] }\n",
+        dir.path(),
+    );
+    let classes = ["normal", "covid"];
+    let (x, y) = partition(&s, "d", "s", "train", "label", &classes, dir.path());
+    let (vx, vy) = partition(&s, "d", "s", "validation", "label", &classes, dir.path());
+    let mut r = run(
+        &s,
+        Split {
+            images: &x,
+            labels: &y,
+        },
+        Some(Split {
+            images: &vx,
+            labels: &vy,
+        }),
+        11,
+    );
+    r.size = 32;
+    r.net.architecture = Architecture::Cnn {
+        channels: vec![4, 8],
+        kernel: 3,
+    };
+    let device = Default::default();
+    let whole = train::<B>(&r, &device).expect("trains");
+    let ckpt = dir.path().join("ckpt");
+    let mut first = run(
+        &s,
+        Split {
+            images: &x,
+            labels: &y,
+        },
+        Some(Split {
+            images: &vx,
+            labels: &vy,
+        }),
+        11,
+    );
+    first.size = 32;
+    first.net.architecture = Architecture::Cnn {
+        channels: vec![4, 8],
+        kernel: 3,
+    };
+    first.checkpoint = Some(&ckpt);
+    first.epoch_budget = Some(2);
+    match train::<B>(&first, &device) {
+        Err(study::train::TrainError::Paused { epoch: 2 }) => {}
+        other => panic!("expected a pause after epoch 2, got {:?}", other.err()),
+    }
+    assert!(ckpt.join("state.json").exists());
+    first.epoch_budget = None;
+    let resumed = train::<B>(&first, &device).expect("resumes");
+    assert_eq!(
+        resumed.history, whole.history,
+        "the resumed run logs what the uninterrupted one did"
+    );
+    assert_eq!(resumed.selected_epoch, whole.selected_epoch);
+    assert_eq!(
+        weights(&resumed.nets[0]),
+        weights(&whole.nets[0]),
+        "bit-identical weights"
     );
 }

@@ -2,6 +2,7 @@
 //! snapshot ensembles, seeded so the same inputs give the same weights.
 
 pub mod batch;
+mod checkpoint;
 pub mod schedule;
 
 use crate::eval::metrics::{Scores, auc};
@@ -43,9 +44,13 @@ pub struct Run<'a> {
     pub validation: Option<Split<'a>>,
     /// Show a progress bar.
     pub progress: bool,
+    /// Folder for end-of-epoch checkpoints; a run finding one there resumes after its epoch.
+    pub checkpoint: Option<&'a std::path::Path>,
+    /// Stop after this many epochs in this call (the checkpoint lets a later call go on).
+    pub epoch_budget: Option<u32>,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct EpochLog {
     pub epoch: u32,
     pub lr: f64,
@@ -71,6 +76,10 @@ pub enum TrainError {
     Diverged { epoch: u32, lr: f64, value: f64 },
     #[error("the training partition is empty")]
     NoData,
+    #[error("stopped after epoch {epoch} as asked; the checkpoint resumes it")]
+    Paused { epoch: u32 },
+    #[error("checkpoint {path}: {reason}")]
+    Checkpoint { path: String, reason: String },
 }
 
 pub fn train<AB: AutodiffBackend>(
@@ -149,6 +158,10 @@ fn fit<AB: AutodiffBackend, O: Optimizer<Net<AB>, AB>>(
         .unwrap_or_else(|poisoned| poisoned.into_inner());
     AB::seed(device, run.seed);
     let mut net: Net<AB> = Net::new(&run.net, device);
+    let resumed = match run.checkpoint {
+        Some(dir) => checkpoint::load::<AB, O>(dir, &run.net, device)?,
+        None => None,
+    };
     let batcher = Batcher::new(
         run.preprocess,
         run.size,
@@ -164,13 +177,40 @@ fn fit<AB: AutodiffBackend, O: Optimizer<Net<AB>, AB>>(
     let mut best: Option<(f64, u32, Net<AB::InnerBackend>)> = None;
     let mut snapshots = Vec::new();
     let mut since_best = 0;
+    let mut first_epoch = 1;
+    if let Some(r) = resumed {
+        net = r.net;
+        optim = optim.load_record(r.optimizer);
+        history = r.state.history;
+        since_best = r.state.since_best;
+        best = r
+            .state
+            .best
+            .zip(r.best)
+            .map(|((score, epoch), n)| (score, epoch, n));
+        snapshots = r.snapshots;
+        first_epoch = r.state.epoch + 1;
+    }
     let bar = progress(run.progress, t.epochs as u64);
-    let mut order: Vec<usize> = (0..run.train.images.len()).collect();
-    for epoch in 1..=t.epochs {
+    bar.set_position(first_epoch as u64 - 1);
+    let mut stop = history.last().is_some_and(|_| early_stopped(t, since_best));
+    for epoch in first_epoch..=t.epochs {
+        if stop {
+            break;
+        }
+        if let Some(budget) = run.epoch_budget
+            && epoch >= first_epoch + budget
+        {
+            bar.finish_and_clear();
+            return Err(TrainError::Paused { epoch: epoch - 1 });
+        }
         let lr = schedule::learning_rate(t, epoch);
-        let mut rng = ChaCha8Rng::seed_from_u64(
-            run.seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
-        );
+        // Each epoch's randomness (shuffle, augmentation, dropout) depends on the seed and the epoch
+        // only, so a resumed run draws exactly what an uninterrupted one would.
+        let epoch_seed = run.seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        AB::seed(device, epoch_seed);
+        let mut rng = ChaCha8Rng::seed_from_u64(epoch_seed);
+        let mut order: Vec<usize> = (0..run.train.images.len()).collect();
         order.shuffle(&mut rng);
         let (mut total, mut seen) = (0.0, 0usize);
         for chunk in order.chunks(t.batch as usize) {
@@ -238,12 +278,24 @@ fn fit<AB: AutodiffBackend, O: Optimizer<Net<AB>, AB>>(
                 } else {
                     since_best += 1;
                 }
-                if let Some(es) = &t.early_stop
-                    && since_best >= es.patience
-                {
-                    break;
-                }
+                stop = early_stopped(t, since_best);
             }
+        }
+        if let Some(dir) = run.checkpoint {
+            let state = checkpoint::State {
+                epoch,
+                history: history.clone(),
+                since_best,
+                best: best.as_ref().map(|(s, e, _)| (*s, *e)),
+            };
+            checkpoint::save::<AB, O>(
+                dir,
+                &state,
+                &net,
+                &optim,
+                best.as_ref().map(|(_, _, n)| n),
+                &snapshots,
+            )?;
         }
     }
     bar.finish_and_clear();
@@ -262,6 +314,12 @@ fn fit<AB: AutodiffBackend, O: Optimizer<Net<AB>, AB>>(
         selected_epoch,
         train_stats: batcher.train_stats,
     })
+}
+
+fn early_stopped(t: &Training, since_best: u32) -> bool {
+    t.early_stop
+        .as_ref()
+        .is_some_and(|es| since_best >= es.patience)
 }
 
 fn class_weights(run: &Run) -> Option<Vec<f32>> {
