@@ -111,7 +111,11 @@ fn peer() -> Option<String> {
 }
 
 fn main() {
-    let cuda = std::env::args().any(|a| a == "--cuda");
+    let cuda = std::env::args().any(|a| a == "--cuda" || a == "--cuda-only");
+    if std::env::args().any(|a| a == "--cuda-only") {
+        cuda_checks();
+        return;
+    }
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let device = Default::default();
     let peer_out = peer();
@@ -151,8 +155,181 @@ fn cuda_checks() {
     std::process::exit(2);
 }
 
+/// Largest absolute and relative difference of two outputs.
+#[cfg(feature = "cuda")]
+fn compare(a: &[f32], b: &[f32]) -> (f32, f32) {
+    let max_abs = a
+        .iter()
+        .zip(b)
+        .map(|(p, q)| (p - q).abs())
+        .fold(0.0f32, f32::max);
+    let scale = a.iter().map(|v| v.abs()).fold(0.0f32, f32::max).max(1e-6);
+    (max_abs, max_abs / scale)
+}
+
+/// Single layers with the same weights and input on both devices, to localise a disagreement.
+#[cfg(feature = "cuda")]
+fn layer_checks() {
+    use burn::backend::Cuda;
+    use burn::module::Module;
+    use burn::nn::conv::Conv2dConfig;
+    use burn::nn::pool::{AdaptiveAvgPool2dConfig, MaxPool2dConfig};
+    use burn::nn::{BatchNormConfig, LinearConfig, PaddingConfig2d};
+    use burn::record::{BinBytesRecorder, FullPrecisionSettings, Recorder};
+    let gpu = burn::backend::cuda::CudaDevice::new(0);
+    let cpu = Default::default();
+    let rec = BinBytesRecorder::<FullPrecisionSettings>::default();
+    let shape = [2, 3, 16, 16];
+    let to_vec = |t: Vec<f32>| t;
+    macro_rules! check {
+        ($name:expr, $cpu_module:expr, $gpu_new:expr, $f:expr) => {{
+            // Parameters are initialised lazily: both devices load the same recorded bytes.
+            let fresh = $cpu_module;
+            let bytes =
+                Recorder::<Flex>::record(&rec, fresh.clone().into_record(), ()).expect("record");
+            let m_cpu = $cpu_module
+                .load_record(Recorder::<Flex>::load(&rec, bytes.clone(), &cpu).expect("load"));
+            let m_gpu =
+                $gpu_new.load_record(Recorder::<Cuda>::load(&rec, bytes, &gpu).expect("load"));
+            let (x_cpu, _) = batch::<Flex>(shape, &cpu);
+            let (x_gpu, _) = batch::<Cuda>(shape, &gpu);
+            let a: Vec<f32> = to_vec(
+                $f(&m_cpu, x_cpu)
+                    .into_data()
+                    .convert::<f32>()
+                    .to_vec()
+                    .expect("cpu"),
+            );
+            let b: Vec<f32> = to_vec(
+                $f(&m_gpu, x_gpu)
+                    .into_data()
+                    .convert::<f32>()
+                    .to_vec()
+                    .expect("gpu"),
+            );
+            let (abs, rel) = compare(&a, &b);
+            println!(
+                "  layer {:<28} max |diff| {abs:.2e}, relative {rel:.2e}",
+                $name
+            );
+        }};
+    }
+    let conv = |p: usize, s: usize| {
+        Conv2dConfig::new([3, 8], [3, 3])
+            .with_stride([s, s])
+            .with_padding(PaddingConfig2d::Explicit(p, p, p, p))
+            .with_bias(false)
+    };
+    check!(
+        "conv 3x3 pad 0",
+        conv(0, 1).init::<Flex>(&cpu),
+        conv(0, 1).init::<Cuda>(&gpu),
+        |m: &burn::nn::conv::Conv2d<_>, x| m.forward(x)
+    );
+    check!(
+        "conv 3x3 pad 1",
+        conv(1, 1).init::<Flex>(&cpu),
+        conv(1, 1).init::<Cuda>(&gpu),
+        |m: &burn::nn::conv::Conv2d<_>, x| m.forward(x)
+    );
+    check!(
+        "conv 3x3 pad 1 stride 2",
+        conv(1, 2).init::<Flex>(&cpu),
+        conv(1, 2).init::<Cuda>(&gpu),
+        |m: &burn::nn::conv::Conv2d<_>, x| m.forward(x)
+    );
+    let c7 = Conv2dConfig::new([3, 8], [7, 7])
+        .with_stride([2, 2])
+        .with_padding(PaddingConfig2d::Explicit(3, 3, 3, 3))
+        .with_bias(false);
+    check!(
+        "conv 7x7 pad 3 stride 2",
+        c7.init::<Flex>(&cpu),
+        c7.init::<Cuda>(&gpu),
+        |m: &burn::nn::conv::Conv2d<_>, x| m.forward(x)
+    );
+    check!(
+        "batch-norm (inference)",
+        BatchNormConfig::new(3).init::<Flex>(&cpu),
+        BatchNormConfig::new(3).init::<Cuda>(&gpu),
+        |m: &burn::nn::BatchNorm<_>, x| m.forward(x)
+    );
+    let mp = MaxPool2dConfig::new([3, 3])
+        .with_strides([2, 2])
+        .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1));
+    let (x_cpu, _) = batch::<Flex>(shape, &cpu);
+    let (x_gpu, _) = batch::<Cuda>(shape, &gpu);
+    let a: Vec<f32> = mp
+        .init()
+        .forward(x_cpu.clone())
+        .into_data()
+        .convert::<f32>()
+        .to_vec()
+        .expect("cpu");
+    let b: Vec<f32> = mp
+        .init()
+        .forward(x_gpu.clone())
+        .into_data()
+        .convert::<f32>()
+        .to_vec()
+        .expect("gpu");
+    println!(
+        "  layer {:<28} max |diff| {:.2e}",
+        "max-pool 3x3 pad 1 stride 2",
+        compare(&a, &b).0
+    );
+    let mp2 = MaxPool2dConfig::new([2, 2]);
+    let a: Vec<f32> = mp2
+        .init()
+        .forward(x_cpu.clone())
+        .into_data()
+        .convert::<f32>()
+        .to_vec()
+        .expect("cpu");
+    let b: Vec<f32> = mp2
+        .init()
+        .forward(x_gpu.clone())
+        .into_data()
+        .convert::<f32>()
+        .to_vec()
+        .expect("gpu");
+    println!(
+        "  layer {:<28} max |diff| {:.2e}",
+        "max-pool 2x2",
+        compare(&a, &b).0
+    );
+    let gap = AdaptiveAvgPool2dConfig::new([1, 1]);
+    let a: Vec<f32> = gap
+        .init()
+        .forward(x_cpu.clone())
+        .into_data()
+        .convert::<f32>()
+        .to_vec()
+        .expect("cpu");
+    let b: Vec<f32> = gap
+        .init()
+        .forward(x_gpu.clone())
+        .into_data()
+        .convert::<f32>()
+        .to_vec()
+        .expect("gpu");
+    println!(
+        "  layer {:<28} max |diff| {:.2e}",
+        "adaptive average pool",
+        compare(&a, &b).0
+    );
+    let lin = LinearConfig::new(16, 4);
+    check!(
+        "linear",
+        lin.init::<Flex>(&cpu),
+        lin.init::<Cuda>(&gpu),
+        |m: &burn::nn::Linear<_>, x: Tensor<_, 4>| m.forward(x)
+    );
+}
+
 #[cfg(feature = "cuda")]
 fn cuda_checks() {
+    layer_checks();
     use burn::backend::Cuda;
     use burn::record::{BinBytesRecorder, FullPrecisionSettings, Recorder};
     let gpu = burn::backend::cuda::CudaDevice::new(0);
@@ -181,6 +358,9 @@ fn cuda_checks() {
         let recorder = BinBytesRecorder::<FullPrecisionSettings>::default();
         let bytes =
             Recorder::<Flex>::record(&recorder, net_cpu.clone().into_record(), ()).expect("record");
+        // Parameters are initialised lazily: load the recorded bytes on both devices.
+        let net_cpu: Net<Flex> = Net::<Flex>::new(&case.config, &cpu)
+            .load_record(Recorder::<Flex>::load(&recorder, bytes.clone(), &cpu).expect("load"));
         let record = Recorder::<Cuda>::load(&recorder, bytes, &gpu).expect("load");
         let net_gpu: Net<Cuda> = Net::<Cuda>::new(&case.config, &gpu).load_record(record);
         let (x_cpu, _) = batch::<Flex>(case.shape, &cpu);
