@@ -40,6 +40,28 @@ pub fn load(path: &Path) -> Loaded {
 }
 
 /// Parses and checks a study held in memory (includes resolve against `dir`).
+///
+/// ```
+/// let text = r#"
+/// study "demo" { seed 1 }
+/// dataset phantom = synthetic { source a { images 20, covid 50% }, source b { images 20 } }
+/// crop full = full
+/// preprocess p { resize 64 }
+/// model small = cnn(channels: [8, 16])
+/// train quick { optimizer adam(lr: 1e-3), epochs 2 }
+/// split s = by_source { data phantom, seen [a], unseen [b] }
+/// experiment e { model small, crop full, split s, preprocess p, train quick }
+/// "#;
+/// let loaded = study::load_bytes("demo.study", text.as_bytes(), None);
+/// let checked = loaded.study.expect("valid");
+/// let plan = study::plan::plan(&checked);
+/// assert!(plan.cells.iter().any(|c| c.name == "train/small/full/s/p/quick/rep1"));
+///
+/// let typo = text.replace("model small,", "model smal,");
+/// let loaded = study::load_bytes("demo.study", typo.as_bytes(), None);
+/// assert!(loaded.study.is_none());
+/// assert_eq!(loaded.diagnostics.items[0].code.id(), "E0012");
+/// ```
 pub fn load_bytes(name: &str, bytes: &[u8], dir: Option<&Path>) -> Loaded {
     finish(syntax::parse_bytes(name, bytes, dir))
 }
