@@ -254,69 +254,37 @@ fn layer_checks() {
         BatchNormConfig::new(3).init::<Cuda>(&gpu),
         |m: &burn::nn::BatchNorm<_>, x| m.forward(x)
     );
-    let mp = MaxPool2dConfig::new([3, 3])
-        .with_strides([2, 2])
-        .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1));
+    // Layers without weights: the same configuration on both devices.
     let (x_cpu, _) = batch::<Flex>(shape, &cpu);
     let (x_gpu, _) = batch::<Cuda>(shape, &gpu);
-    let a: Vec<f32> = mp
-        .init()
-        .forward(x_cpu.clone())
-        .into_data()
-        .convert::<f32>()
-        .to_vec()
-        .expect("cpu");
-    let b: Vec<f32> = mp
-        .init()
-        .forward(x_gpu.clone())
-        .into_data()
-        .convert::<f32>()
-        .to_vec()
-        .expect("gpu");
-    println!(
-        "  layer {:<28} max |diff| {:.2e}",
+    macro_rules! stateless {
+        ($name:expr, $layer:expr) => {{
+            let a: Vec<f32> = $layer
+                .forward(x_cpu.clone())
+                .into_data()
+                .convert::<f32>()
+                .to_vec()
+                .expect("cpu");
+            let b: Vec<f32> = $layer
+                .forward(x_gpu.clone())
+                .into_data()
+                .convert::<f32>()
+                .to_vec()
+                .expect("gpu");
+            println!("  layer {:<28} max |diff| {:.2e}", $name, compare(&a, &b).0);
+        }};
+    }
+    stateless!(
         "max-pool 3x3 pad 1 stride 2",
-        compare(&a, &b).0
+        MaxPool2dConfig::new([3, 3])
+            .with_strides([2, 2])
+            .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+            .init()
     );
-    let mp2 = MaxPool2dConfig::new([2, 2]);
-    let a: Vec<f32> = mp2
-        .init()
-        .forward(x_cpu.clone())
-        .into_data()
-        .convert::<f32>()
-        .to_vec()
-        .expect("cpu");
-    let b: Vec<f32> = mp2
-        .init()
-        .forward(x_gpu.clone())
-        .into_data()
-        .convert::<f32>()
-        .to_vec()
-        .expect("gpu");
-    println!(
-        "  layer {:<28} max |diff| {:.2e}",
-        "max-pool 2x2",
-        compare(&a, &b).0
-    );
-    let gap = AdaptiveAvgPool2dConfig::new([1, 1]);
-    let a: Vec<f32> = gap
-        .init()
-        .forward(x_cpu.clone())
-        .into_data()
-        .convert::<f32>()
-        .to_vec()
-        .expect("cpu");
-    let b: Vec<f32> = gap
-        .init()
-        .forward(x_gpu.clone())
-        .into_data()
-        .convert::<f32>()
-        .to_vec()
-        .expect("gpu");
-    println!(
-        "  layer {:<28} max |diff| {:.2e}",
+    stateless!("max-pool 2x2", MaxPool2dConfig::new([2, 2]).init());
+    stateless!(
         "adaptive average pool",
-        compare(&a, &b).0
+        AdaptiveAvgPool2dConfig::new([1, 1]).init()
     );
     let lin = LinearConfig::new(16, 4);
     check!(

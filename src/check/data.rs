@@ -1,7 +1,7 @@
 //! Datasets (with `keep` filters and label maps), crops, preprocessings and segmenters.
 
 use super::Checker;
-use super::values::{Allow, Entries};
+use super::values::{Allow, Entries, decl_owner};
 use crate::diagnostics::{Code, Diagnostic};
 use crate::source::Span;
 use crate::study::*;
@@ -32,10 +32,7 @@ impl Checker<'_> {
             &["csv", "folders", "dicom", "synthetic", "union"],
             example,
         )?;
-        let owner = format!(
-            "dataset `{}`",
-            decl.name.as_ref().map_or("", |n| n.name.as_str())
-        );
+        let owner = decl_owner(decl);
         let origin = self.origin(decl.name_span());
         match variant.name.as_str() {
             "csv" => self.csv_dataset(decl, call, &owner, origin),
@@ -1338,17 +1335,7 @@ impl Checker<'_> {
             "normalize",
             "augment",
         ];
-        let owner = format!(
-            "preprocess `{}`",
-            decl.name.as_ref().map_or("", |n| n.name.as_str())
-        );
-        let e = self.entries(
-            decl.block.as_ref(),
-            &owner,
-            &allowed,
-            Allow::default(),
-            decl.span,
-        );
+        let (owner, e) = self.decl_entries(decl, &allowed, Allow::default());
         let channels = match e.get("channels").and_then(|c| self.one(c)) {
             Some(v) => {
                 let c = self.count(v, "the channel count", 1, 3)?;
@@ -1538,17 +1525,7 @@ impl Checker<'_> {
             "size",
             "threshold",
         ];
-        let owner = format!(
-            "segmenter `{}`",
-            decl.name.as_ref().map_or("", |n| n.name.as_str())
-        );
-        let e = self.entries(
-            decl.block.as_ref(),
-            &owner,
-            &allowed,
-            Allow::default(),
-            decl.span,
-        );
+        let (owner, e) = self.decl_entries(decl, &allowed, Allow::default());
         let size = match e.get("size").and_then(|x| self.one(x)) {
             Some(v) => self.integer(v, "the segmenter input size", 16, 2048, true)? as u32,
             None => 256,

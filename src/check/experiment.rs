@@ -1,7 +1,7 @@
 //! Experiments (grids of training runs) and probes.
 
 use super::Checker;
-use super::values::{Allow, Entries, did_you_mean};
+use super::values::{Allow, Entries, decl_owner, did_you_mean};
 use crate::diagnostics::{Code, Diagnostic};
 use crate::source::Span;
 use crate::study::*;
@@ -590,10 +590,7 @@ impl Checker<'_> {
         ];
         let (variant, call) = self.variant(decl, &options, "probe source_probe = predict(source) { model small, crop full, split s, preprocess p, train t }")?;
         let kind = variant.name.as_str();
-        let owner = format!(
-            "probe `{}`",
-            decl.name.as_ref().map_or("", |n| n.name.as_str())
-        );
+        let owner = decl_owner(decl);
         let setup_keys = ["model", "crop", "split", "preprocess", "train"];
         let allowed: Vec<&str> = match kind {
             "predict" => setup_keys.to_vec(),

@@ -1,7 +1,7 @@
 //! Hypotheses: decision rules over the results of probes and experiments, typed and resolved.
 
 use super::Checker;
-use super::values::{Allow, did_you_mean};
+use super::values::{Allow, decl_owner, did_you_mean};
 use crate::diagnostics::{Code, Diagnostic};
 use crate::study::*;
 use crate::syntax::ast::{self, Decl, DeclKind, Expr, RuleKind, SegmentArg, Unit};
@@ -32,10 +32,7 @@ impl Checker<'_> {
         if let Some(v) = &decl.value {
             self.wrong_type(v, "a statement string and a block of rules", "a hypothesis");
         }
-        let owner = format!(
-            "hypothesis `{}`",
-            decl.name.as_ref().map_or("", |n| n.name.as_str())
-        );
+        let owner = decl_owner(decl);
         let e = self.entries(
             decl.block.as_ref(),
             &owner,

@@ -220,17 +220,7 @@ impl Checker<'_> {
             "class_weights",
             "select",
         ];
-        let owner = format!(
-            "train `{}`",
-            decl.name.as_ref().map_or("", |n| n.name.as_str())
-        );
-        let e = self.entries(
-            decl.block.as_ref(),
-            &owner,
-            &allowed,
-            Allow::default(),
-            decl.span,
-        );
+        let (owner, e) = self.decl_entries(decl, &allowed, Allow::default());
         let mut ok = true;
         let optimizer = match e.get("optimizer").and_then(|o| self.one(o)) {
             Some(v) => self.optimizer(v),

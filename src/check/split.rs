@@ -1,7 +1,7 @@
 //! Splits: which images train, select and test, and which sources are seen or unseen.
 
 use super::Checker;
-use super::values::{Allow, did_you_mean};
+use super::values::{Allow, decl_owner, did_you_mean};
 use crate::diagnostics::{Code, Diagnostic};
 use crate::source::Span;
 use crate::study::*;
@@ -23,10 +23,7 @@ impl Checker<'_> {
             "split s = by_source { data d, seen [\"a\"], unseen [\"b\"] }",
         )?;
         let method_name = variant.name.as_str();
-        let owner = format!(
-            "split `{}`",
-            decl.name.as_ref().map_or("", |n| n.name.as_str())
-        );
+        let owner = decl_owner(decl);
         let specific: &[&str] = match method_name {
             "by_source" => &["seen", "unseen"],
             "leave_one_source_out" => &["sources"],

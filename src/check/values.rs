@@ -33,6 +33,15 @@ pub fn did_you_mean(name: &str, allowed: &[&str]) -> String {
     }
 }
 
+/// How messages name a declaration: `KIND `name``.
+pub fn decl_owner(decl: &crate::syntax::ast::Decl) -> String {
+    format!(
+        "{} `{}`",
+        decl.kind.keyword(),
+        decl.name.as_ref().map_or("", |n| n.name.as_str())
+    )
+}
+
 /// The entries of a block, by key, after unknown and duplicate keys were reported.
 pub struct Entries<'b> {
     pub map: IndexMap<&'b str, &'b Entry>,
@@ -153,6 +162,18 @@ impl Checker<'_> {
             }
         }
         out
+    }
+
+    /// Reads a declaration's block; the owner named in messages is `KIND `name``.
+    pub fn decl_entries<'b>(
+        &mut self,
+        decl: &'b crate::syntax::ast::Decl,
+        allowed: &[&str],
+        allow: Allow,
+    ) -> (String, Entries<'b>) {
+        let owner = decl_owner(decl);
+        let entries = self.entries(decl.block.as_ref(), &owner, allowed, allow, decl.span);
+        (owner, entries)
     }
 
     /// Reads a call's arguments. The first `positional` parameters may be given without names.
