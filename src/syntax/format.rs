@@ -249,43 +249,16 @@ fn has_blank_line(text: &str) -> bool {
 
 /// Comments in source order, ignoring `//` inside strings.
 fn scan_comments(text: &str) -> Vec<Comment> {
-    let bytes = text.as_bytes();
     let mut out = Vec::new();
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'"' => {
-                i += 1;
-                while i < bytes.len() && bytes[i] != b'"' && bytes[i] != b'\n' {
-                    i += if bytes[i] == b'\\' { 2 } else { 1 };
-                }
-                i += 1;
-            }
-            b'/' if bytes.get(i + 1) == Some(&b'/') => {
-                let start = i;
-                while i < bytes.len() && bytes[i] != b'\n' {
-                    i += 1;
-                }
-                out.push(Comment {
-                    start,
-                    text: text[start..i].trim_end().to_string(),
-                });
-            }
-            b'/' if bytes.get(i + 1) == Some(&b'*') => {
-                let start = i;
-                i += 2;
-                while i + 1 < bytes.len() && !(bytes[i] == b'*' && bytes[i + 1] == b'/') {
-                    i += 1;
-                }
-                i = (i + 2).min(bytes.len());
-                out.push(Comment {
-                    start,
-                    text: text[start..i].to_string(),
-                });
-            }
-            _ => i += 1,
+    super::lexical::walk(text, text.len(), |piece| {
+        if let super::lexical::Piece::Comment(start, end) = piece {
+            out.push(Comment {
+                start,
+                text: text[start..end].trim_end().to_string(),
+            });
         }
-    }
+        true
+    });
     out
 }
 

@@ -2,6 +2,7 @@
 
 pub mod ast;
 pub mod format;
+mod lexical;
 mod parser;
 
 pub use ast::Ast;

@@ -1,6 +1,7 @@
 //! pest pairs → typed AST, and pest errors → our own diagnostics.
 
 use super::ast::*;
+use super::lexical::{Piece, walk};
 use crate::diagnostics::{Code, Diagnostic};
 use crate::source::{FileId, Span};
 use pest::Parser;
@@ -45,48 +46,30 @@ pub fn parse_file(file: FileId, text: &str) -> Result<File, Vec<Diagnostic>> {
 
 /// Rejects nesting deeper than `MAX_DEPTH` so that the recursive parts of the parser stay shallow.
 fn check_depth(file: FileId, text: &str) -> Option<Diagnostic> {
-    let bytes = text.as_bytes();
     let mut depth = 0usize;
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'"' => {
-                i += 1;
-                while i < bytes.len() && bytes[i] != b'"' && bytes[i] != b'\n' {
-                    i += if bytes[i] == b'\\' { 2 } else { 1 };
-                }
-            }
-            b'/' if bytes.get(i + 1) == Some(&b'/') => {
-                while i < bytes.len() && bytes[i] != b'\n' {
-                    i += 1;
-                }
-            }
-            b'/' if bytes.get(i + 1) == Some(&b'*') => {
-                i += 2;
-                while i + 1 < bytes.len() && !(bytes[i] == b'*' && bytes[i + 1] == b'/') {
-                    i += 1;
-                }
-                i += 1;
-            }
-            b'(' | b'[' | b'{' => {
+    let mut too_deep = None;
+    walk(text, text.len(), |piece| {
+        match piece {
+            Piece::Code(i, b'(' | b'[' | b'{') => {
                 depth += 1;
                 if depth > MAX_DEPTH {
-                    return Some(
-                        Diagnostic::new(
-                            Code::TooDeep,
-                            format!("brackets nested deeper than {MAX_DEPTH} levels"),
-                        )
-                        .at(Span::new(file, i, i + 1), "this bracket is too deep")
-                        .help("close the brackets above, or flatten the structure"),
-                    );
+                    too_deep = Some(i);
+                    return false;
                 }
             }
-            b')' | b']' | b'}' => depth = depth.saturating_sub(1),
+            Piece::Code(_, b')' | b']' | b'}') => depth = depth.saturating_sub(1),
             _ => {}
         }
-        i += 1;
-    }
-    None
+        true
+    });
+    too_deep.map(|i| {
+        Diagnostic::new(
+            Code::TooDeep,
+            format!("brackets nested deeper than {MAX_DEPTH} levels"),
+        )
+        .at(Span::new(file, i, i + 1), "this bracket is too deep")
+        .help("close the brackets above, or flatten the structure")
+    })
 }
 
 /// Builds the diagnostic for text pest rejected, with readable names of what was expected.
@@ -166,30 +149,17 @@ fn unclosed_block_before_declaration(text: &str, pos: usize) -> Option<usize> {
     if !starts_item {
         return None;
     }
-    let bytes = text.as_bytes();
     let mut open: Vec<usize> = Vec::new();
-    let mut i = 0;
-    while i < line_start {
-        match bytes[i] {
-            b'"' => {
-                i += 1;
-                while i < line_start && bytes[i] != b'"' && bytes[i] != b'\n' {
-                    i += if bytes[i] == b'\\' { 2 } else { 1 };
-                }
-            }
-            b'/' if bytes.get(i + 1) == Some(&b'/') => {
-                while i < line_start && bytes[i] != b'\n' {
-                    i += 1;
-                }
-            }
-            b'{' => open.push(i),
-            b'}' => {
+    walk(text, line_start, |piece| {
+        match piece {
+            Piece::Code(i, b'{') => open.push(i),
+            Piece::Code(_, b'}') => {
                 open.pop();
             }
             _ => {}
         }
-        i += 1;
-    }
+        true
+    });
     open.last().copied()
 }
 
