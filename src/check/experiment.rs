@@ -265,24 +265,11 @@ impl Checker<'_> {
         };
         for group in ["grid", "zip"] {
             let Some(entry) = e.get(group) else { continue };
-            let Some(block) = entry.block.as_ref().filter(|_| entry.values.is_empty()) else {
-                self.error(
-                    Diagnostic::new(Code::WrongType, format!("`{group}` takes a block of axes"))
-                        .at(entry.span, "expected a block")
-                        .help(format!(
-                            "for example: {group} {{ model [small, resnet50], crop [full, lungs] }}"
-                        )),
-                );
+            let Some(inner) = self.axis_block(entry, "model [small, resnet50], crop [full, lungs]")
+            else {
                 ok = false;
                 continue;
             };
-            let inner = self.entries(
-                Some(block),
-                &format!("`{group}`"),
-                &GRID_AXES,
-                Allow::default(),
-                block.span,
-            );
             for (axis, axis_entry) in &inner.map {
                 let Some(v) = self.one(axis_entry) else {
                     ok = false;
@@ -374,21 +361,7 @@ impl Checker<'_> {
             points = next;
         }
         for exclude in &e.repeated {
-            let Some(block) = exclude.block.as_ref().filter(|_| exclude.values.is_empty()) else {
-                self.error(
-                    Diagnostic::new(Code::WrongType, "`exclude` takes a block of axis values")
-                        .at(exclude.span, "expected a block")
-                        .help("for example: exclude { model resnet50, crop lungs_out }"),
-                );
-                return None;
-            };
-            let inner = self.entries(
-                Some(block),
-                "`exclude`",
-                &GRID_AXES,
-                Allow::default(),
-                block.span,
-            );
+            let inner = self.axis_block(exclude, "model resnet50, crop lungs_out")?;
             let mut conditions: Vec<(&str, Vec<String>)> = Vec::new();
             for (axis, entry) in &inner.map {
                 let v = self.one(entry)?;
@@ -450,6 +423,29 @@ impl Checker<'_> {
             .map(|a| a.to_string())
             .collect();
         Some((points, varying, spans))
+    }
+
+    /// The block of a `grid`, `zip`, `exclude` or `at` entry, whose keys are grid axes.
+    fn axis_block<'b>(&mut self, entry: &'b ast::Entry, example: &str) -> Option<Entries<'b>> {
+        let key = &entry.key.name;
+        let Some(block) = entry.block.as_ref().filter(|_| entry.values.is_empty()) else {
+            self.error(
+                Diagnostic::new(
+                    Code::WrongType,
+                    format!("`{key}` takes a block of grid axes"),
+                )
+                .at(entry.span, "expected a block")
+                .help(format!("for example: {key} {{ {example} }}")),
+            );
+            return None;
+        };
+        Some(self.entries(
+            Some(block),
+            &format!("`{key}`"),
+            &GRID_AXES,
+            Allow::default(),
+            block.span,
+        ))
     }
 
     /// Checks each (model, preprocess, crop, split, train) combination of a grid for compatibility.
@@ -1069,21 +1065,7 @@ impl Checker<'_> {
         let exp = self.study.experiments.get(&experiment)?.clone();
         let mut selection: Vec<(ast::Ident, ast::Ident)> = Vec::new();
         if let Some(at) = e.get("at") {
-            let Some(block) = at.block.as_ref().filter(|_| at.values.is_empty()) else {
-                self.error(
-                    Diagnostic::new(Code::WrongType, "`at` takes a block of axis values")
-                        .at(at.span, "expected a block")
-                        .help("for example: at { model small }"),
-                );
-                return None;
-            };
-            let inner = self.entries(
-                Some(block),
-                "`at`",
-                &GRID_AXES,
-                Allow::default(),
-                block.span,
-            );
+            let inner = self.axis_block(at, "model small")?;
             for (axis, entry) in &inner.map {
                 let value = self.one(entry)?;
                 let id = self.ident(value, "an axis value")?;
