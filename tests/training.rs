@@ -163,38 +163,12 @@ fn training_is_deterministic_and_the_loss_falls() {
         dir.path(),
     );
     let device = Default::default();
-    let a = train::<B>(
-        &run(
-            &s,
-            Split {
-                images: &x,
-                labels: &y,
-            },
-            Some(Split {
-                images: &x,
-                labels: &y,
-            }),
-            1,
-        ),
-        &device,
-    )
-    .expect("trains");
-    let b = train::<B>(
-        &run(
-            &s,
-            Split {
-                images: &x,
-                labels: &y,
-            },
-            Some(Split {
-                images: &x,
-                labels: &y,
-            }),
-            1,
-        ),
-        &device,
-    )
-    .expect("trains");
+    let all = Split {
+        images: &x,
+        labels: &y,
+    };
+    let a = train::<B>(&run(&s, all, Some(all), 1), &device).expect("trains");
+    let b = train::<B>(&run(&s, all, Some(all), 1), &device).expect("trains");
     assert_eq!(a.history, b.history, "same seed, same run");
     let first = a.history.first().expect("epochs").loss;
     let last = a.history.last().expect("epochs").loss;
