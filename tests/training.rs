@@ -228,43 +228,30 @@ fn a_stopped_training_resumes_from_its_checkpoint_to_the_same_weights() {
     let classes = ["normal", "covid"];
     let (x, y) = partition(&s, "d", "s", "train", "label", &classes, dir.path());
     let (vx, vy) = partition(&s, "d", "s", "validation", "label", &classes, dir.path());
-    let mut r = run(
-        &s,
-        Split {
-            images: &x,
-            labels: &y,
-        },
-        Some(Split {
-            images: &vx,
-            labels: &vy,
-        }),
-        11,
-    );
-    r.size = 32;
-    r.net.architecture = Architecture::Cnn {
-        channels: vec![4, 8],
-        kernel: 3,
+    let small_run = || {
+        let mut r = run(
+            &s,
+            Split {
+                images: &x,
+                labels: &y,
+            },
+            Some(Split {
+                images: &vx,
+                labels: &vy,
+            }),
+            11,
+        );
+        r.size = 32;
+        r.net.architecture = Architecture::Cnn {
+            channels: vec![4, 8],
+            kernel: 3,
+        };
+        r
     };
     let device = Default::default();
-    let whole = train::<B>(&r, &device).expect("trains");
+    let whole = train::<B>(&small_run(), &device).expect("trains");
     let ckpt = dir.path().join("ckpt");
-    let mut first = run(
-        &s,
-        Split {
-            images: &x,
-            labels: &y,
-        },
-        Some(Split {
-            images: &vx,
-            labels: &vy,
-        }),
-        11,
-    );
-    first.size = 32;
-    first.net.architecture = Architecture::Cnn {
-        channels: vec![4, 8],
-        kernel: 3,
-    };
+    let mut first = small_run();
     first.checkpoint = Some(&ckpt);
     first.epoch_budget = Some(2);
     match train::<B>(&first, &device) {
