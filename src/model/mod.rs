@@ -5,6 +5,7 @@
 mod densenet;
 mod layers;
 mod resnet;
+pub mod unet;
 mod vgg;
 
 pub use layers::Head;
