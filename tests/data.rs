@@ -1,10 +1,11 @@
 //! Data: manifests, images, DICOM, the synthetic generator, splits. Real data is read from
 //! `../shared/data` by path; tests that need it say so and skip when it is absent.
 
+mod common;
+use common::checked;
 use std::path::{Path, PathBuf};
 use study::data::{DataContext, Problem, load_dataset, split::assign};
 use study::diagnostics::Code;
-use study::study::Study;
 
 fn shared(rel: &str) -> Option<PathBuf> {
     let p = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -19,18 +20,6 @@ fn shared(rel: &str) -> Option<PathBuf> {
         );
         None
     }
-}
-
-fn checked(text: &str, dir: &Path) -> Study {
-    let loaded = study::load_bytes("t.study", text.as_bytes(), Some(dir));
-    let rendered = study::diagnostics::render_all(
-        &loaded.diagnostics,
-        &loaded.sources,
-        study::diagnostics::Style::plain(),
-    );
-    loaded
-        .study
-        .unwrap_or_else(|| panic!("invalid study:\n{rendered}"))
 }
 
 fn ctx(dir: &Path, seed: u64) -> DataContext {

@@ -1,6 +1,8 @@
 //! Training on burn (CPU): a small CNN learns what the data holds, deterministically.
 
+mod common;
 use burn::backend::{Autodiff, Flex};
+use common::checked;
 use std::path::Path;
 use study::data::cache::{Outcome, prepare};
 use study::data::{DataContext, load_dataset, split::assign};
@@ -10,18 +12,6 @@ use study::study::{Architecture, Study};
 use study::train::{Run, Split, batch::Batcher, predict, train};
 
 type B = Autodiff<Flex>;
-
-fn checked(text: &str, dir: &Path) -> Study {
-    let loaded = study::load_bytes("t.study", text.as_bytes(), Some(dir));
-    let rendered = study::diagnostics::render_all(
-        &loaded.diagnostics,
-        &loaded.sources,
-        study::diagnostics::Style::plain(),
-    );
-    loaded
-        .study
-        .unwrap_or_else(|| panic!("invalid study:\n{rendered}"))
-}
 
 /// Prepared images and labels (index in `classes` of the record's `field`) of one partition.
 fn partition(

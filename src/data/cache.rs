@@ -243,24 +243,22 @@ pub fn prepare(
             _ => None,
         }
     };
-    let mut decoded = 0;
-    let outcomes: Vec<Result<Outcome, Problem>> = records
+    // Each record once: a cache hit, or prepared now (and then remembered as missing from the cache).
+    let (outcomes, fresh_flags): (Vec<Result<Outcome, Problem>>, Vec<bool>) = records
         .par_iter()
         .zip(&keys)
         .map(|(r, k)| {
             let o = match cached(k) {
-                Some(hit) => Ok(hit),
-                None => prepare_one(r, study, seed, crop_decl, pre, masks),
+                Some(hit) => (Ok(hit), false),
+                None => (prepare_one(r, study, seed, crop_decl, pre, masks), true),
             };
             progress.inc(1);
             o
         })
-        .collect();
+        .unzip();
     progress.finish_and_clear();
-    let missing: Vec<usize> = (0..records.len())
-        .filter(|i| cached(&keys[*i]).is_none())
-        .collect();
-    decoded += missing.len();
+    let missing: Vec<usize> = (0..records.len()).filter(|i| fresh_flags[*i]).collect();
+    let decoded = missing.len();
     // Failed images are never written: only successful outcomes enter the cache.
     let fresh: Vec<(&String, &Outcome)> = missing
         .iter()

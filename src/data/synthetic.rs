@@ -83,30 +83,40 @@ pub fn patients(spec: &SyntheticSource, dataset: &str, source: &str, seed: u64) 
     labels(spec, dataset, source, seed)
         .into_iter()
         .enumerate()
-        .map(|(index, label)| {
-            let mut rng = rng_for(&[
-                &seed.to_le_bytes(),
-                dataset.as_bytes(),
-                source.as_bytes(),
-                &(index as u64).to_le_bytes(),
-            ]);
-            let age = spec.age.0 + rng.random::<f64>() * (spec.age.1 - spec.age.0);
-            let sex = if rng.random::<f64>() < spec.male {
-                Sex::Male
-            } else {
-                Sex::Female
-            };
-            let ap = rng.random::<f64>() < spec.ap;
-            let seed: [u8; 32] = rng.random();
-            Patient {
-                label,
-                age: (age * 10.0).round() / 10.0,
-                sex,
-                ap,
-                seed,
-            }
-        })
+        .map(|(index, label)| patient(spec, dataset, source, seed, index, label))
         .collect()
+}
+
+/// Patient `index` of a source, given its label: everything else comes from the patient's own stream.
+fn patient(
+    spec: &SyntheticSource,
+    dataset: &str,
+    source: &str,
+    seed: u64,
+    index: usize,
+    label: String,
+) -> Patient {
+    let mut rng = rng_for(&[
+        &seed.to_le_bytes(),
+        dataset.as_bytes(),
+        source.as_bytes(),
+        &(index as u64).to_le_bytes(),
+    ]);
+    let age = spec.age.0 + rng.random::<f64>() * (spec.age.1 - spec.age.0);
+    let sex = if rng.random::<f64>() < spec.male {
+        Sex::Male
+    } else {
+        Sex::Female
+    };
+    let ap = rng.random::<f64>() < spec.ap;
+    let seed: [u8; 32] = rng.random();
+    Patient {
+        label,
+        age: (age * 10.0).round() / 10.0,
+        sex,
+        ap,
+        seed,
+    }
 }
 
 /// The records of a synthetic dataset (metadata only; images are drawn on demand).
@@ -140,7 +150,9 @@ pub fn records(dataset: &str, spec: &Synthetic, seed: u64) -> Table {
 /// Draws image `index` of `source`.
 pub fn render(spec: &Synthetic, dataset: &str, source: &str, index: u32, seed: u64) -> Rendered {
     let s = &spec.sources[source];
-    let patient = patients(s, dataset, source, seed).swap_remove(index as usize);
+    // Only this patient's stream is drawn; the label order is the one shared draw of the source.
+    let label = labels(s, dataset, source, seed).swap_remove(index as usize);
+    let patient = patient(s, dataset, source, seed, index as usize, label);
     draw(spec.size as usize, spec.signal, s, &patient)
 }
 

@@ -103,10 +103,7 @@ pub fn train<AB: AutodiffBackend>(
                         .with_nesterov(*nesterov),
                 ));
             }
-            if *weight_decay > 0.0 {
-                config =
-                    config.with_weight_decay(Some(WeightDecayConfig::new(*weight_decay as f32)));
-            }
+            config = config.with_weight_decay(decay(*weight_decay));
             fit::<AB, _>(run, config.init(), device)
         }
         OptimizerSpec::Adam {
@@ -119,10 +116,7 @@ pub fn train<AB: AutodiffBackend>(
                 .with_beta_1(*beta1 as f32)
                 .with_beta_2(*beta2 as f32)
                 .with_epsilon(1e-8);
-            if *weight_decay > 0.0 {
-                config =
-                    config.with_weight_decay(Some(WeightDecayConfig::new(*weight_decay as f32)));
-            }
+            config = config.with_weight_decay(decay(*weight_decay));
             fit::<AB, _>(run, config.init(), device)
         }
         OptimizerSpec::Adamw {
@@ -139,6 +133,11 @@ pub fn train<AB: AutodiffBackend>(
             fit::<AB, _>(run, config.init(), device)
         }
     }
+}
+
+/// Coupled (L2) weight decay, when asked for.
+fn decay(weight_decay: f64) -> Option<WeightDecayConfig> {
+    (weight_decay > 0.0).then(|| WeightDecayConfig::new(weight_decay as f32))
 }
 
 /// burn's random generator (initial weights, dropout) is shared by the process: one training at a time
