@@ -478,6 +478,109 @@ Wrong:
 
 Fixed: add an unseen source with both classes, or evaluate that partition per source only.";
 
+    OtherStudy = "E0060", "the output folder belongs to another study",
+"Every run writes into the study's output folder (`output` in the study header, or `--out`). A folder
+written by a study with another name is refused rather than mixed: its cells, reports and lock would
+describe two different studies. Editing a study and running it again is fine: cells are stored by content
+id, so only what changed is recomputed.
+
+Wrong:
+    study run studies/a.study --out results     (results/ was written by study \"b\")
+
+Fixed:
+    study run studies/a.study --out results-a";
+
+    Diverged = "E0061", "training diverged",
+"The training loss became NaN or infinite. The message names the epoch and the learning rate at which it
+happened; the cell stops and no model is saved.
+
+Wrong:
+    train t { optimizer sgd(lr: 10) }
+
+Fixed:
+    train t { optimizer sgd(lr: 1e-2) }        (or add a warm-up, or normalise the input)";
+
+    WeightsMismatch = "E0062", "weights do not fit the architecture",
+"A weights file was read, but its tensors do not match the declared architecture: keys are missing or
+unexpected, or a shape differs. The message lists the first of each.
+
+Wrong:
+    model m = resnet50 { weights \"resnet18.safetensors\" }
+
+Fixed:
+    model m = resnet18 { weights \"resnet18.safetensors\" }";
+
+    DeviceUnavailable = "E0063", "the device is not available",
+"`--device cuda` needs a build with the `cuda` feature and a machine with an NVIDIA driver; `cuda:N` needs
+at least N+1 GPUs.
+
+Wrong:
+    study run s.study --device cuda          (a build without --features cuda)
+
+Fixed:
+    cargo build --release --features cuda
+    study run s.study --device cuda";
+
+    OutOfMemory = "E0064", "out of memory on the device",
+"The device ran out of memory while a cell trained or predicted. Lower the batch size or the input size,
+or choose a smaller architecture.
+
+Wrong:
+    train t { batch 512 }
+
+Fixed:
+    train t { batch 32 }";
+
+    LockMismatch = "E0065", "input files differ from the lock",
+"`study run --locked` compares every input file (manifests, images, masks, weights) with the content
+hashes in `study.lock`. Some differ or are missing, so the run would not reproduce the locked study.
+
+Wrong:
+    an image was re-exported after `study lock` was run
+
+Fixed:
+    obtain the exact files the lock lists, or run `study lock` again to accept the new data";
+
+    OutputWrite = "E0066", "cannot write outputs",
+"A file under the output folder could not be written (disk full, no permission, read-only file system).
+Nothing half-written is kept; once the cause is fixed, a rerun continues where this one stopped.
+
+Wrong:
+    study run s.study --out /read-only/place
+
+Fixed:
+    study run s.study --out results";
+
+    CorruptOutput = "E0067", "a finished cell's output cannot be read",
+"A cell folder under `<out>/cells/` is marked done but one of its files is missing or unreadable, usually
+because it was edited or truncated by hand. Delete that cell's folder; the next run recomputes it.
+
+Wrong:
+    editing results/cells/<id>/predictions.json by hand
+
+Fixed:
+    rm -r results/cells/<id> && study run s.study";
+
+    NothingToTrain = "E0068", "nothing left to train on",
+"After the crop and the split, a training partition has no images, or only one class. Lung-box crops drop
+images whose lung box is too small, and a target such as `source` needs at least two values in training.
+
+Wrong:
+    probe p = predict(source) { split s, ... }   (s trains on one source only)
+
+Fixed:
+    train the probe on a split whose training partition holds at least two sources";
+
+    Internal = "E0069", "internal error",
+"Something inside study failed that no input should be able to cause. The cell stops, the run goes on
+under --keep-going, and nothing half-written is kept. Please report it with <out>/run.log.
+
+Wrong:
+    (nothing in the study; this is a defect of the tool)
+
+Fixed:
+    report the message and the run log; meanwhile --only can run the other cells";
+
     Unused = "W0001", "declaration is never used",
 "A declaration is not referenced by any experiment, probe, hypothesis or other declaration. It does not
 change the plan; remove it or use it. This is a warning: the study is still valid.
@@ -507,6 +610,11 @@ impl Code {
     /// Codes found while reading data (E0040 to E0059), not in the study text.
     pub fn is_data(self) -> bool {
         ("E0040".."E0060").contains(&self.id())
+    }
+
+    /// Codes found while running a plan (E0060 to E0079): devices, training, outputs, locks.
+    pub fn is_run(self) -> bool {
+        ("E0060".."E0080").contains(&self.id())
     }
 
     /// Looks a code up by `E0012`, `e0012` or `study::E0012`.

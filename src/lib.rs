@@ -3,8 +3,8 @@
 //! The pipeline, one stage per module, data flowing one way:
 //!
 //! ```text
-//! .study text ──parse──▶ Ast ──check──▶ Study ──plan──▶ Plan
-//!  (syntax)              (check)        (study)  (plan)
+//! .study text ──parse──▶ Ast ──check──▶ Study ──plan──▶ Plan ──run──▶ cells ──report──▶ report.*
+//!  (syntax)              (check)        (study)  (plan)       (run, probe) (report)
 //! ```
 
 // The data-model enums are built once per study; boxing their big variants would only add noise.
@@ -16,6 +16,9 @@ pub mod diagnostics;
 pub mod eval;
 pub mod model;
 pub mod plan;
+pub mod probe;
+pub mod report;
+pub mod run;
 pub mod source;
 pub mod study;
 pub mod syntax;

@@ -47,6 +47,51 @@ enum Command {
         #[arg(long)]
         preview: bool,
     },
+    /// Run a study: every cell of its plan, skipping cells already finished, then write the report.
+    Run {
+        file: PathBuf,
+        /// Output folder (default: the study's `output`, relative to the study file).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// `cpu`, `cuda` or `cuda:N`.
+        #[arg(long, default_value = "cpu")]
+        device: String,
+        /// Cells run at the same time.
+        #[arg(long, default_value_t = 1)]
+        jobs: usize,
+        /// After a failed cell, go on with every cell that does not need it.
+        #[arg(long, conflicts_with = "fail_fast")]
+        keep_going: bool,
+        /// Stop at the first failed cell (the default).
+        #[arg(long)]
+        fail_fast: bool,
+        /// Only cells whose name matches (`*` matches any text), and the cells they need.
+        #[arg(long)]
+        only: Option<String>,
+        /// Refuse to start unless every input file matches the study's lock file.
+        #[arg(long)]
+        locked: bool,
+        /// No progress bars.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Run one cell of a plan written by `study run` (what a cluster job calls).
+    RunCell {
+        /// The plan.json in a run's output folder.
+        #[arg(long)]
+        plan: PathBuf,
+        /// The cell's id or name.
+        #[arg(long)]
+        cell: String,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value = "cpu")]
+        device: String,
+    },
+    /// Render report.md, report.html and metrics.csv again from a run's results.json.
+    Report { dir: PathBuf },
+    /// Write the lock file: the content hash of every input file, beside the study (`<name>.lock`).
+    Lock { file: PathBuf },
     /// Explain a diagnostic code, with a wrong and a fixed example.
     Explain {
         /// A code such as E0012 (or `all` to list every code).
@@ -67,7 +112,244 @@ fn main() -> ExitCode {
         Command::Plan { file, json } => plan(&file, json),
         Command::Fmt { files, check } => fmt(&files, check),
         Command::Data { file, preview } => data(&file, preview),
+        Command::Run {
+            file,
+            out,
+            device,
+            jobs,
+            keep_going,
+            fail_fast: _,
+            only,
+            locked,
+            quiet,
+        } => run(&file, out, &device, jobs, keep_going, only, locked, quiet),
+        Command::RunCell {
+            plan,
+            cell,
+            out,
+            device,
+        } => run_cell(&plan, &cell, &out, &device),
+        Command::Report { dir } => report(&dir),
+        Command::Lock { file } => lock(&file),
         Command::Explain { code } => explain(&code),
+    }
+}
+
+/// The lock file of a study: `<stem>.lock` beside it.
+fn lock_path(file: &Path) -> PathBuf {
+    file.with_extension("lock")
+}
+
+fn study_root(file: &Path) -> PathBuf {
+    match file.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// Prints a run-stage error against the study's sources.
+fn report_error(
+    e: &study::run::CellError,
+    s: &study::study::Study,
+    sources: &mut study::source::SourceMap,
+) {
+    let diags = e.to_diagnostics(s, sources);
+    eprint!("{}", diagnostics::render_all(&diags, sources, style()));
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run(
+    file: &Path,
+    out: Option<PathBuf>,
+    device: &str,
+    jobs: usize,
+    keep_going: bool,
+    only: Option<String>,
+    locked: bool,
+    quiet: bool,
+) -> ExitCode {
+    let mut loaded = study::load(file);
+    eprint!(
+        "{}",
+        diagnostics::render_all(&loaded.diagnostics, &loaded.sources, style())
+    );
+    let Some(s) = loaded.study.take() else {
+        return ExitCode::from(1);
+    };
+    let root = study_root(file);
+    let device = match study::run::Device::parse(device).and_then(|d| d.probe().map(|_| d)) {
+        Ok(d) => d,
+        Err(e) => {
+            report_error(&e, &s, &mut loaded.sources);
+            return ExitCode::from(1);
+        }
+    };
+    if locked {
+        let path = lock_path(file);
+        let lock: Option<study::run::lock::Lock> = std::fs::read(&path)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok());
+        let Some(lock) = lock else {
+            let e = study::run::CellError::fault(
+                Code::LockMismatch,
+                format!(
+                    "--locked needs {}, which is missing or unreadable",
+                    path.display()
+                ),
+            )
+            .help(format!("write it with `study lock {}`", file.display()));
+            report_error(&e, &s, &mut loaded.sources);
+            return ExitCode::from(1);
+        };
+        let ctx = study::data::DataContext {
+            root: root.clone(),
+            seed: s.seed,
+        };
+        let diff = study::run::lock::compare(&lock, &s, &ctx);
+        if !diff.is_empty() {
+            let e = study::run::CellError::fault(
+                Code::LockMismatch,
+                format!(
+                    "the inputs differ from {}: {}",
+                    path.display(),
+                    diff.describe()
+                ),
+            )
+            .help("obtain the locked files, or run `study lock` again to accept these");
+            report_error(&e, &s, &mut loaded.sources);
+            return ExitCode::from(1);
+        }
+        eprintln!(
+            "inputs match {} ({} files)",
+            path.display(),
+            lock.files.len()
+        );
+    }
+    let plan = study::plan::plan(&s);
+    let out = out.unwrap_or_else(|| root.join(&s.output));
+    let options = study::run::Options {
+        out: out.clone(),
+        device,
+        jobs,
+        keep_going,
+        only,
+        progress: !quiet && std::io::stderr().is_terminal(),
+    };
+    let outcome = match study::run::run(&plan, &root, &options) {
+        Ok(o) => o,
+        Err(e) => {
+            report_error(&e, &s, &mut loaded.sources);
+            return ExitCode::from(1);
+        }
+    };
+    for (_, e) in &outcome.failed {
+        report_error(e, &s, &mut loaded.sources);
+    }
+    for (cell, _) in &outcome.failed {
+        eprintln!("failed: {cell}");
+    }
+    if !outcome.blocked.is_empty() {
+        eprintln!(
+            "not run ({} cells) because a cell they need failed",
+            outcome.blocked.len()
+        );
+    }
+    eprintln!(
+        "{} cell(s) run, {} already done, {} failed in {:.1} s",
+        outcome.ran.len(),
+        outcome.skipped,
+        outcome.failed.len(),
+        outcome.seconds
+    );
+    if let Ok(bytes) = std::fs::read(out.join("results.json"))
+        && let Ok(doc) = serde_json::from_slice::<study::report::Document>(&bytes)
+    {
+        for v in &doc.verdicts {
+            println!(
+                "{}: {} ({})",
+                v.hypothesis,
+                format!("{:?}", v.outcome).to_lowercase(),
+                v.reason
+            );
+        }
+        println!("report: {}", out.join("report.md").display());
+    }
+    if outcome.failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+fn run_cell(plan: &Path, cell: &str, out: &Path, device: &str) -> ExitCode {
+    let result = study::run::Device::parse(device)
+        .and_then(|d| d.probe().map(|_| d))
+        .and_then(|d| study::run::run_cell(plan, cell, out, &d));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // Without the study's sources, the diagnostic names the declaration's file and line.
+            let bytes = std::fs::read(plan).unwrap_or_default();
+            match serde_json::from_slice::<study::run::store::PlanFile>(&bytes) {
+                Ok(f) => report_error(&e, &f.plan.study, &mut study::source::SourceMap::new()),
+                Err(_) => eprintln!("{}", e.summary()),
+            }
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn report(dir: &Path) -> ExitCode {
+    match study::report::rerender(dir) {
+        Ok(files) => {
+            for f in files {
+                println!("wrote {}", dir.join(f).display());
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{}", e.summary());
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn lock(file: &Path) -> ExitCode {
+    let mut loaded = study::load(file);
+    eprint!(
+        "{}",
+        diagnostics::render_all(&loaded.diagnostics, &loaded.sources, style())
+    );
+    let Some(s) = loaded.study.take() else {
+        return ExitCode::from(1);
+    };
+    let ctx = study::data::DataContext {
+        root: study_root(file),
+        seed: s.seed,
+    };
+    match study::run::lock::compute(&s, &ctx) {
+        Ok(lock) => {
+            let path = lock_path(file);
+            let text = serde_json::to_string_pretty(&lock).unwrap_or_default();
+            if let Err(e) = study::run::store::write_atomic(&path, text.as_bytes()) {
+                report_error(&e, &s, &mut loaded.sources);
+                return ExitCode::from(1);
+            }
+            println!(
+                "wrote {} ({} input files)",
+                path.display(),
+                lock.files.len()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(problems) => {
+            let diags = study::data::problems_to_diagnostics(&problems, &s, &mut loaded.sources);
+            eprint!(
+                "{}",
+                diagnostics::render_all(&diags, &loaded.sources, style())
+            );
+            ExitCode::from(1)
+        }
     }
 }
 

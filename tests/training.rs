@@ -85,7 +85,8 @@ fn run<'a>(
         seed,
         train: train_set,
         validation,
-        progress: false,
+        progress: None,
+        init: None,
         checkpoint: None,
         epoch_budget: None,
     }

@@ -86,8 +86,9 @@ fn every_code_has_a_case() {
     let covered: Vec<Code> = cases().iter().map(|p| expected_code(p)).collect();
     for code in Code::ALL {
         // A file over 16 MiB cannot live in the repository (tests/parse_robustness.rs covers it); data
-        // codes come from reading data, not from the study text (tests/data_*.rs cover them).
-        if *code == Code::TooLarge || code.is_data() {
+        // and run codes come from reading data and running, not from the study text (tests/data.rs and
+        // tests/run.rs cover them).
+        if *code == Code::TooLarge || code.is_data() || code.is_run() {
             continue;
         }
         assert!(covered.contains(code), "no ui case for {code}");

@@ -46,7 +46,22 @@ pub fn prepare_one(
 ) -> Result<Outcome, Problem> {
     let (mut image, own_mask) = load_record(record, study, seed)?;
     let mask = match masks {
-        Some(f) => f(record),
+        // Predicted masks come at the segmenter's size: brought to the image's, then binarised.
+        Some(f) => f(record).map(|m| {
+            if (m.width, m.height) == (image.width, image.height) {
+                return m;
+            }
+            let mut r = resize(
+                &m,
+                image.width,
+                image.height,
+                crate::study::Interpolation::Bilinear,
+            );
+            r.data
+                .iter_mut()
+                .for_each(|v| *v = if *v > 0.5 { 1.0 } else { 0.0 });
+            r
+        }),
         None => own_mask,
     };
     if pre.rescale == Rescale::MinMax {
@@ -266,7 +281,7 @@ pub fn prepare(
         .collect();
     if !fresh.is_empty() {
         // A cache that cannot be written only costs speed; the prepared images are still returned.
-        let _ = write_pack(&dir, size, &index, data, &fresh);
+        let _ = write_pack(&dir, size, &fresh);
     }
     Prepared {
         size,
@@ -288,22 +303,31 @@ fn read_pack(dir: &Path) -> Option<(Index, Option<memmap2::Mmap>)> {
     Some((index, Some(map)))
 }
 
-/// Writes old and new entries as a new pack, through temporary files and renames; the index is renamed
-/// last, so a reader never sees an index pointing past its data.
-fn write_pack(
-    dir: &Path,
-    size: usize,
-    old: &Index,
-    old_data: &[u8],
-    fresh: &[(&String, &Outcome)],
-) -> std::io::Result<()> {
+/// Adds entries to a pack, through temporary files and renames; the index is renamed last, so a reader
+/// never sees an index pointing past its data. Writers (threads or processes sharing the cache) take
+/// the pack's lock and re-read it first, so no writer's entries are lost or pointed at another's bytes.
+fn write_pack(dir: &Path, size: usize, fresh: &[(&String, &Outcome)]) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
-    let mut data = old_data.to_vec();
-    let mut index = Index {
-        size,
-        entries: old.entries.clone(),
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join("lock"))?;
+    lock.lock()?;
+    let (mut index, mut data) = match read_pack(dir) {
+        Some((index, map)) if index.size == size => (index, map.map_or(Vec::new(), |m| m.to_vec())),
+        _ => (
+            Index {
+                size,
+                ..Index::default()
+            },
+            Vec::new(),
+        ),
     };
     for (key, outcome) in fresh {
+        if index.entries.contains_key(*key) {
+            continue;
+        }
         let offset = match outcome {
             Outcome::Image(px) => {
                 let o = data.len();
@@ -318,15 +342,17 @@ fn write_pack(
         };
         index.entries.insert((*key).clone(), (offset, stored));
     }
-    let tmp_data = dir.join("data.u8.tmp");
+    let pid = std::process::id();
+    let tmp_data = dir.join(format!("data.u8.tmp-{pid}"));
     std::fs::write(&tmp_data, &data)?;
     std::fs::rename(&tmp_data, dir.join("data.u8"))?;
-    let tmp_index = dir.join("index.json.tmp");
+    let tmp_index = dir.join(format!("index.json.tmp-{pid}"));
     std::fs::write(
         &tmp_index,
         serde_json::to_vec(&index).map_err(std::io::Error::other)?,
     )?;
-    std::fs::rename(&tmp_index, dir.join("index.json"))
+    std::fs::rename(&tmp_index, dir.join("index.json"))?;
+    lock.unlock()
 }
 
 fn progress_bar(n: u64) -> indicatif::ProgressBar {

@@ -1,3 +1,5 @@
-//! Evaluation: metrics with their uncertainty.
+//! Evaluation: per-image predictions, metrics with their uncertainty, estimates over repeats.
 
+pub mod estimate;
 pub mod metrics;
+pub mod predictions;

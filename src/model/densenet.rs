@@ -84,7 +84,7 @@ impl<B: Backend> DenseNet<B> {
         }
     }
 
-    pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 2> {
+    pub fn features(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
         let mut x = self
             .pool0
             .forward(relu(self.norm0.forward(self.conv0.forward(x))));
@@ -98,7 +98,10 @@ impl<B: Backend> DenseNet<B> {
                 x = self.avg.forward(t.conv.forward(relu(t.norm.forward(x))));
             }
         }
-        let x = relu(self.norm5.forward(x));
-        self.head.forward(self.gap.forward(x).flatten(1, 3))
+        relu(self.norm5.forward(x))
+    }
+
+    pub fn classify(&self, features: Tensor<B, 4>) -> Tensor<B, 2> {
+        self.head.forward(self.gap.forward(features).flatten(1, 3))
     }
 }

@@ -52,11 +52,26 @@ impl<B: Backend> Net<B> {
 
     /// Logits `[batch, classes]` of images `[batch, channels, height, width]`.
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 2> {
+        self.classify(self.features(x))
+    }
+
+    /// The last convolutional feature maps (what Grad-CAM weighs).
+    pub fn features(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
         match self {
-            Net::Cnn(m) => m.forward(x),
-            Net::Resnet(m) => m.forward(x),
-            Net::Densenet(m) => m.forward(x),
-            Net::Vgg(m) => m.forward(x),
+            Net::Cnn(m) => m.features(x),
+            Net::Resnet(m) => m.features(x),
+            Net::Densenet(m) => m.features(x),
+            Net::Vgg(m) => m.features(x),
+        }
+    }
+
+    /// Logits from the feature maps: global pooling and the head.
+    pub fn classify(&self, features: Tensor<B, 4>) -> Tensor<B, 2> {
+        match self {
+            Net::Cnn(m) => m.classify(features),
+            Net::Resnet(m) => m.classify(features),
+            Net::Densenet(m) => m.classify(features),
+            Net::Vgg(m) => m.classify(features),
         }
     }
 }
@@ -94,13 +109,17 @@ impl<B: Backend> Cnn<B> {
         }
     }
 
-    fn forward(&self, mut x: Tensor<B, 4>) -> Tensor<B, 2> {
+    fn features(&self, mut x: Tensor<B, 4>) -> Tensor<B, 4> {
         for stage in &self.stages {
             x = self
                 .pool
                 .forward(burn::tensor::activation::relu(stage.forward(x)));
         }
-        self.head.forward(self.gap.forward(x).flatten(1, 3))
+        x
+    }
+
+    fn classify(&self, features: Tensor<B, 4>) -> Tensor<B, 2> {
+        self.head.forward(self.gap.forward(features).flatten(1, 3))
     }
 }
 

@@ -96,11 +96,15 @@ impl<B: Backend> ResNet<B> {
         }
     }
 
-    pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 2> {
+    pub fn features(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
         let mut x = self.pool.forward(relu(self.stem.forward(x)));
         for block in &self.blocks {
             x = block.forward(x);
         }
-        self.head.forward(self.gap.forward(x).flatten(1, 3))
+        x
+    }
+
+    pub fn classify(&self, features: Tensor<B, 4>) -> Tensor<B, 2> {
+        self.head.forward(self.gap.forward(features).flatten(1, 3))
     }
 }

@@ -57,14 +57,18 @@ impl<B: Backend> Vgg<B> {
         }
     }
 
-    pub fn forward(&self, mut x: Tensor<B, 4>) -> Tensor<B, 2> {
+    pub fn features(&self, mut x: Tensor<B, 4>) -> Tensor<B, 4> {
         for (i, c) in self.convs.iter().enumerate() {
             x = relu(c.forward(x));
             if self.pool_after.contains(&i) {
                 x = self.pool.forward(x);
             }
         }
-        let x = self.gap.forward(x).flatten(1, 3);
+        x
+    }
+
+    pub fn classify(&self, features: Tensor<B, 4>) -> Tensor<B, 2> {
+        let x = self.gap.forward(features).flatten(1, 3);
         let x = self.dropout.forward(relu(self.fc1.forward(x)));
         let x = self.dropout.forward(relu(self.fc2.forward(x)));
         self.head.forward(x)

@@ -47,11 +47,21 @@ fn write(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), TrainError> {
         .map_err(|e| fail(&dir.join(name), e))
 }
 
-fn net_bytes<B: Backend>(net: &Net<B>, dir: &Path) -> Result<Vec<u8>, TrainError> {
+pub(crate) fn net_bytes<B: Backend>(net: &Net<B>, dir: &Path) -> Result<Vec<u8>, TrainError> {
     Recorder::<B>::record(&recorder(), net.clone().into_record(), ()).map_err(|e| fail(dir, e))
 }
 
-fn load_net<B: Backend>(
+pub(crate) fn net_from_bytes<B: Backend>(
+    config: &NetConfig,
+    bytes: &[u8],
+    device: &B::Device,
+) -> Result<Net<B>, TrainError> {
+    let record = Recorder::<B>::load(&recorder(), bytes.to_vec(), device)
+        .map_err(|e| fail(Path::new("initial weights"), e))?;
+    Ok(Net::new(config, device).load_record(record))
+}
+
+pub(crate) fn load_net<B: Backend>(
     dir: &Path,
     name: &str,
     config: &NetConfig,

@@ -2,8 +2,9 @@
 //! snapshot ensembles, seeded so the same inputs give the same weights.
 
 pub mod batch;
-mod checkpoint;
+pub(crate) mod checkpoint;
 pub mod schedule;
+pub mod segment;
 
 use crate::eval::metrics::{Scores, auc};
 use crate::model::{Net, NetConfig};
@@ -42,12 +43,14 @@ pub struct Run<'a> {
     pub seed: u64,
     pub train: Split<'a>,
     pub validation: Option<Split<'a>>,
-    /// Show a progress bar.
-    pub progress: bool,
+    /// Where to draw the progress bar (none: hidden).
+    pub progress: Option<&'a indicatif::MultiProgress>,
     /// Folder for end-of-epoch checkpoints; a run finding one there resumes after its epoch.
     pub checkpoint: Option<&'a std::path::Path>,
     /// Stop after this many epochs in this call (the checkpoint lets a later call go on).
     pub epoch_budget: Option<u32>,
+    /// Start from these weights (a record written by `checkpoint::net_bytes`) instead of a fresh draw.
+    pub init: Option<&'a [u8]>,
 }
 
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -157,6 +160,9 @@ fn fit<AB: AutodiffBackend, O: Optimizer<Net<AB>, AB>>(
         .unwrap_or_else(|poisoned| poisoned.into_inner());
     AB::seed(device, run.seed);
     let mut net: Net<AB> = Net::new(&run.net, device);
+    if let Some(bytes) = run.init {
+        net = checkpoint::net_from_bytes(&run.net, bytes, device)?;
+    }
     let resumed = match run.checkpoint {
         Some(dir) => checkpoint::load::<AB, O>(dir, &run.net, device)?,
         None => None,
@@ -212,6 +218,7 @@ fn fit<AB: AutodiffBackend, O: Optimizer<Net<AB>, AB>>(
         let mut order: Vec<usize> = (0..run.train.images.len()).collect();
         order.shuffle(&mut rng);
         let (mut total, mut seen) = (0.0, 0usize);
+        let epoch_started = std::time::Instant::now();
         for chunk in order.chunks(t.batch as usize) {
             let x = batcher.batch::<AB>(run.train.images, chunk, Some((run.seed, epoch)), device);
             let y = Tensor::<AB, 1, Int>::from_data(
@@ -249,8 +256,9 @@ fn fit<AB: AutodiffBackend, O: Optimizer<Net<AB>, AB>>(
             validation_loss,
         });
         bar.set_message(format!(
-            "loss {:.4}{}",
+            "loss {:.4}, {:.0} img/s{}",
             total / seen as f64,
+            seen as f64 / epoch_started.elapsed().as_secs_f64().max(1e-9),
             validation_auc.map_or(String::new(), |a| format!(", validation auc {a:.3}"))
         ));
         bar.inc(1);
@@ -270,7 +278,18 @@ fn fit<AB: AutodiffBackend, O: Optimizer<Net<AB>, AB>>(
             };
             if let Some(score) = score {
                 let min_delta = t.early_stop.as_ref().map_or(0.0, |e| e.min_delta);
-                let improved = best.as_ref().is_none_or(|(b, _, _)| score > b + min_delta);
+                // A saturated metric (an AUC of 1.0 from the first epoch) would keep the first epoch
+                // forever: equal scores are broken by the lower validation loss.
+                let loss_of = |e: u32| {
+                    history
+                        .get(e as usize - 1)
+                        .and_then(|h: &EpochLog| h.validation_loss)
+                        .unwrap_or(f64::INFINITY)
+                };
+                let improved = best.as_ref().is_none_or(|(b, e, _)| {
+                    score > b + min_delta
+                        || (score == *b && validation_loss.is_some_and(|l| l < loss_of(*e)))
+                });
                 if improved {
                     best = Some((score, epoch, net.valid()));
                     since_best = 0;
@@ -418,11 +437,11 @@ fn predict_inner<B: Backend>(
     (out, loss / split.images.len().max(1) as f64)
 }
 
-fn progress(show: bool, epochs: u64) -> indicatif::ProgressBar {
-    if !show {
+fn progress(bars: Option<&indicatif::MultiProgress>, epochs: u64) -> indicatif::ProgressBar {
+    let Some(bars) = bars else {
         return indicatif::ProgressBar::hidden();
-    }
-    let bar = indicatif::ProgressBar::new(epochs);
+    };
+    let bar = bars.add(indicatif::ProgressBar::new(epochs));
     bar.set_style(
         indicatif::ProgressStyle::with_template(
             "  training {bar:24} epoch {pos}/{len} {msg} eta {eta}",

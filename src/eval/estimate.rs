@@ -1,0 +1,181 @@
+//! Estimates combined over the units of an experiment (repeats × folds).
+//!
+//! Each unit (one trained model evaluated once) gives a value and, where one exists, its confidence
+//! interval on the test images (DeLong or bootstrap). Over `R` units the value is their mean; its
+//! interval is the mean ± z·√(v̄ + s²/R), where v̄ is the mean of the units' sampling variances (read off
+//! their intervals) and s² the variance between units: the test-set uncertainty, taken as fully shared
+//! by the units because they are scored on the same images, plus the training-run uncertainty. With one
+//! unit the unit's own interval is kept exactly. `se` is the standard error of the mean between units.
+
+use serde::{Deserialize, Serialize};
+use statrs::distribution::{ContinuousCDF, Normal};
+
+/// One unit's value of a metric, with its interval when it has one.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct UnitValue {
+    pub value: f64,
+    pub lower: Option<f64>,
+    pub upper: Option<f64>,
+}
+
+impl UnitValue {
+    pub fn plain(value: f64) -> Self {
+        UnitValue {
+            value,
+            lower: None,
+            upper: None,
+        }
+    }
+
+    pub fn with_interval(value: f64, lower: f64, upper: f64) -> Self {
+        UnitValue {
+            value,
+            lower: Some(lower),
+            upper: Some(upper),
+        }
+    }
+}
+
+/// A number a rule can read: its value, interval and standard error, or why it is undefined.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Estimate {
+    pub value: Option<f64>,
+    pub lower: Option<f64>,
+    pub upper: Option<f64>,
+    /// Standard error of the mean over units (`None` with a single unit).
+    pub se: Option<f64>,
+    /// The units' own values, in unit order.
+    pub units: Vec<f64>,
+    /// Why there is no value (a class missing, a failed cell).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub undefined: Option<String>,
+}
+
+impl Estimate {
+    pub fn undefined(reason: impl Into<String>) -> Self {
+        Estimate {
+            value: None,
+            lower: None,
+            upper: None,
+            se: None,
+            units: Vec::new(),
+            undefined: Some(reason.into()),
+        }
+    }
+
+    /// A value without uncertainty (a count, a statistic of the whole data).
+    pub fn exact(value: f64) -> Self {
+        combine(&[Ok(UnitValue::plain(value))], 0.95, None)
+    }
+}
+
+/// Combines units at confidence `level`; `range` clips the interval (for example [0, 1] for an AUC).
+/// Any undefined unit makes the estimate undefined, with that unit's reason.
+pub fn combine(
+    units: &[Result<UnitValue, String>],
+    level: f64,
+    range: Option<(f64, f64)>,
+) -> Estimate {
+    if units.is_empty() {
+        return Estimate::undefined("no evaluations");
+    }
+    let mut values = Vec::with_capacity(units.len());
+    for (k, u) in units.iter().enumerate() {
+        match u {
+            Ok(u) => values.push(u.clone()),
+            Err(why) if units.len() == 1 => return Estimate::undefined(why.clone()),
+            Err(why) => {
+                return Estimate::undefined(format!("unit {} of {}: {why}", k + 1, units.len()));
+            }
+        }
+    }
+    let r = values.len() as f64;
+    let mean = values.iter().map(|u| u.value).sum::<f64>() / r;
+    let between = if values.len() > 1 {
+        values.iter().map(|u| (u.value - mean).powi(2)).sum::<f64>() / (r - 1.0)
+    } else {
+        0.0
+    };
+    let z = Normal::standard().inverse_cdf(0.5 + level / 2.0);
+    let clip = |x: f64| match range {
+        Some((lo, hi)) => x.clamp(lo, hi),
+        None => x,
+    };
+    let has_intervals = values
+        .iter()
+        .all(|u| u.lower.is_some() && u.upper.is_some());
+    let (lower, upper) = if values.len() == 1 {
+        (values[0].lower, values[0].upper)
+    } else {
+        let within = if has_intervals {
+            values
+                .iter()
+                .map(|u| {
+                    let half = (u.upper.unwrap_or(u.value) - u.lower.unwrap_or(u.value)) / 2.0;
+                    (half / z).powi(2)
+                })
+                .sum::<f64>()
+                / r
+        } else {
+            0.0
+        };
+        let half = z * (within + between / r).sqrt();
+        (Some(clip(mean - half)), Some(clip(mean + half)))
+    };
+    Estimate {
+        value: Some(mean),
+        lower,
+        upper,
+        se: (values.len() > 1).then(|| (between / r).sqrt()),
+        units: values.iter().map(|u| u.value).collect(),
+        undefined: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_unit_keeps_its_interval() {
+        let e = combine(
+            &[Ok(UnitValue::with_interval(0.8, 0.7, 0.9))],
+            0.95,
+            Some((0.0, 1.0)),
+        );
+        assert_eq!(
+            (e.value, e.lower, e.upper, e.se),
+            (Some(0.8), Some(0.7), Some(0.9), None)
+        );
+    }
+
+    #[test]
+    fn units_add_their_spread() {
+        // Two units at 0.7 and 0.9, each ±0.1 (95 %): v̄ = (0.1/1.96)², s² = 0.02, Var = v̄ + 0.01.
+        let e = combine(
+            &[
+                Ok(UnitValue::with_interval(0.7, 0.6, 0.8)),
+                Ok(UnitValue::with_interval(0.9, 0.8, 1.0)),
+            ],
+            0.95,
+            Some((0.0, 1.0)),
+        );
+        let z = 1.959963984540054;
+        let half = z * ((0.1f64 / z).powi(2) + 0.01).sqrt();
+        assert!((e.value.unwrap() - 0.8).abs() < 1e-12);
+        assert!((e.lower.unwrap() - (0.8 - half)).abs() < 1e-9);
+        assert!((e.upper.unwrap() - 1.0).abs() < 1e-12, "clipped at 1");
+        assert!((e.se.unwrap() - 0.1).abs() < 1e-12);
+    }
+
+    #[test]
+    fn an_undefined_unit_makes_it_undefined() {
+        let e = combine(
+            &[Ok(UnitValue::plain(0.5)), Err("one class".into())],
+            0.95,
+            None,
+        );
+        assert_eq!(e.value, None);
+        assert!(e.undefined.unwrap().contains("unit 2 of 2: one class"));
+    }
+}

@@ -1,0 +1,297 @@
+//! Hypothesis verdicts: each rule is evaluated on the results it reads (confidence bounds included);
+//! *confirmed* when the confirming rule holds and the refuting one does not, *refuted* the other way
+//! round, *inconclusive* otherwise. A number that is missing or undefined makes its comparison unknown,
+//! which never decides a verdict.
+
+use super::Results;
+use crate::plan::Cell;
+use crate::run::store::CellWriter;
+use crate::run::{CellError, Completion, Ctx};
+use crate::study::{ArithOp, CompareOp, Condition, Hypothesis, Quantity, ResultRef, Statistic};
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Confirmed,
+    Refuted,
+    Inconclusive,
+}
+
+/// One number a rule read, as written and as found.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Term {
+    pub text: String,
+    pub value: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub undefined: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Rule {
+    pub text: String,
+    /// `None` when some number it needs is missing or undefined.
+    pub holds: Option<bool>,
+    pub terms: Vec<Term>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Verdict {
+    pub hypothesis: String,
+    pub statement: String,
+    pub outcome: Outcome,
+    /// Why, in one sentence.
+    pub reason: String,
+    pub confirmed: Option<Rule>,
+    pub refuted: Option<Rule>,
+}
+
+/// Reads results by target name; `None` when that cell has no results (failed or not run).
+pub trait Lookup {
+    fn results(&self, target: &str) -> Option<Results>;
+}
+
+/// Results from the cells of a run.
+pub struct FromCells<'a, 'c>(pub &'a Ctx<'c>);
+
+impl Lookup for FromCells<'_, '_> {
+    fn results(&self, target: &str) -> Option<Results> {
+        let study = self.0.study();
+        let cell = if study.experiments.contains_key(target) {
+            format!("aggregate/{target}")
+        } else {
+            format!("probe/{target}")
+        };
+        self.0.read(&cell, "results.json").ok()
+    }
+}
+
+pub fn decide(
+    ctx: &Ctx,
+    _cell: &Cell,
+    name: &str,
+    writer: &CellWriter,
+) -> Result<Completion, CellError> {
+    let h = &ctx.study().hypotheses[name];
+    let lookup = FromCells(ctx);
+    let verdict = evaluate(name, h, &lookup);
+    writer.write_json("verdict.json", &verdict)?;
+    let complete = h.uses().iter().all(|t| lookup.results(t).is_some());
+    Ok(if complete {
+        Completion::Done
+    } else {
+        Completion::Partial
+    })
+}
+
+/// The verdict of a hypothesis on the results `lookup` gives.
+pub fn evaluate(name: &str, h: &Hypothesis, lookup: &dyn Lookup) -> Verdict {
+    let rule = |c: &Option<Condition>| {
+        c.as_ref().map(|c| {
+            let mut terms = Vec::new();
+            let holds = condition(c, lookup, &mut terms);
+            Rule {
+                text: render_condition(c),
+                holds,
+                terms,
+            }
+        })
+    };
+    let (confirmed, refuted) = (rule(&h.confirmed), rule(&h.refuted));
+    let c = confirmed.as_ref().and_then(|r| r.holds);
+    let r = refuted.as_ref().and_then(|r| r.holds);
+    let missing = |rule: &Option<Rule>| -> Vec<String> {
+        rule.iter()
+            .flat_map(|r| r.terms.iter())
+            .filter(|t| t.value.is_none())
+            .map(|t| format!("{} ({})", t.text, t.undefined.clone().unwrap_or_default()))
+            .collect()
+    };
+    let (outcome, reason) = match (c, r) {
+        (Some(true), Some(true)) => (
+            Outcome::Inconclusive,
+            "both the confirming and the refuting rule hold".to_string(),
+        ),
+        (Some(true), _) => (Outcome::Confirmed, "the confirming rule holds".to_string()),
+        (_, Some(true)) => (Outcome::Refuted, "the refuting rule holds".to_string()),
+        _ => {
+            let unknown: Vec<String> = missing(&confirmed)
+                .into_iter()
+                .chain(missing(&refuted))
+                .collect();
+            if unknown.is_empty() {
+                (Outcome::Inconclusive, "neither rule holds".to_string())
+            } else {
+                (
+                    Outcome::Inconclusive,
+                    format!("neither rule holds; undecided: {}", unknown.join("; ")),
+                )
+            }
+        }
+    };
+    Verdict {
+        hypothesis: name.to_string(),
+        statement: h.statement.clone(),
+        outcome,
+        reason,
+        confirmed,
+        refuted,
+    }
+}
+
+/// Three-valued: `None` when a number is missing and the other operands do not decide.
+fn condition(c: &Condition, lookup: &dyn Lookup, terms: &mut Vec<Term>) -> Option<bool> {
+    match c {
+        Condition::And(cs) => {
+            let values: Vec<Option<bool>> =
+                cs.iter().map(|c| condition(c, lookup, terms)).collect();
+            if values.contains(&Some(false)) {
+                Some(false)
+            } else if values.iter().all(|v| *v == Some(true)) {
+                Some(true)
+            } else {
+                None
+            }
+        }
+        Condition::Or(cs) => {
+            let values: Vec<Option<bool>> =
+                cs.iter().map(|c| condition(c, lookup, terms)).collect();
+            if values.contains(&Some(true)) {
+                Some(true)
+            } else if values.iter().all(|v| *v == Some(false)) {
+                Some(false)
+            } else {
+                None
+            }
+        }
+        Condition::Not(c) => condition(c, lookup, terms).map(|b| !b),
+        Condition::Compare { lhs, op, rhs } => {
+            let a = quantity(lhs, lookup, terms)?;
+            let b = quantity(rhs, lookup, terms)?;
+            Some(match op {
+                CompareOp::Lt => a < b,
+                CompareOp::Le => a <= b,
+                CompareOp::Gt => a > b,
+                CompareOp::Ge => a >= b,
+                CompareOp::Eq => a == b,
+                CompareOp::Ne => a != b,
+            })
+        }
+    }
+}
+
+fn quantity(q: &Quantity, lookup: &dyn Lookup, terms: &mut Vec<Term>) -> Option<f64> {
+    match q {
+        Quantity::Number(x) => Some(*x),
+        Quantity::Neg(q) => quantity(q, lookup, terms).map(|x| -x),
+        Quantity::Arith { first, rest } => {
+            let mut acc = quantity(first, lookup, terms);
+            for (op, q) in rest {
+                let b = quantity(q, lookup, terms);
+                acc = match (acc, b) {
+                    (Some(a), Some(b)) => match op {
+                        ArithOp::Add => Some(a + b),
+                        ArithOp::Sub => Some(a - b),
+                        ArithOp::Mul => Some(a * b),
+                        ArithOp::Div if b != 0.0 => Some(a / b),
+                        ArithOp::Div => None,
+                    },
+                    _ => None,
+                };
+            }
+            acc
+        }
+        Quantity::Result(r) => {
+            let (value, undefined) = match read(r, lookup) {
+                Ok(v) => (Some(v), None),
+                Err(why) => (None, Some(why)),
+            };
+            terms.push(Term {
+                text: r.text.clone(),
+                value,
+                undefined,
+            });
+            value
+        }
+    }
+}
+
+fn read(r: &ResultRef, lookup: &dyn Lookup) -> Result<f64, String> {
+    let results = lookup.results(&r.target).ok_or_else(|| {
+        format!(
+            "`{}` has no results (its cell failed or did not run)",
+            r.target
+        )
+    })?;
+    let e = results
+        .find(&r.field, &r.args, r.point.as_ref())
+        .ok_or_else(|| "not computed".to_string())?;
+    if let Some(why) = &e.undefined {
+        return Err(why.clone());
+    }
+    let v = match r.statistic {
+        Statistic::Value => e.value,
+        Statistic::Lower => e.lower,
+        Statistic::Upper => e.upper,
+        Statistic::Se => e.se,
+    };
+    v.ok_or_else(|| match r.statistic {
+        Statistic::Se => "a standard error needs at least two repeats".to_string(),
+        _ => "no interval for this number".to_string(),
+    })
+}
+
+pub fn render_condition(c: &Condition) -> String {
+    match c {
+        Condition::And(cs) => cs
+            .iter()
+            .map(render_nested)
+            .collect::<Vec<_>>()
+            .join(" and "),
+        Condition::Or(cs) => cs
+            .iter()
+            .map(render_nested)
+            .collect::<Vec<_>>()
+            .join(" or "),
+        Condition::Not(c) => format!("not {}", render_nested(c)),
+        Condition::Compare { lhs, op, rhs } => {
+            let op = match op {
+                CompareOp::Lt => "<",
+                CompareOp::Le => "<=",
+                CompareOp::Gt => ">",
+                CompareOp::Ge => ">=",
+                CompareOp::Eq => "==",
+                CompareOp::Ne => "!=",
+            };
+            format!("{} {op} {}", render_quantity(lhs), render_quantity(rhs))
+        }
+    }
+}
+
+fn render_nested(c: &Condition) -> String {
+    match c {
+        Condition::And(_) | Condition::Or(_) => format!("({})", render_condition(c)),
+        _ => render_condition(c),
+    }
+}
+
+fn render_quantity(q: &Quantity) -> String {
+    match q {
+        Quantity::Number(x) => format!("{x}"),
+        Quantity::Result(r) => r.text.clone(),
+        Quantity::Neg(q) => format!("-{}", render_quantity(q)),
+        Quantity::Arith { first, rest } => {
+            let mut s = render_quantity(first);
+            for (op, q) in rest {
+                let op = match op {
+                    ArithOp::Add => "+",
+                    ArithOp::Sub => "-",
+                    ArithOp::Mul => "*",
+                    ArithOp::Div => "/",
+                };
+                s.push_str(&format!(" {op} {}", render_quantity(q)));
+            }
+            format!("({s})")
+        }
+    }
+}

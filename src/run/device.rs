@@ -1,0 +1,122 @@
+//! The device cells train on: the CPU (burn's `flex` backend) or, in builds with the `cuda` feature,
+//! an NVIDIA GPU. Asking for a GPU that is not there is a diagnostic, never a panic.
+
+use super::CellError;
+use crate::diagnostics::Code;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Device {
+    Cpu,
+    Cuda(usize),
+}
+
+impl Device {
+    /// Parses `cpu`, `cuda` or `cuda:N`.
+    pub fn parse(text: &str) -> Result<Device, CellError> {
+        let t = text.trim().to_ascii_lowercase();
+        if t == "cpu" {
+            return Ok(Device::Cpu);
+        }
+        let index = match t.strip_prefix("cuda") {
+            Some("") => Some(0),
+            Some(rest) => rest.strip_prefix(':').and_then(|n| n.parse::<usize>().ok()),
+            None => None,
+        };
+        index.map(Device::Cuda).ok_or_else(|| {
+            CellError::fault(Code::DeviceUnavailable, format!("unknown device `{text}`"))
+                .help("use `cpu`, `cuda` or `cuda:N`")
+        })
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            Device::Cpu => "flex (cpu)".into(),
+            Device::Cuda(n) => format!("cuda:{n}"),
+        }
+    }
+
+    /// Checks that the device can run work, before any cell starts.
+    pub fn probe(&self) -> Result<(), CellError> {
+        match self {
+            Device::Cpu => Ok(()),
+            Device::Cuda(n) => cuda_probe(*n),
+        }
+    }
+}
+
+#[cfg(not(feature = "cuda"))]
+fn cuda_probe(_n: usize) -> Result<(), CellError> {
+    Err(CellError::fault(
+        Code::DeviceUnavailable,
+        "this build of study has no CUDA support",
+    )
+    .help("build with `cargo build --release --features cuda`, or run with `--device cpu`"))
+}
+
+#[cfg(feature = "cuda")]
+fn cuda_probe(n: usize) -> Result<(), CellError> {
+    use burn::prelude::*;
+    // The CUDA runtime panics when there is no driver or no such GPU; that panic is caught here, once,
+    // with the default hook silenced, and turned into a diagnostic.
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let result = std::panic::catch_unwind(|| {
+        let device = burn::backend::cuda::CudaDevice::new(n);
+        let t = Tensor::<burn::backend::Cuda, 1>::ones([4], &device);
+        t.sum().into_scalar().elem::<f32>()
+    });
+    std::panic::set_hook(hook);
+    match result {
+        Ok(v) if (v - 4.0).abs() < 1e-6 => Ok(()),
+        Ok(v) => Err(CellError::fault(
+            Code::DeviceUnavailable,
+            format!("cuda:{n} computed 1+1+1+1 = {v}"),
+        )),
+        Err(panic) => {
+            let why = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "the CUDA runtime failed to start".into());
+            Err(CellError::fault(
+                Code::DeviceUnavailable,
+                format!(
+                    "cuda:{n} is not available: {}",
+                    why.lines().next().unwrap_or("")
+                ),
+            )
+            .help("check `nvidia-smi`; or run with `--device cpu`"))
+        }
+    }
+}
+
+/// The default device of a backend (the CPU for flex).
+pub fn default_device<B: burn::tensor::backend::Backend>() -> B::Device {
+    Default::default()
+}
+
+/// Runs generic burn code on the chosen device: `on_device!(device, |D, dev| expr)` binds `D` to the
+/// autodiff backend type and `dev` to its device.
+macro_rules! on_device {
+    ($device:expr, |$backend:ident, $dev:ident| $body:expr) => {{
+        match $device {
+            $crate::run::Device::Cpu => {
+                type $backend = burn::backend::Autodiff<burn::backend::Flex>;
+                let $dev = $crate::run::device::default_device::<burn::backend::Flex>();
+                $body
+            }
+            #[cfg(feature = "cuda")]
+            $crate::run::Device::Cuda(n) => {
+                type $backend = burn::backend::Autodiff<burn::backend::Cuda>;
+                let $dev = burn::backend::cuda::CudaDevice::new(*n);
+                $body
+            }
+            #[cfg(not(feature = "cuda"))]
+            $crate::run::Device::Cuda(_) => Err($crate::run::CellError::fault(
+                $crate::diagnostics::Code::DeviceUnavailable,
+                "this build of study has no CUDA support",
+            )),
+        }
+    }};
+}
+pub(crate) use on_device;

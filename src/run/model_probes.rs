@@ -1,0 +1,522 @@
+//! Probes that use trained models again: fine-tuning at a new site, and Grad-CAM saliency with the
+//! share of saliency inside the lungs.
+
+use super::device::on_device;
+use super::inputs::{self, target_value};
+use super::learn::{TrainedModel, guarded, images_of, net_config};
+use super::{CellError, Ctx};
+use crate::data::images::Gray;
+use crate::data::transform::{Cropped, crop, resize};
+use crate::diagnostics::Code;
+use crate::eval::estimate::{UnitValue, combine};
+use crate::eval::metrics::{Scores, delong_interval};
+use crate::plan::{Cell, Task};
+use crate::probe::{Results, setup_of};
+use crate::study::{
+    CropOp, GridPoint, Interpolation, MaskSource, ProbeKind, Schedule, Selection, Setup,
+};
+use crate::train::checkpoint::load_net;
+use crate::train::{self, batch::Batcher};
+use burn::prelude::*;
+use burn::tensor::backend::AutodiffBackend;
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+
+/// The train cells among `deps` (fine-tuning) or the train cells behind evaluate cells (saliency).
+fn train_cells<'a>(
+    ctx: &Ctx<'a>,
+    deps: &[String],
+    setup: &Setup,
+) -> Result<Vec<&'a Cell>, CellError> {
+    let mut out = Vec::new();
+    for d in deps {
+        let mut cell = ctx.cell(d)?;
+        if let Task::Evaluate { train } = &cell.task {
+            cell = ctx.cell(train)?;
+        }
+        if let Task::Train { setup: s, .. } = &cell.task
+            && s == setup
+            && !out.iter().any(|c: &&Cell| c.name == cell.name)
+        {
+            out.push(cell);
+        }
+    }
+    Ok(out)
+}
+
+fn probe_point(ctx: &Ctx, experiment: &str, point: &Option<GridPoint>) -> GridPoint {
+    point
+        .clone()
+        .unwrap_or_else(|| ctx.study().experiments[experiment].points[0].clone())
+}
+
+/// Fine-tunes each trained model on `n` labelled images of each unseen source, for each declared `n`,
+/// and measures the AUC on the rest of that source. Same optimiser and peak learning rate as the original
+/// training, constant schedule, last epoch kept (a choice: the papers do not fix these).
+pub fn finetune(ctx: &Ctx, cell: &Cell, name: &str) -> Result<Results, CellError> {
+    let study = ctx.study();
+    let ProbeKind::Finetune {
+        experiment,
+        point,
+        sizes,
+        epochs,
+    } = &study.probes[name].kind
+    else {
+        return Err(CellError::fault(
+            Code::Internal,
+            format!("`{name}` is not a fine-tune probe"),
+        ));
+    };
+    let point = probe_point(ctx, experiment, point);
+    let setup = setup_of(&point);
+    let exp = &study.experiments[experiment];
+    let split = &study.splits[&setup.split];
+    let records = inputs::records(ctx, &split.data)?.records;
+    let parts = inputs::partitions(ctx, &setup.split)?;
+    let pre = &study.preprocessings[&setup.preprocess];
+    let mut training = study.trainings[&setup.train].clone();
+    training.epochs = *epochs;
+    training.schedule = Schedule::Constant;
+    training.early_stop = None;
+    training.select = Selection::Last;
+    let mut per_size: Vec<Vec<Result<UnitValue, String>>> = vec![Vec::new(); sizes.len()];
+    let mut table = Vec::new();
+    let trains = train_cells(ctx, &cell.deps, &setup)?;
+    for (u, train_cell) in trains.iter().enumerate() {
+        let Task::Train { fold, .. } = &train_cell.task else {
+            continue;
+        };
+        let info: TrainedModel = ctx.read(&train_cell.name, "model.json")?;
+        let assignment = &parts.folds[parts.fold_index(fold)].1;
+        let positive = exp
+            .positive
+            .as_ref()
+            .and_then(|p| info.classes.iter().position(|c| c == p))
+            .unwrap_or(0);
+        let unseen: Vec<usize> = (0..records.len())
+            .filter(|i| assignment[*i].as_deref() == Some("unseen"))
+            .collect();
+        let mut sources: Vec<String> = unseen.iter().map(|i| records[*i].source.clone()).collect();
+        sources.sort();
+        sources.dedup();
+        let config = net_config(ctx, &setup, info.classes.len());
+        let bytes = std::fs::read(ctx.store.cell_dir(train_cell).join("model-0.bin"))
+            .map_err(|e| CellError::fault(Code::CorruptOutput, e.to_string()))?;
+        for source in &sources {
+            let of_source: Vec<usize> = unseen
+                .iter()
+                .copied()
+                .filter(|i| records[*i].source == *source)
+                .collect();
+            let images = images_of(ctx, &setup, &records, &of_source)?;
+            let mut usable: Vec<(usize, Vec<u8>, usize)> = images
+                .usable
+                .into_iter()
+                .filter_map(|(i, px)| {
+                    let y = info.classes.iter().position(|c| {
+                        Some(c.clone()) == target_value(&records[i], &crate::study::Target::Label)
+                    })?;
+                    Some((i, px, y))
+                })
+                .collect();
+            let seed =
+                cell.seed ^ blake3::hash(format!("{u}/{source}").as_bytes()).as_bytes()[0] as u64;
+            usable.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
+            for (k, n) in sizes.iter().enumerate() {
+                let n = *n as usize;
+                // Fine-tuning images alternate between classes, so a small n still holds both.
+                let mut picked: Vec<usize> = Vec::new();
+                for class in (0..info.classes.len()).cycle().take(n * info.classes.len()) {
+                    if picked.len() >= n {
+                        break;
+                    }
+                    if let Some(j) =
+                        (0..usable.len()).find(|j| usable[*j].2 == class && !picked.contains(j))
+                    {
+                        picked.push(j);
+                    }
+                }
+                let rest: Vec<usize> = (0..usable.len()).filter(|j| !picked.contains(j)).collect();
+                if picked.len() < n || rest.is_empty() {
+                    per_size[k].push(Err(format!(
+                        "source {source} has too few images to fine-tune on {n}"
+                    )));
+                    continue;
+                }
+                let tune_px: Vec<Vec<u8>> = picked.iter().map(|j| usable[*j].1.clone()).collect();
+                let tune_y: Vec<usize> = picked.iter().map(|j| usable[*j].2).collect();
+                let rest_px: Vec<Vec<u8>> = rest.iter().map(|j| usable[*j].1.clone()).collect();
+                let rest_y: Vec<bool> = rest.iter().map(|j| usable[*j].2 == positive).collect();
+                let run = train::Run {
+                    net: config.clone(),
+                    training: &training,
+                    preprocess: pre,
+                    size: pre.resize as usize,
+                    positive,
+                    seed: seed ^ n as u64,
+                    train: train::Split {
+                        images: &tune_px,
+                        labels: &tune_y,
+                    },
+                    validation: None,
+                    progress: None,
+                    checkpoint: None,
+                    epoch_budget: None,
+                    init: Some(&bytes),
+                };
+                let scores: Vec<f64> = guarded(|| {
+                    on_device!(ctx.device, |D, device| {
+                        let tuned = train::train::<D>(&run, &device).map_err(|e| {
+                            CellError::fault(Code::Diverged, e.to_string()).of("probe", name)
+                        })?;
+                        // Evaluation keeps the original training's normalisation statistics.
+                        let batcher = Batcher::with_stats(
+                            pre,
+                            pre.resize as usize,
+                            config.in_channels,
+                            info.train_stats,
+                        );
+                        Ok(train::predict(&tuned.nets, &batcher, &rest_px, &device)
+                            .into_iter()
+                            .map(|p| p[positive] as f64)
+                            .collect())
+                    })
+                })?;
+                let s = Scores::new(&scores, &rest_y);
+                let unit = delong_interval(&s, 0.95)
+                    .map(|(a, i)| UnitValue::with_interval(a, i.lower, i.upper));
+                table.push(serde_json::json!({
+                    "unit": train_cell.name, "source": source, "n": n, "evaluated": rest.len(),
+                    "auc": unit.as_ref().ok().map(|u| u.value),
+                }));
+                per_size[k].push(unit);
+            }
+        }
+    }
+    let mut results = Results::new(name, "finetune");
+    results.units = trains.len();
+    for (k, n) in sizes.iter().enumerate() {
+        results.push(
+            "auc",
+            vec![n.to_string()],
+            None,
+            combine(&per_size[k], 0.95, Some((0.0, 1.0))),
+        );
+    }
+    results.details =
+        serde_json::json!({ "experiment": experiment, "point": point, "table": table });
+    results.notes.push(format!(
+        "fine-tuned for {epochs} epoch(s) with the optimiser and peak learning rate of `{}`, constant schedule; AUC averaged over unseen sources and models",
+        setup.train
+    ));
+    Ok(results)
+}
+
+/// A lung mask brought into the geometry of the prepared image: geometric crops cut the mask like the
+/// image; occlusions leave the geometry unchanged.
+fn mask_in_crop(mask: &Gray, op: &CropOp, size: usize) -> Option<Gray> {
+    let geometric = matches!(
+        op,
+        CropOp::Box { .. } | CropOp::Center { .. } | CropOp::LungBox { .. }
+    );
+    let cut = if geometric {
+        match crop(mask, Some(mask), op) {
+            Cropped::Image(m) => m,
+            _ => return None,
+        }
+    } else {
+        mask.clone()
+    };
+    let mut m = resize(&cut, size, size, Interpolation::Bilinear);
+    m.data
+        .iter_mut()
+        .for_each(|v| *v = if *v > 0.5 { 1.0 } else { 0.0 });
+    Some(m)
+}
+
+/// Grad-CAM maps for a sample of held-out images: the last feature maps weighted by the gradient of the
+/// positive class's logit with respect to their spatial mean, ReLU, upsampled to the input. The head after
+/// global pooling is piecewise linear in inference mode, so the gradient is taken by exact forward
+/// differences on the pooled features (batch-norm and dropout stay in inference mode).
+fn grad_cam<B: Backend>(
+    net: &crate::model::Net<B>,
+    x: Tensor<B, 4>,
+    class: usize,
+    size: usize,
+) -> Vec<Option<Gray>> {
+    let f = net.features(x);
+    let [n, c, h, w] = f.dims();
+    let pooled: Vec<f32> = f
+        .clone()
+        .mean_dim(3)
+        .mean_dim(2)
+        .into_data()
+        .convert::<f32>()
+        .to_vec()
+        .unwrap_or_default();
+    let maps: Vec<f32> = f.into_data().convert::<f32>().to_vec().unwrap_or_default();
+    let device = net.devices().into_iter().next().unwrap_or_default();
+    let mut out = Vec::with_capacity(n);
+    for i in 0..n {
+        let z = &pooled[i * c..(i + 1) * c];
+        let eps = 1e-2f32 * z.iter().fold(1.0f32, |m, v| m.max(v.abs()));
+        let mut rows = Vec::with_capacity((c + 1) * c);
+        rows.extend_from_slice(z);
+        for k in 0..c {
+            let mut r = z.to_vec();
+            r[k] += eps;
+            rows.extend(r);
+        }
+        let logits: Vec<f32> = net
+            .classify(Tensor::<B, 4>::from_data(
+                TensorData::new(rows, [c + 1, c, 1, 1]),
+                &device,
+            ))
+            .into_data()
+            .convert::<f32>()
+            .to_vec()
+            .unwrap_or_default();
+        let classes = logits.len() / (c + 1);
+        let base = logits[class];
+        let alpha: Vec<f32> = (0..c)
+            .map(|k| (logits[(k + 1) * classes + class] - base) / eps)
+            .collect();
+        let mut cam = Gray::new(w, h, 0.0);
+        for (k, a) in alpha.iter().enumerate() {
+            let map = &maps[(i * c + k) * h * w..(i * c + k + 1) * h * w];
+            cam.data.iter_mut().zip(map).for_each(|(o, m)| *o += a * m);
+        }
+        cam.data.iter_mut().for_each(|v| *v = v.max(0.0));
+        let total: f32 = cam.data.iter().sum();
+        out.push((total > 0.0).then(|| resize(&cam, size, size, Interpolation::Bilinear)));
+    }
+    out
+}
+
+pub fn saliency(ctx: &Ctx, cell: &Cell, name: &str) -> Result<Results, CellError> {
+    let study = ctx.study();
+    let ProbeKind::Saliency {
+        experiment,
+        point,
+        samples,
+        masks,
+    } = &study.probes[name].kind
+    else {
+        return Err(CellError::fault(
+            Code::Internal,
+            format!("`{name}` is not a saliency probe"),
+        ));
+    };
+    let point = probe_point(ctx, experiment, point);
+    let setup = setup_of(&point);
+    let exp = &study.experiments[experiment];
+    let split = &study.splits[&setup.split];
+    let records = inputs::records(ctx, &split.data)?.records;
+    let parts = inputs::partitions(ctx, &setup.split)?;
+    let pre = &study.preprocessings[&setup.preprocess];
+    let size = pre.resize as usize;
+    let op = &study.crops[&setup.crop].op;
+    let trains = train_cells(ctx, &cell.deps, &setup)?;
+    let mut overall_units = Vec::new();
+    let mut by_source: std::collections::BTreeMap<String, Vec<Result<UnitValue, String>>> =
+        Default::default();
+    let mut thumbnails = Vec::new();
+    let mut table = Vec::new();
+    for (u, train_cell) in trains.iter().enumerate() {
+        let Task::Train { fold, .. } = &train_cell.task else {
+            continue;
+        };
+        let info: TrainedModel = ctx.read(&train_cell.name, "model.json")?;
+        let positive = exp
+            .positive
+            .as_ref()
+            .and_then(|p| info.classes.iter().position(|c| c == p))
+            .unwrap_or(0);
+        let assignment = &parts.folds[parts.fold_index(fold)].1;
+        let mut held: Vec<usize> = (0..records.len())
+            .filter(|i| {
+                assignment[*i]
+                    .as_deref()
+                    .is_some_and(|p| p != "train" && p != "validation")
+            })
+            .collect();
+        // A sample spread over sources and labels: shuffled, then taken round-robin by (source, label).
+        held.shuffle(&mut ChaCha8Rng::seed_from_u64(cell.seed ^ u as u64));
+        let mut groups: std::collections::BTreeMap<(String, String), Vec<usize>> =
+            Default::default();
+        for i in held {
+            groups
+                .entry((records[i].source.clone(), records[i].label.clone()))
+                .or_default()
+                .push(i);
+        }
+        let mut sample = Vec::new();
+        let mut round = 0;
+        while sample.len() < *samples as usize && groups.values().any(|g| g.len() > round) {
+            for g in groups.values() {
+                if let Some(i) = g.get(round)
+                    && sample.len() < *samples as usize
+                {
+                    sample.push(*i);
+                }
+            }
+            round += 1;
+        }
+        // Lung masks in the prepared geometry.
+        let seg_masks = match masks {
+            MaskSource::Segmenter(s) => Some(super::learn::segmenter_masks(
+                ctx,
+                s,
+                &sample
+                    .iter()
+                    .map(|i| records[*i].clone())
+                    .collect::<Vec<_>>(),
+            )?),
+            MaskSource::Dataset => None,
+        };
+        let mut lung = Vec::new();
+        for i in &sample {
+            let r = &records[*i];
+            let (image, own) = crate::data::images::load_record(r, study, study.seed)
+                .map_err(|p| CellError::Data(vec![p]))?;
+            let mask = match &seg_masks {
+                Some(m) => m
+                    .by_record
+                    .get(&r.id)
+                    .map(|m| resize(m, image.width, image.height, Interpolation::Bilinear)),
+                None => own,
+            };
+            lung.push(mask.and_then(|m| mask_in_crop(&m, op, size)));
+        }
+        let images = images_of(ctx, &setup, &records, &sample)?;
+        let config = net_config(ctx, &setup, info.classes.len());
+        let dir = ctx.store.cell_dir(train_cell);
+        let pixels: Vec<Vec<u8>> = images.usable.iter().map(|(_, px)| px.clone()).collect();
+        let cams: Vec<Option<Gray>> = guarded(|| {
+            on_device!(ctx.device, |D, device| {
+                type B = <D as AutodiffBackend>::InnerBackend;
+                let net = load_net::<B>(&dir, "model-0.bin", &config, &device)
+                    .map_err(|e| CellError::fault(Code::CorruptOutput, e.to_string()))?;
+                let batcher = Batcher::with_stats(pre, size, config.in_channels, info.train_stats);
+                let mut out = Vec::new();
+                let idx: Vec<usize> = (0..pixels.len()).collect();
+                for chunk in idx.chunks(16) {
+                    out.extend(grad_cam(
+                        &net,
+                        batcher.batch::<B>(&pixels, chunk, None, &device),
+                        positive,
+                        size,
+                    ));
+                }
+                Ok(out)
+            })
+        })?;
+        let mut shares: Vec<(String, f64)> = Vec::new();
+        for ((i, px), cam) in images.usable.iter().zip(&cams) {
+            let k = sample.iter().position(|s| s == i).unwrap_or(0);
+            let (Some(cam), Some(mask)) = (cam, &lung[k]) else {
+                continue;
+            };
+            let total: f32 = cam.data.iter().sum();
+            let inside: f32 = cam.data.iter().zip(&mask.data).map(|(c, m)| c * m).sum();
+            let share = (inside / total) as f64;
+            shares.push((records[*i].source.clone(), share));
+            table.push(serde_json::json!({
+                "unit": train_cell.name, "image": records[*i].id, "source": records[*i].source,
+                "label": records[*i].label, "lung_share": share,
+            }));
+            if u == 0 && thumbnails.len() < 8 {
+                thumbnails.push(serde_json::json!({
+                    "image": records[*i].id, "source": records[*i].source, "label": records[*i].label,
+                    "lung_share": share, "png": overlay_png(px, cam, mask, size),
+                }));
+            }
+        }
+        let unit = |values: &[f64]| -> Result<UnitValue, String> {
+            if values.is_empty() {
+                return Err(
+                    "no sampled image has both a lung mask and a non-zero saliency map".into(),
+                );
+            }
+            let mean = values.iter().sum::<f64>() / values.len() as f64;
+            let boot =
+                crate::probe::row_bootstrap(values.len(), 0.95, 1000, cell.seed ^ 3, |idx| {
+                    Some(idx.iter().map(|j| values[*j]).sum::<f64>() / idx.len() as f64)
+                });
+            Ok(match boot {
+                Some((lo, hi)) => UnitValue::with_interval(mean, lo, hi),
+                None => UnitValue::plain(mean),
+            })
+        };
+        overall_units.push(unit(&shares.iter().map(|s| s.1).collect::<Vec<_>>()));
+        let mut sources: Vec<String> = shares.iter().map(|s| s.0.clone()).collect();
+        sources.sort();
+        sources.dedup();
+        for s in sources {
+            let v: Vec<f64> = shares.iter().filter(|x| x.0 == s).map(|x| x.1).collect();
+            by_source.entry(s).or_default().push(unit(&v));
+        }
+    }
+    let mut results = Results::new(name, "saliency");
+    results.units = trains.len();
+    results.push(
+        "lung_share",
+        vec![],
+        None,
+        combine(&overall_units, 0.95, Some((0.0, 1.0))),
+    );
+    for (s, units) in by_source {
+        results.push(
+            "lung_share",
+            vec![s],
+            None,
+            combine(&units, 0.95, Some((0.0, 1.0))),
+        );
+    }
+    results.details = serde_json::json!({
+        "experiment": experiment, "point": point, "images": table, "thumbnails": thumbnails,
+    });
+    Ok(results)
+}
+
+/// A small PNG (base64) of the image in grey with the saliency in red and the lung outline in green.
+fn overlay_png(px: &[u8], cam: &Gray, mask: &Gray, size: usize) -> String {
+    let max = cam.data.iter().fold(0.0f32, |m, v| m.max(*v)).max(1e-9);
+    let mut rgb = image::RgbImage::new(size as u32, size as u32);
+    for y in 0..size {
+        for x in 0..size {
+            let g = px[y * size + x] as f32;
+            let c = cam.get(x, y) / max;
+            let inside = mask.get(x, y) > 0.5;
+            let edge = inside
+                && [(0i32, 1i32), (1, 0), (0, -1), (-1, 0)]
+                    .iter()
+                    .any(|(dx, dy)| {
+                        let (nx, ny) = (x as i32 + dx, y as i32 + dy);
+                        nx < 0
+                            || ny < 0
+                            || nx >= size as i32
+                            || ny >= size as i32
+                            || mask.get(nx as usize, ny as usize) <= 0.5
+                    });
+            let pixel = if edge {
+                [0, 200, 0]
+            } else {
+                [
+                    (g * (1.0 - c) + 255.0 * c) as u8,
+                    (g * (1.0 - c)) as u8,
+                    (g * (1.0 - c)) as u8,
+                ]
+            };
+            rgb.put_pixel(x as u32, y as u32, image::Rgb(pixel));
+        }
+    }
+    let mut bytes = Vec::new();
+    let _ = rgb.write_to(
+        &mut std::io::Cursor::new(&mut bytes),
+        image::ImageFormat::Png,
+    );
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}

@@ -1,0 +1,213 @@
+//! The output directory of a run.
+//!
+//! ```text
+//! <out>/study.json          which study wrote here (name, fingerprint)
+//! <out>/plan.json           the plan and the folder data paths start from (what `run-cell` reads)
+//! <out>/cells/<id>/         outputs of a finished cell, ending with `done.json`
+//! <out>/work/<id>/          checkpoints of a cell still running
+//! <out>/cache/              prepared images, shared by all cells
+//! <out>/run.log             one line per cell started, finished, skipped or failed
+//! ```
+//!
+//! A cell writes into `cells/.<id>.partial-<pid>/` and renames it to `cells/<id>/` once every file is
+//! on disk, so a killed or failed cell never leaves a folder a rerun would take as finished.
+
+use super::CellError;
+use crate::plan::{Cell, Plan};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// What `<out>/plan.json` holds.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PlanFile {
+    /// The folder of the root study file: relative data paths start here.
+    pub root: PathBuf,
+    pub plan: Plan,
+}
+
+/// Which study an output folder belongs to.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Owner {
+    pub study: String,
+    pub fingerprint: String,
+}
+
+/// The record a finished cell leaves last.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Done {
+    pub cell: String,
+    pub id: String,
+    pub seconds: f64,
+    pub backend: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct Store {
+    pub root: PathBuf,
+}
+
+fn io_error(path: &Path, e: std::io::Error) -> CellError {
+    CellError::io(path, &e)
+}
+
+impl Store {
+    pub fn new(root: impl Into<PathBuf>) -> Store {
+        Store { root: root.into() }
+    }
+
+    pub fn cells(&self) -> PathBuf {
+        self.root.join("cells")
+    }
+
+    pub fn cell_dir(&self, cell: &Cell) -> PathBuf {
+        self.cells().join(&cell.id)
+    }
+
+    pub fn work_dir(&self, cell: &Cell) -> PathBuf {
+        self.root.join("work").join(&cell.id)
+    }
+
+    pub fn cache_dir(&self) -> PathBuf {
+        self.root.join("cache")
+    }
+
+    pub fn is_done(&self, cell: &Cell) -> bool {
+        self.cell_dir(cell).join("done.json").is_file()
+    }
+
+    pub fn done(&self, cell: &Cell) -> Option<Done> {
+        self.read_json(cell, "done.json").ok()
+    }
+
+    /// Reads one output file of a finished cell.
+    pub fn read_json<T: DeserializeOwned>(&self, cell: &Cell, name: &str) -> Result<T, CellError> {
+        let path = self.cell_dir(cell).join(name);
+        let bytes = std::fs::read(&path).map_err(|e| io_error(&path, e))?;
+        serde_json::from_slice(&bytes).map_err(|e| {
+            CellError::fault(
+                crate::diagnostics::Code::CorruptOutput,
+                format!("{}: {e}", path.display()),
+            )
+            .help("delete this cell's folder and run again")
+        })
+    }
+
+    /// Starts writing a cell's outputs.
+    pub fn begin(&self, cell: &Cell) -> Result<CellWriter, CellError> {
+        let tmp = self
+            .cells()
+            .join(format!(".{}.partial-{}", cell.id, std::process::id()));
+        if tmp.exists() {
+            std::fs::remove_dir_all(&tmp).map_err(|e| io_error(&tmp, e))?;
+        }
+        std::fs::create_dir_all(&tmp).map_err(|e| io_error(&tmp, e))?;
+        Ok(CellWriter {
+            tmp,
+            target: self.cell_dir(cell),
+        })
+    }
+
+    /// Removes partial folders a killed run left behind.
+    pub fn sweep(&self) {
+        let Ok(entries) = std::fs::read_dir(self.cells()) else {
+            return;
+        };
+        for e in entries.flatten() {
+            if e.file_name().to_string_lossy().contains(".partial-") {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+    }
+
+    /// Appends a line to the run log.
+    pub fn log(&self, line: &str) {
+        let path = self.root.join("run.log");
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+        {
+            let _ = writeln!(f, "{} {line}", timestamp());
+        }
+    }
+}
+
+/// Seconds since the epoch with milliseconds, for logs.
+pub fn timestamp() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    format!("{}.{:03}", now.as_secs(), now.subsec_millis())
+}
+
+/// Writes a file so that it is either absent or complete: a temporary file beside it, flushed to disk,
+/// then renamed over the target.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CellError> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| io_error(parent, e))?;
+    }
+    let tmp = path.with_file_name(format!(
+        ".{}.tmp-{}",
+        path.file_name()
+            .map_or("file".into(), |n| n.to_string_lossy()),
+        std::process::id()
+    ));
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    result.map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        io_error(path, e)
+    })
+}
+
+/// A cell's outputs being written.
+pub struct CellWriter {
+    tmp: PathBuf,
+    target: PathBuf,
+}
+
+impl CellWriter {
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.tmp.join(name)
+    }
+
+    pub fn write(&self, name: &str, bytes: &[u8]) -> Result<(), CellError> {
+        let path = self.path(name);
+        let result = std::fs::File::create(&path).and_then(|mut f| {
+            f.write_all(bytes)?;
+            f.sync_all()
+        });
+        result.map_err(|e| io_error(&path, e))
+    }
+
+    pub fn write_json<T: Serialize>(&self, name: &str, value: &T) -> Result<(), CellError> {
+        let bytes = serde_json::to_vec_pretty(value).map_err(|e| {
+            CellError::fault(
+                crate::diagnostics::Code::OutputWrite,
+                format!("cannot serialise {name}: {e}"),
+            )
+        })?;
+        self.write(name, &bytes)
+    }
+
+    /// Writes the done record and publishes the folder under the cell's id.
+    pub fn commit(self, done: &Done) -> Result<(), CellError> {
+        self.write_json("done.json", done)?;
+        if self.target.exists() {
+            // Another worker finished the same cell first; its outputs are identical.
+            let _ = std::fs::remove_dir_all(&self.tmp);
+            return Ok(());
+        }
+        std::fs::rename(&self.tmp, &self.target).map_err(|e| io_error(&self.target, e))
+    }
+
+    /// Drops the partial outputs of a failed cell.
+    pub fn abandon(self) {
+        let _ = std::fs::remove_dir_all(&self.tmp);
+    }
+}
