@@ -136,7 +136,7 @@ fn data_prints_counts_and_writes_the_preview() {
     std::fs::copy("studies/quickstart.study", &path).expect("copy");
     let (code, out, err) = study(&["data", "--preview", path.to_str().expect("utf-8")]);
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains("dataset phantom: 360 images"), "{out}");
+    assert!(out.contains("dataset phantom: 660 images"), "{out}");
     assert!(out.contains("label–source association"), "{out}");
     assert!(out.contains("split seen_unseen"), "{out}");
     let preview = dir.path().join("out/quickstart/preview-phantom.png");

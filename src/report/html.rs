@@ -123,6 +123,7 @@ pub fn render(doc: &Document) -> String {
         }
         out.push_str("</table>");
         out.push_str(&roc_charts(&r.details, &varying));
+        out.push_str(&thumbnails(&r.details));
         for n in &r.notes {
             out.push_str(&format!("<p><i>{}</i></p>", esc(n)));
         }
@@ -204,6 +205,25 @@ fn roc_charts(details: &serde_json::Value, varying: &[String]) -> String {
         if let Some(svg) = roc_svg(&format!("ROC {title}"), curves) {
             out.push_str(&svg);
         }
+    }
+    out.push_str("</div>");
+    out
+}
+
+/// Saliency thumbnails: the image in grey, Grad-CAM in red, the lung outline in green.
+fn thumbnails(details: &serde_json::Value) -> String {
+    let Some(items) = details["thumbnails"].as_array().filter(|t| !t.is_empty()) else {
+        return String::new();
+    };
+    let mut out = String::from("<div class=\"charts\">");
+    for t in items {
+        out.push_str(&format!(
+            "<figure><img width=\"128\" height=\"128\" style=\"image-rendering:pixelated\" src=\"data:image/png;base64,{}\"><figcaption>{} · {} · {:.2} in lungs</figcaption></figure>",
+            t["png"].as_str().unwrap_or(""),
+            esc(t["source"].as_str().unwrap_or("")),
+            esc(t["label"].as_str().unwrap_or("")),
+            t["lung_share"].as_f64().unwrap_or(f64::NAN)
+        ));
     }
     out.push_str("</div>");
     out

@@ -232,17 +232,17 @@ fn mask_in_crop(mask: &Gray, op: &CropOp, size: usize) -> Option<Gray> {
     m.data
         .iter_mut()
         .for_each(|v| *v = if *v > 0.5 { 1.0 } else { 0.0 });
-    Some(m)
+    // An empty mask (a segmenter that found no lung) says nothing about where the lungs are.
+    m.data.iter().any(|v| *v > 0.0).then_some(m)
 }
 
-/// Grad-CAM maps for a sample of held-out images: the last feature maps weighted by the gradient of the
-/// positive class's logit with respect to their spatial mean, ReLU, upsampled to the input. The head after
+/// Grad-CAM maps for a batch of images: the last feature maps weighted by the gradient of the predicted
+/// class's logit with respect to their spatial mean, ReLU, upsampled to the input. The head after
 /// global pooling is piecewise linear in inference mode, so the gradient is taken by exact forward
 /// differences on the pooled features (batch-norm and dropout stay in inference mode).
 fn grad_cam<B: Backend>(
     net: &crate::model::Net<B>,
     x: Tensor<B, 4>,
-    class: usize,
     size: usize,
 ) -> Vec<Option<Gray>> {
     let f = net.features(x);
@@ -278,6 +278,10 @@ fn grad_cam<B: Backend>(
             .to_vec()
             .unwrap_or_default();
         let classes = logits.len() / (c + 1);
+        // The map explains the class the model predicts for this image.
+        let class = (0..classes)
+            .max_by(|a, b| logits[*a].total_cmp(&logits[*b]))
+            .unwrap_or(0);
         let base = logits[class];
         let alpha: Vec<f32> = (0..c)
             .map(|k| (logits[(k + 1) * classes + class] - base) / eps)
@@ -310,7 +314,6 @@ pub fn saliency(ctx: &Ctx, cell: &Cell, name: &str) -> Result<Results, CellError
     };
     let point = probe_point(ctx, experiment, point);
     let setup = setup_of(&point);
-    let exp = &study.experiments[experiment];
     let split = &study.splits[&setup.split];
     let records = inputs::records(ctx, &split.data)?.records;
     let parts = inputs::partitions(ctx, &setup.split)?;
@@ -328,11 +331,6 @@ pub fn saliency(ctx: &Ctx, cell: &Cell, name: &str) -> Result<Results, CellError
             continue;
         };
         let info: TrainedModel = ctx.read(&train_cell.name, "model.json")?;
-        let positive = exp
-            .positive
-            .as_ref()
-            .and_then(|p| info.classes.iter().position(|c| c == p))
-            .unwrap_or(0);
         let assignment = &parts.folds[parts.fold_index(fold)].1;
         let mut held: Vec<usize> = (0..records.len())
             .filter(|i| {
@@ -405,7 +403,6 @@ pub fn saliency(ctx: &Ctx, cell: &Cell, name: &str) -> Result<Results, CellError
                     out.extend(grad_cam(
                         &net,
                         batcher.batch::<B>(&pixels, chunk, None, &device),
-                        positive,
                         size,
                     ));
                 }

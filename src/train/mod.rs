@@ -233,7 +233,7 @@ fn fit<AB: AutodiffBackend, O: Optimizer<Net<AB>, AB>>(
             );
             let loss = loss_fn.forward(net.forward(x), y);
             let value: f64 = loss.clone().into_scalar().elem::<f64>();
-            if !value.is_finite() {
+            if exploded(value) {
                 return Err(TrainError::Diverged { epoch, lr, value });
             }
             total += value * chunk.len() as f64;
@@ -332,6 +332,12 @@ fn fit<AB: AutodiffBackend, O: Optimizer<Net<AB>, AB>>(
         selected_epoch,
         train_stats: batcher.train_stats,
     })
+}
+
+/// A loss that is NaN, infinite, or beyond any value a learning model reaches (a cross-entropy of 1000
+/// gives the true class a probability of e^-1000): training has diverged.
+pub(crate) fn exploded(loss: f64) -> bool {
+    !loss.is_finite() || loss > 1e3
 }
 
 fn early_stopped(t: &Training, since_best: u32) -> bool {

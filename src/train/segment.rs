@@ -75,7 +75,7 @@ pub fn fit<AB: AutodiffBackend>(
             );
             let loss = dice_bce(net.forward(x), m);
             let value = loss.clone().into_scalar().elem::<f64>();
-            if !value.is_finite() {
+            if super::exploded(value) {
                 return Err(TrainError::Diverged {
                     epoch,
                     lr: config.lr,
