@@ -439,9 +439,19 @@ fn the_report_of_an_incomplete_run_lists_what_is_missing() {
     let v = &doc.verdicts[0];
     let refuted = v.refuted.as_ref().expect("rule");
     assert_ne!(refuted.holds, Some(true));
-    let broken = refuted.terms.iter().find(|t| t.text.starts_with("broken")).expect("term");
+    let broken = refuted
+        .terms
+        .iter()
+        .find(|t| t.text.starts_with("broken"))
+        .expect("term");
     assert_eq!(broken.value, None);
-    assert!(broken.undefined.as_deref().unwrap_or("").contains("has no results"));
+    assert!(
+        broken
+            .undefined
+            .as_deref()
+            .unwrap_or("")
+            .contains("has no results")
+    );
     let md = std::fs::read_to_string(work.path().join("out/report.md")).expect("md");
     assert!(md.contains("Incomplete run") && md.contains("aggregate/broken"));
 }
@@ -582,4 +592,40 @@ fn locked_runs_refuse_data_changed_by_one_byte() {
     let refused = run(&[]);
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(stderr.contains("E0065"), "{stderr}");
+}
+
+#[test]
+fn weights_that_do_not_fit_stop_the_cell_with_a_diagnostic_naming_the_model() {
+    let work = tempfile::tempdir().expect("temp");
+    std::fs::write(
+        work.path().join("resnet.safetensors"),
+        b"this is not a weights file",
+    )
+    .expect("write");
+    let text = std::fs::read_to_string(fixture()).expect("read").replace(
+        "model cnn = cnn(channels: [4, 8])",
+        "model cnn = cnn(channels: [4, 8])\nmodel pretrained = resnet(depth: 18, weights: \"resnet.safetensors\", freeze: all_but_head)",
+    ).replace("experiment main {", "preprocess rgb { channels 3, resize 32 }\n\nexperiment tuned { model pretrained, crop full, split s, preprocess rgb, train quick }\n\nexperiment main {");
+    let path = work.path().join("weights.study");
+    std::fs::write(&path, text).expect("write");
+    let mut opts = options(&work.path().join("out"));
+    opts.only = Some("train/pretrained/*/rep1".into());
+    let outcome = run_study(&path, &opts).expect("runs");
+    let (cell, e) = &outcome.failed[0];
+    assert!(cell.starts_with("train/pretrained/"), "{cell}");
+    let CellError::Fault {
+        code,
+        message,
+        declaration,
+        ..
+    } = e
+    else {
+        panic!("{e:?}")
+    };
+    assert_eq!(*code, Code::WeightsMismatch);
+    assert!(message.contains("resnet.safetensors"), "{message}");
+    assert_eq!(
+        declaration.as_ref().map(|(k, n)| (k.as_str(), n.as_str())),
+        Some(("model", "pretrained"))
+    );
 }

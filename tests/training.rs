@@ -87,6 +87,7 @@ fn run<'a>(
         validation,
         progress: None,
         init: None,
+        freeze: study::study::Freeze::None,
         checkpoint: None,
         epoch_budget: None,
     }

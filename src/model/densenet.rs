@@ -14,7 +14,7 @@ use burn::prelude::*;
 use burn::tensor::activation::relu;
 
 const GROWTH: usize = 32;
-const BLOCKS: [usize; 4] = [6, 12, 24, 16];
+pub(super) const BLOCKS: [usize; 4] = [6, 12, 24, 16];
 
 #[derive(Module, Debug)]
 pub struct DenseLayer<B: Backend> {

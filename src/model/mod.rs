@@ -7,6 +7,7 @@ mod layers;
 mod resnet;
 pub mod unet;
 mod vgg;
+pub mod weights;
 
 pub use layers::Head;
 

@@ -10,7 +10,7 @@ use burn::prelude::*;
 use burn::tensor::activation::relu;
 
 /// Output channels of each convolution; 0 marks a 2×2 max pooling.
-fn layout(depth: u32) -> &'static [usize] {
+pub(super) fn layout(depth: u32) -> &'static [usize] {
     match depth {
         11 => &[64, 0, 128, 0, 256, 256, 0, 512, 512, 0, 512, 512, 0],
         _ => &[

@@ -245,6 +245,21 @@ pub fn train(ctx: &Ctx, cell: &Cell, writer: &CellWriter) -> Result<(), CellErro
     let pre = &study.preprocessings[&setup.preprocess];
     let checkpoint = ctx.store.work_dir(cell);
     std::fs::create_dir_all(&checkpoint).map_err(|e| CellError::io(&checkpoint, &e))?;
+    let model = &study.models[&setup.model];
+    let weights = model.weights.as_ref().map(|w| ctx.data.resolve(w));
+    let initial = match &weights {
+        Some(path) => Some(guarded(|| {
+            on_device!(ctx.device, |D, device| {
+                pretrained::<<D as AutodiffBackend>::InnerBackend>(
+                    &config,
+                    path,
+                    &setup.model,
+                    &device,
+                )
+            })
+        })?),
+        None => None,
+    };
     let run = train::Run {
         net: config,
         training: &study.trainings[&setup.train],
@@ -263,7 +278,8 @@ pub fn train(ctx: &Ctx, cell: &Cell, writer: &CellWriter) -> Result<(), CellErro
         progress: ctx.bars,
         checkpoint: Some(&checkpoint),
         epoch_budget: None,
-        init: None,
+        init: initial.as_deref(),
+        freeze: model.freeze,
     };
     let info = guarded(|| {
         on_device!(ctx.device, |D, device| {
@@ -286,6 +302,29 @@ pub fn train(ctx: &Ctx, cell: &Cell, writer: &CellWriter) -> Result<(), CellErro
         })
     })?;
     writer.write_json("model.json", &info)
+}
+
+/// A model's pretrained weights as an initial record, or a diagnostic listing what does not fit.
+fn pretrained<B: Backend>(
+    config: &NetConfig,
+    path: &std::path::Path,
+    model: &str,
+    device: &B::Device,
+) -> Result<Vec<u8>, CellError> {
+    let mut net = crate::model::Net::<B>::new(config, device);
+    let loaded = crate::model::weights::load(&mut net, path, config).map_err(|e| {
+        CellError::fault(Code::WeightsMismatch, format!("{}: {e}", path.display()))
+            .of("model", model)
+    })?;
+    if let Some(problems) = loaded.problems() {
+        return Err(CellError::fault(
+            Code::WeightsMismatch,
+            format!("{} does not fit the architecture: {problems}", path.display()),
+        )
+        .help("use weights of the same architecture with torchvision key names; 3-channel weights need `channels 3` in the preprocessing")
+        .of("model", model));
+    }
+    net_bytes(&net, path).map_err(|e| CellError::fault(Code::OutputWrite, e.to_string()))
 }
 
 /// Predicts every image of the train cell's fold with its model.

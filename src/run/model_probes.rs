@@ -164,6 +164,7 @@ pub fn finetune(ctx: &Ctx, cell: &Cell, name: &str) -> Result<Results, CellError
                     checkpoint: None,
                     epoch_budget: None,
                     init: Some(&bytes),
+                    freeze: study.models[&setup.model].freeze,
                 };
                 let scores: Vec<f64> = guarded(|| {
                     on_device!(ctx.device, |D, device| {

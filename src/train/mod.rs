@@ -51,6 +51,8 @@ pub struct Run<'a> {
     pub epoch_budget: Option<u32>,
     /// Start from these weights (a record written by `checkpoint::net_bytes`) instead of a fresh draw.
     pub init: Option<&'a [u8]>,
+    /// Which parameters stay fixed.
+    pub freeze: crate::study::Freeze,
 }
 
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -196,6 +198,7 @@ fn fit<AB: AutodiffBackend, O: Optimizer<Net<AB>, AB>>(
         snapshots = r.snapshots;
         first_epoch = r.state.epoch + 1;
     }
+    net = crate::model::weights::freeze(net, run.freeze);
     let bar = progress(run.progress, t.epochs as u64);
     bar.set_position(first_epoch as u64 - 1);
     let mut stop = history.last().is_some_and(|_| early_stopped(t, since_best));

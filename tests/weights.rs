@@ -1,0 +1,387 @@
+//! Pretrained weights with torchvision key names, and freezing policies. The tests write their own
+//! weight files: a torchvision-named ResNet-18 state dict (key list written from torchvision's model
+//! definition) saved as safetensors, loaded into this crate's ResNet-18.
+
+use burn::backend::{Autodiff, Flex};
+use burn::prelude::*;
+use burn_store::{BurnToPyTorchAdapter, ModuleSnapshot};
+use study::model::weights::{Loaded, load, torchvision_rules};
+use study::model::{Net, NetConfig};
+use study::study::{Architecture, Freeze};
+
+type B = Flex;
+
+fn resnet(depth: u32, channels: usize, classes: usize) -> NetConfig {
+    NetConfig {
+        architecture: Architecture::Resnet { depth },
+        in_channels: channels,
+        classes,
+        head: vec![],
+        dropout: 0.0,
+    }
+}
+
+/// torchvision's `resnet18().state_dict()` keys, in order (122 of them).
+fn torchvision_resnet18_keys() -> Vec<String> {
+    let bn = batchnorm;
+    let mut keys = vec!["conv1.weight".to_string()];
+    keys.extend(bn("bn1"));
+    for layer in 1..=4 {
+        for block in 0..2 {
+            let p = format!("layer{layer}.{block}");
+            keys.push(format!("{p}.conv1.weight"));
+            keys.extend(bn(&format!("{p}.bn1")));
+            keys.push(format!("{p}.conv2.weight"));
+            keys.extend(bn(&format!("{p}.bn2")));
+            if block == 0 && layer > 1 {
+                keys.push(format!("{p}.downsample.0.weight"));
+                keys.extend(bn(&format!("{p}.downsample.1")));
+            }
+        }
+    }
+    keys.extend(["fc.weight".to_string(), "fc.bias".to_string()]);
+    keys
+}
+
+/// Our parameter path for a torchvision key, through the crate's rules.
+fn ours(key: &str, rules: &[(String, String)]) -> String {
+    let mut k = key.to_string();
+    for (from, to) in rules {
+        k = regex::Regex::new(from)
+            .expect("rule")
+            .replace(&k, to.as_str())
+            .into_owned();
+    }
+    k
+}
+
+fn batchnorm(p: &str) -> Vec<String> {
+    [
+        "weight",
+        "bias",
+        "running_mean",
+        "running_var",
+        "num_batches_tracked",
+    ]
+    .iter()
+    .map(|s| format!("{p}.{s}"))
+    .collect()
+}
+
+/// torchvision's `densenet121().state_dict()` keys.
+fn torchvision_densenet121_keys() -> Vec<String> {
+    let mut keys = vec!["features.conv0.weight".to_string()];
+    keys.extend(batchnorm("features.norm0"));
+    for (b, n) in [6, 12, 24, 16].iter().enumerate() {
+        for l in 1..=*n {
+            let p = format!("features.denseblock{}.denselayer{l}", b + 1);
+            keys.extend(batchnorm(&format!("{p}.norm1")));
+            keys.push(format!("{p}.conv1.weight"));
+            keys.extend(batchnorm(&format!("{p}.norm2")));
+            keys.push(format!("{p}.conv2.weight"));
+        }
+        if b < 3 {
+            let p = format!("features.transition{}", b + 1);
+            keys.extend(batchnorm(&format!("{p}.norm")));
+            keys.push(format!("{p}.conv.weight"));
+        }
+    }
+    keys.extend(batchnorm("features.norm5"));
+    keys.extend([
+        "classifier.weight".to_string(),
+        "classifier.bias".to_string(),
+    ]);
+    keys
+}
+
+/// Writes `net`'s weights as a safetensors file under the given torchvision keys.
+fn write_torchvision_file(
+    net: &Net<B>,
+    config: &NetConfig,
+    keys: Vec<String>,
+    path: &std::path::Path,
+) -> usize {
+    let snapshots = net.collect(None, Some(Box::new(BurnToPyTorchAdapter)), true);
+    let rules = torchvision_rules(&config.architecture, true);
+    let mut tensors: Vec<(String, Vec<u8>, Vec<usize>, safetensors::Dtype)> = Vec::new();
+    for key in keys {
+        if key.ends_with("num_batches_tracked") {
+            tensors.push((
+                key,
+                7i64.to_le_bytes().to_vec(),
+                vec![],
+                safetensors::Dtype::I64,
+            ));
+            continue;
+        }
+        let path = ours(&key, &rules);
+        let snap = snapshots
+            .iter()
+            .find(|s| s.full_path() == path)
+            .unwrap_or_else(|| panic!("{key} maps to {path}, which the model lacks"));
+        let data = snap.to_data().expect("data");
+        let values: Vec<f32> = data.to_vec().expect("f32");
+        let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        tensors.push((key, bytes, data.shape.to_vec(), safetensors::Dtype::F32));
+    }
+    let views: Vec<(String, safetensors::tensor::TensorView)> = tensors
+        .iter()
+        .map(|(k, b, s, d)| {
+            (
+                k.clone(),
+                safetensors::tensor::TensorView::new(*d, s.clone(), b).expect("view"),
+            )
+        })
+        .collect();
+    safetensors::serialize_to_file(views, None, path).expect("written");
+    tensors.len()
+}
+
+fn logits(net: &Net<B>, channels: usize) -> Vec<f32> {
+    let device = Default::default();
+    let x: Vec<f32> = (0..2 * channels * 64 * 64)
+        .map(|i| ((i * 37 % 101) as f32 / 101.0) - 0.5)
+        .collect();
+    net.forward(Tensor::from_data(
+        TensorData::new(x, [2, channels, 64, 64]),
+        &device,
+    ))
+    .into_data()
+    .to_vec()
+    .expect("f32")
+}
+
+#[test]
+fn torchvision_resnet18_weights_load_into_our_resnet18() {
+    let device = Default::default();
+    let config = resnet(18, 3, 1000);
+    B::seed(&device, 1);
+    let source: Net<B> = Net::new(&config, &device);
+    let dir = tempfile::tempdir().expect("temp");
+    let file = dir.path().join("resnet18.safetensors");
+    assert_eq!(
+        write_torchvision_file(&source, &config, torchvision_resnet18_keys(), &file),
+        122,
+        "torchvision's key count"
+    );
+
+    B::seed(&device, 2);
+    let mut fresh: Net<B> = Net::new(&config, &device);
+    assert_ne!(logits(&fresh, 3), logits(&source, 3));
+    let loaded: Loaded = load(&mut fresh, &file, &config).expect("loads");
+    assert_eq!(loaded.problems(), None, "{loaded:?}");
+    assert!(loaded.head_loaded);
+    // 102 tensors: everything but the 20 batch-norm counters.
+    assert_eq!(loaded.applied, 102);
+    let (a, b) = (logits(&source, 3), logits(&fresh, 3));
+    let worst = a
+        .iter()
+        .zip(&b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max);
+    assert!(worst < 1e-5, "outputs differ by {worst}");
+
+    // A two-class head with hidden layers starts fresh; the backbone still loads completely.
+    let mut task = NetConfig {
+        classes: 2,
+        head: vec![16],
+        ..config.clone()
+    };
+    task.in_channels = 3;
+    let mut net: Net<B> = Net::new(&task, &device);
+    let loaded = load(&mut net, &file, &task).expect("loads");
+    assert_eq!(loaded.problems(), None, "{loaded:?}");
+    assert!(!loaded.head_loaded);
+}
+
+#[test]
+fn weights_that_do_not_fit_are_listed() {
+    let device = Default::default();
+    let config = resnet(18, 3, 1000);
+    let source: Net<B> = Net::new(&config, &device);
+    let dir = tempfile::tempdir().expect("temp");
+    let file = dir.path().join("resnet18.safetensors");
+    write_torchvision_file(&source, &config, torchvision_resnet18_keys(), &file);
+
+    // Into ResNet-34: the deeper layers' blocks are missing, the block shapes line up otherwise.
+    let deeper = resnet(34, 3, 1000);
+    let mut net: Net<B> = Net::new(&deeper, &device);
+    let problems = load(&mut net, &file, &deeper)
+        .expect("reads")
+        .problems()
+        .expect("problems");
+    assert!(
+        problems.contains("missing") && problems.contains("blocks."),
+        "{problems}"
+    );
+
+    // Into a one-channel ResNet-18: the first convolution's shape differs.
+    let gray = resnet(18, 1, 1000);
+    let mut net: Net<B> = Net::new(&gray, &device);
+    let problems = load(&mut net, &file, &gray)
+        .expect("reads")
+        .problems()
+        .expect("problems");
+    assert!(
+        problems.contains("mismatched") && problems.contains("stem.conv.weight"),
+        "{problems}"
+    );
+
+    // A file that is not a weights file.
+    std::fs::write(dir.path().join("junk.safetensors"), b"not a tensor file").expect("write");
+    assert!(load(&mut net, &dir.path().join("junk.safetensors"), &gray).is_err());
+}
+
+/// Parameters by path, as flat vectors.
+fn parameters(net: &Net<Flex>) -> Vec<(String, Vec<f32>)> {
+    net.collect(None, None, true)
+        .iter()
+        .map(|s| {
+            (
+                s.full_path(),
+                s.to_data().expect("data").to_vec().expect("f32"),
+            )
+        })
+        .collect()
+}
+
+fn train_once(freeze: Freeze) -> (Vec<(String, Vec<f32>)>, Vec<(String, Vec<f32>)>) {
+    use study::train::{Run, Split, train};
+    let text = "study \"f\" { seed 1 }\ndataset d = synthetic { source a { images 8 } }\ncrop full = full\npreprocess p { resize 16 }\nmodel m = cnn(channels: [4, 8])\ntrain t { optimizer sgd(lr: 0.5, momentum: 0.9), epochs 1, batch 8 }\nsplit s = random { data d, fractions { train 100% } }\nexperiment e { model m, crop full, split s, preprocess p, train t, evaluate [train] }\n";
+    let loaded = study::load_bytes("f.study", text.as_bytes(), None);
+    let s = loaded.study.expect("valid");
+    let config = NetConfig {
+        architecture: Architecture::Cnn {
+            channels: vec![4, 8],
+            kernel: 3,
+        },
+        in_channels: 1,
+        classes: 2,
+        head: vec![],
+        dropout: 0.0,
+    };
+    let device = Default::default();
+    B::seed(&device, 4);
+    let start: Net<B> = Net::new(&config, &device);
+    // Reading the parameters initialises them (burn draws lazily), before the record is taken.
+    let before = parameters(&start);
+    let bytes = burn::record::Recorder::<B>::record(
+        &burn::record::BinBytesRecorder::<burn::record::FullPrecisionSettings>::default(),
+        burn::module::Module::into_record(start),
+        (),
+    )
+    .expect("record");
+    let images: Vec<Vec<u8>> = (0..8)
+        .map(|k| (0..256).map(|i| ((i * 7 + k * 31) % 256) as u8).collect())
+        .collect();
+    let labels: Vec<usize> = (0..8).map(|k| k % 2).collect();
+    let run = Run {
+        net: config,
+        training: &s.trainings["t"],
+        preprocess: &s.preprocessings["p"],
+        size: 16,
+        positive: 0,
+        seed: 5,
+        train: Split {
+            images: &images,
+            labels: &labels,
+        },
+        validation: None,
+        progress: None,
+        checkpoint: None,
+        epoch_budget: None,
+        init: Some(&bytes),
+        freeze,
+    };
+    let trained = train::<Autodiff<Flex>>(&run, &device).expect("trains");
+    (before, parameters(&trained.nets[0]))
+}
+
+fn changed(before: &[(String, Vec<f32>)], after: &[(String, Vec<f32>)], path: &str) -> bool {
+    let find = |v: &[(String, Vec<f32>)]| {
+        v.iter()
+            .find(|(p, _)| p == path)
+            .map(|(_, x)| x.clone())
+            .unwrap_or_else(|| panic!("no {path}"))
+    };
+    find(before) != find(after)
+}
+
+#[test]
+fn freezing_keeps_the_frozen_parameters_fixed() {
+    let (before, after) = train_once(Freeze::None);
+    assert!(changed(&before, &after, "stages.0.conv.weight"));
+    assert!(changed(&before, &after, "head.output.weight"));
+
+    let (before, after) = train_once(Freeze::AllButHead);
+    assert!(!changed(&before, &after, "stages.0.conv.weight"));
+    assert!(!changed(&before, &after, "stages.1.bn.gamma"));
+    assert!(changed(&before, &after, "head.output.weight"));
+    assert!(changed(&before, &after, "head.output.bias"));
+
+    let (before, after) = train_once(Freeze::AllButBatchnorm);
+    assert!(!changed(&before, &after, "stages.0.conv.weight"));
+    assert!(!changed(&before, &after, "stages.1.conv.weight"));
+    assert!(changed(&before, &after, "stages.0.bn.gamma"));
+    assert!(changed(&before, &after, "stages.1.bn.beta"));
+    assert!(changed(&before, &after, "head.output.weight"));
+}
+
+#[test]
+fn torchvision_densenet121_weights_load_into_our_densenet121() {
+    let device = Default::default();
+    let config = NetConfig {
+        architecture: Architecture::Densenet { depth: 121 },
+        ..resnet(18, 3, 1000)
+    };
+    B::seed(&device, 1);
+    let source: Net<B> = Net::new(&config, &device);
+    let dir = tempfile::tempdir().expect("temp");
+    let file = dir.path().join("densenet121.safetensors");
+    // torchvision's densenet121 state dict has 727 entries (121 batch-norm counters among them).
+    assert_eq!(
+        write_torchvision_file(&source, &config, torchvision_densenet121_keys(), &file),
+        727
+    );
+    let mut fresh: Net<B> = Net::new(&config, &device);
+    let loaded = load(&mut fresh, &file, &config).expect("loads");
+    assert_eq!(loaded.problems(), None, "{loaded:?}");
+    let (a, b) = (logits(&source, 3), logits(&fresh, 3));
+    assert!(a.iter().zip(&b).all(|(x, y)| (x - y).abs() < 1e-4));
+}
+
+#[test]
+fn every_torchvision_vgg_key_has_a_place_in_our_vgg() {
+    // torchvision's VGG-11 `features` indices: convolutions at 0, 3, 6, 8, 11, 13, 16, 18.
+    let config = NetConfig {
+        architecture: Architecture::Vgg { depth: 11 },
+        ..resnet(18, 3, 1000)
+    };
+    let device = Default::default();
+    let net: Net<B> = Net::new(&config, &device);
+    let paths: Vec<String> = net
+        .collect(None, Some(Box::new(BurnToPyTorchAdapter)), true)
+        .iter()
+        .map(|s| s.full_path())
+        .collect();
+    let rules = torchvision_rules(&config.architecture, true);
+    let mut keys: Vec<String> = [0, 3, 6, 8, 11, 13, 16, 18]
+        .iter()
+        .flat_map(|i| [format!("features.{i}.weight"), format!("features.{i}.bias")])
+        .collect();
+    keys.extend([0, 3, 6].iter().flat_map(|i| {
+        [
+            format!("classifier.{i}.weight"),
+            format!("classifier.{i}.bias"),
+        ]
+    }));
+    let mapped: Vec<String> = keys.iter().map(|k| ours(k, &rules)).collect();
+    for (k, m) in keys.iter().zip(&mapped) {
+        assert!(paths.contains(m), "{k} -> {m} is not a parameter");
+    }
+    assert_eq!(
+        mapped.len(),
+        paths.len(),
+        "every parameter has a torchvision key"
+    );
+}
