@@ -233,7 +233,9 @@ fn weights_that_do_not_fit_are_listed() {
 }
 
 /// Parameters by path, as flat vectors.
-fn parameters(net: &Net<Flex>) -> Vec<(String, Vec<f32>)> {
+type Parameters = Vec<(String, Vec<f32>)>;
+
+fn parameters(net: &Net<Flex>) -> Parameters {
     net.collect(None, None, true)
         .iter()
         .map(|s| {
@@ -245,7 +247,7 @@ fn parameters(net: &Net<Flex>) -> Vec<(String, Vec<f32>)> {
         .collect()
 }
 
-fn train_once(freeze: Freeze) -> (Vec<(String, Vec<f32>)>, Vec<(String, Vec<f32>)>) {
+fn train_once(freeze: Freeze) -> (Parameters, Parameters) {
     use study::train::{Run, Split, train};
     let text = "study \"f\" { seed 1 }\ndataset d = synthetic { source a { images 8 } }\ncrop full = full\npreprocess p { resize 16 }\nmodel m = cnn(channels: [4, 8])\ntrain t { optimizer sgd(lr: 0.5, momentum: 0.9), epochs 1, batch 8 }\nsplit s = random { data d, fractions { train 100% } }\nexperiment e { model m, crop full, split s, preprocess p, train t, evaluate [train] }\n";
     let loaded = study::load_bytes("f.study", text.as_bytes(), None);
@@ -297,7 +299,7 @@ fn train_once(freeze: Freeze) -> (Vec<(String, Vec<f32>)>, Vec<(String, Vec<f32>
     (before, parameters(&trained.nets[0]))
 }
 
-fn changed(before: &[(String, Vec<f32>)], after: &[(String, Vec<f32>)], path: &str) -> bool {
+fn changed(before: &Parameters, after: &Parameters, path: &str) -> bool {
     let find = |v: &[(String, Vec<f32>)]| {
         v.iter()
             .find(|(p, _)| p == path)
