@@ -1,0 +1,151 @@
+//! The real-data study (studies/real-cxr.study) in a reduced form: one repeat, no segmenter, on the real
+//! X-rays in ../shared/data/cxr-real. Skipped, with a message, where that folder is absent. It asserts what
+//! the data must show: the source is predictable from the images far above chance, and a covid classifier
+//! trained on two sources scores higher on their held-out images than on unseen sources.
+
+use std::path::Path;
+use study::run::{Device, Options};
+
+#[test]
+fn real_xrays_show_the_source_shortcut() {
+    let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data");
+    if !shared.join("cxr-real/manifest.csv").exists() {
+        eprintln!(
+            "skipped: {} is absent (real X-rays are not shipped with the project)",
+            shared.join("cxr-real").display()
+        );
+        return;
+    }
+    let original = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("studies/real-cxr.study"),
+    )
+    .expect("study");
+    // Reduced: absolute data paths, one repeat, no lung segmenter (the lungs-out arm and its hypothesis go).
+    let mut text = original
+        .replace("../../shared/data", &shared.display().to_string())
+        .replace("repeats 2", "repeats 1");
+    let cut = |text: &str, from: &str, to: &str| -> String {
+        let a = text.find(from).unwrap_or_else(|| panic!("no `{from}`"));
+        let b = a + text[a..]
+            .find(to)
+            .unwrap_or_else(|| panic!("no `{to}` after `{from}`"));
+        format!("{}{}", &text[..a], &text[b..])
+    };
+    text = cut(&text, "dataset lung_masks", "crop full");
+    text = cut(&text, "crop lungs_out", "preprocess small");
+    text = text.replace("grid { crop [full, lungs_out] }", "crop full");
+    text = cut(&text, "probe occluded", "probe generalisation");
+    text.truncate(
+        text.find("hypothesis lungs_not_needed")
+            .expect("second hypothesis"),
+    );
+    let dir = tempfile::tempdir().expect("temp");
+    let path = dir.path().join("real-cxr-reduced.study");
+    std::fs::write(&path, &text).expect("write");
+    let loaded = study::load(&path);
+    let s = loaded.study.unwrap_or_else(|| {
+        panic!(
+            "{}\n{text}",
+            study::diagnostics::render_all(
+                &loaded.diagnostics,
+                &loaded.sources,
+                study::diagnostics::Style::plain()
+            )
+        )
+    });
+    let plan = study::plan::plan(&s);
+    let options = Options {
+        out: dir.path().join("out"),
+        device: Device::Cpu,
+        jobs: 1,
+        keep_going: false,
+        only: None,
+        progress: false,
+    };
+    let outcome = study::run::run(&plan, dir.path(), &options).expect("runs");
+    assert!(outcome.failed.is_empty(), "{:?}", outcome.failed);
+    let doc: study::report::Document = serde_json::from_slice(
+        &std::fs::read(dir.path().join("out/results.json")).expect("results"),
+    )
+    .expect("parses");
+    let get = |target: &str, field: &str, args: &[&str]| {
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        doc.results
+            .iter()
+            .find(|r| r.target == target)
+            .and_then(|r| r.find(field, &args, None))
+            .cloned()
+            .unwrap_or_else(|| panic!("no {target}.{field}"))
+    };
+    let source = get("source_probe", "auc", &[]);
+    let baseline = get("source_probe", "baseline", &[])
+        .value
+        .expect("baseline");
+    let accuracy = get("source_probe", "accuracy", &[])
+        .value
+        .expect("accuracy");
+    assert!(
+        source.lower.expect("interval") > 0.85,
+        "source AUC {source:?}"
+    );
+    assert!(
+        accuracy > baseline + 0.2,
+        "source accuracy {accuracy} vs majority {baseline}"
+    );
+    let seen = get("main", "auc", &["seen"]).value.expect("seen");
+    let unseen = get("main", "auc", &["unseen"]).value.expect("unseen");
+    assert!(seen > unseen + 0.1, "seen AUC {seen} vs unseen {unseen}");
+    let gap = get("generalisation", "gap", &[]);
+    assert!(gap.lower.expect("interval") > 0.0, "gap {gap:?}");
+}
+
+#[test]
+fn the_lung_segmenter_learns_the_manual_masks() {
+    let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data");
+    if !shared.join("lung-masks/manifest.csv").exists() {
+        eprintln!("skipped: {} is absent", shared.join("lung-masks").display());
+        return;
+    }
+    let original = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("studies/real-cxr.study"),
+    )
+    .expect("study");
+    let text = original
+        .replace("../../shared/data", &shared.display().to_string())
+        .replace("  epochs 15\n", "  epochs 6\n");
+    let dir = tempfile::tempdir().expect("temp");
+    let path = dir.path().join("segmenter.study");
+    std::fs::write(&path, &text).expect("write");
+    let s = study::load(&path).study.expect("valid");
+    let plan = study::plan::plan(&s);
+    let options = Options {
+        out: dir.path().join("out"),
+        device: Device::Cpu,
+        jobs: 1,
+        keep_going: false,
+        only: Some("segmenter/lungs".into()),
+        progress: false,
+    };
+    let outcome = study::run::run(&plan, dir.path(), &options).expect("runs");
+    assert!(outcome.failed.is_empty(), "{:?}", outcome.failed);
+    let cell = plan
+        .cells
+        .iter()
+        .find(|c| c.name == "segmenter/lungs")
+        .expect("cell");
+    let result: study::run::SegmenterResult = study::run::store::Store::new(dir.path().join("out"))
+        .read_json(cell, "segmenter.json")
+        .expect("written");
+    // 270 manual masks: a fifth held out.
+    assert_eq!((result.train_images, result.holdout_images), (216, 54));
+    let (dice, iou) = (result.dice.expect("dice"), result.iou.expect("iou"));
+    assert!(
+        dice > 0.8 && iou > 0.65 && iou < dice,
+        "Dice {dice}, IoU {iou}"
+    );
+    assert!(
+        result.losses.last() < result.losses.first(),
+        "{:?}",
+        result.losses
+    );
+}
