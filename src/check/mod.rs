@@ -70,7 +70,8 @@ pub fn check(ast: &ast::Ast, sources: &SourceMap) -> (Option<Study>, Diagnostics
     checker.dataset_cycles(&decls);
     // Like a compiler's lints, unused warnings wait until the errors are fixed.
     if !checker.diags.has_errors() {
-        checker.unused(&decls);
+        let root_file = ast.files.first().map(|f| f.id);
+        checker.unused(&decls, root_file);
     }
     let diags = std::mem::take(&mut checker.diags).sorted();
     let study = (!diags.has_errors()).then_some(checker.study);
@@ -504,9 +505,13 @@ impl<'a> Checker<'a> {
         }
     }
 
-    /// Declarations nothing refers to. Experiments, probes, hypotheses and reports are the roots.
-    fn unused(&mut self, decls: &[&Decl]) {
+    /// Declarations of the root file nothing refers to. Experiments, probes, hypotheses and reports are
+    /// the roots. Included files are libraries: a study uses what it needs of them.
+    fn unused(&mut self, decls: &[&Decl], root_file: Option<crate::source::FileId>) {
         for decl in decls {
+            if Some(decl.span.file) != root_file {
+                continue;
+            }
             let root = matches!(
                 decl.kind,
                 DeclKind::Experiment | DeclKind::Probe | DeclKind::Hypothesis | DeclKind::Report

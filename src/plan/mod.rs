@@ -458,15 +458,51 @@ pub fn cell_seed(study_seed: u64, cell: &str) -> u64 {
     u64::from_le_bytes(bytes.as_bytes()[..8].try_into().unwrap_or([0; 8]))
 }
 
-/// Stable topological order: kinds in pipeline order, then names; dependencies always come first.
-fn order(cells: &mut [Cell]) {
+/// Stable topological order: among the cells whose dependencies are placed, the one earliest in pipeline
+/// order (then by name) comes next, so dependencies always come first (a union's parts before the union).
+fn order(cells: &mut Vec<Cell>) {
+    use std::cmp::Reverse;
+    use std::collections::{BinaryHeap, HashMap};
     let rank = |c: &Cell| {
         Task::KINDS
             .iter()
             .position(|k| *k == c.kind())
             .unwrap_or(usize::MAX)
     };
-    cells.sort_by(|a, b| rank(a).cmp(&rank(b)).then_with(|| a.name.cmp(&b.name)));
+    let index: HashMap<String, usize> = cells
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.name.clone(), i))
+        .collect();
+    let mut waiting: Vec<usize> = cells
+        .iter()
+        .map(|c| c.deps.iter().filter(|d| index.contains_key(*d)).count())
+        .collect();
+    let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); cells.len()];
+    for (i, c) in cells.iter().enumerate() {
+        for d in &c.deps {
+            if let Some(j) = index.get(d) {
+                dependents[*j].push(i);
+            }
+        }
+    }
+    let key = |i: usize| Reverse((rank(&cells[i]), cells[i].name.clone(), i));
+    let mut ready: BinaryHeap<_> = (0..cells.len())
+        .filter(|i| waiting[*i] == 0)
+        .map(key)
+        .collect();
+    let mut sorted = Vec::with_capacity(cells.len());
+    while let Some(Reverse((_, _, i))) = ready.pop() {
+        sorted.push(i);
+        for &j in &dependents[i] {
+            waiting[j] -= 1;
+            if waiting[j] == 0 {
+                ready.push(key(j));
+            }
+        }
+    }
+    let mut taken: Vec<Option<Cell>> = std::mem::take(cells).into_iter().map(Some).collect();
+    *cells = sorted.into_iter().filter_map(|i| taken[i].take()).collect();
 }
 
 /// Counts and relations for `study plan`'s summary.
