@@ -168,12 +168,7 @@ fn run(
     locked: bool,
     quiet: bool,
 ) -> ExitCode {
-    let mut loaded = study::load(file);
-    eprint!(
-        "{}",
-        diagnostics::render_all(&loaded.diagnostics, &loaded.sources, style())
-    );
-    let Some(s) = loaded.study.take() else {
+    let Some((mut loaded, s)) = load_valid(file) else {
         return ExitCode::from(1);
     };
     let root = study_root(file);
@@ -315,12 +310,7 @@ fn report(dir: &Path) -> ExitCode {
 }
 
 fn lock(file: &Path) -> ExitCode {
-    let mut loaded = study::load(file);
-    eprint!(
-        "{}",
-        diagnostics::render_all(&loaded.diagnostics, &loaded.sources, style())
-    );
-    let Some(s) = loaded.study.take() else {
+    let Some((mut loaded, s)) = load_valid(file) else {
         return ExitCode::from(1);
     };
     let ctx = study::data::DataContext {
@@ -351,6 +341,17 @@ fn lock(file: &Path) -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// Loads a study and prints its diagnostics; the study when it is valid.
+fn load_valid(file: &Path) -> Option<(study::Loaded, study::study::Study)> {
+    let mut loaded = study::load(file);
+    eprint!(
+        "{}",
+        diagnostics::render_all(&loaded.diagnostics, &loaded.sources, style())
+    );
+    let s = loaded.study.take()?;
+    Some((loaded, s))
 }
 
 fn style() -> Style {
@@ -457,12 +458,7 @@ fn fmt(files: &[PathBuf], check_only: bool) -> ExitCode {
 }
 
 fn data(file: &Path, preview: bool) -> ExitCode {
-    let mut loaded = study::load(file);
-    eprint!(
-        "{}",
-        diagnostics::render_all(&loaded.diagnostics, &loaded.sources, style())
-    );
-    let Some(s) = loaded.study.take() else {
+    let Some((mut loaded, s)) = load_valid(file) else {
         return ExitCode::from(1);
     };
     let root = file.parent().map(Path::to_path_buf).unwrap_or_default();

@@ -711,6 +711,17 @@ pub struct GridPoint {
 }
 
 impl GridPoint {
+    /// The training recipe of this grid cell.
+    pub fn setup(&self) -> Setup {
+        Setup {
+            model: self.model.clone(),
+            crop: self.crop.clone(),
+            split: self.split.clone(),
+            preprocess: self.preprocess.clone(),
+            train: self.train.clone(),
+        }
+    }
+
     pub fn axis(&self, axis: &str) -> Option<&str> {
         Some(match axis {
             "model" => &self.model,

@@ -42,6 +42,19 @@ fn run_study(path: &Path, opts: &Options) -> Result<Outcome, CellError> {
     study::run::run(&plan, path.parent().expect("folder"), opts)
 }
 
+/// The code, message and declaration of a fault.
+fn fault(e: &CellError) -> (Code, String, Option<(String, String)>) {
+    match e {
+        CellError::Fault {
+            code,
+            message,
+            declaration,
+            ..
+        } => (*code, message.clone(), declaration.clone()),
+        other => panic!("{other:?}"),
+    }
+}
+
 /// One complete run of the fixture, shared by the tests that only read it.
 fn shared() -> &'static (tempfile::TempDir, Outcome) {
     static RUN: OnceLock<(tempfile::TempDir, Outcome)> = OnceLock::new();
@@ -363,16 +376,8 @@ fn a_diverging_cell_is_a_diagnostic_and_keep_going_finishes_the_rest() {
     assert!(!outcome.failed.is_empty());
     for (cell, e) in &outcome.failed {
         assert!(cell.starts_with("train/cnn/full/s/small/wild/"), "{cell}");
-        let CellError::Fault {
-            code,
-            message,
-            declaration,
-            ..
-        } = e
-        else {
-            panic!("{e:?}")
-        };
-        assert_eq!(*code, Code::Diverged);
+        let (code, message, declaration) = fault(e);
+        assert_eq!(code, Code::Diverged);
         assert!(
             message.contains("epoch")
                 && message.contains("learning rate 1000000000000000000000000000000"),
@@ -613,16 +618,8 @@ fn weights_that_do_not_fit_stop_the_cell_with_a_diagnostic_naming_the_model() {
     let outcome = run_study(&path, &opts).expect("runs");
     let (cell, e) = &outcome.failed[0];
     assert!(cell.starts_with("train/pretrained/"), "{cell}");
-    let CellError::Fault {
-        code,
-        message,
-        declaration,
-        ..
-    } = e
-    else {
-        panic!("{e:?}")
-    };
-    assert_eq!(*code, Code::WeightsMismatch);
+    let (code, message, declaration) = fault(e);
+    assert_eq!(code, Code::WeightsMismatch);
     assert!(message.contains("resnet.safetensors"), "{message}");
     assert_eq!(
         declaration.as_ref().map(|(k, n)| (k.as_str(), n.as_str())),

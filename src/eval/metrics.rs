@@ -245,12 +245,18 @@ pub fn bootstrap_interval(
             values.push(v);
         }
     }
+    percentile_interval(values, level)
+        .ok_or_else(|| "the statistic is undefined on every resample".into())
+}
+
+/// The central `level` percentile interval of resampled values (`None` when there are none).
+pub fn percentile_interval(mut values: Vec<f64>, level: f64) -> Option<Interval> {
     if values.is_empty() {
-        return Err("the statistic is undefined on every resample".into());
+        return None;
     }
     values.sort_by(f64::total_cmp);
     let alpha = (1.0 - level) / 2.0;
-    Ok(Interval {
+    Some(Interval {
         lower: quantile(&values, alpha),
         upper: quantile(&values, 1.0 - alpha),
     })

@@ -322,20 +322,10 @@ impl Builder<'_> {
         )
     }
 
-    fn setup_of(point: &GridPoint) -> Setup {
-        Setup {
-            model: point.model.clone(),
-            crop: point.crop.clone(),
-            split: point.split.clone(),
-            preprocess: point.preprocess.clone(),
-            train: point.train.clone(),
-        }
-    }
-
     /// Evaluate cells of one grid point of an experiment.
     fn point_evaluations(&mut self, experiment: &str, point: &GridPoint) -> Vec<String> {
         let repeats = self.study.experiments[experiment].repeats;
-        let trains = self.trainings(&Self::setup_of(point), &Target::Label, repeats);
+        let trains = self.trainings(&point.setup(), &Target::Label, repeats);
         trains.iter().map(|t| self.evaluate(t)).collect()
     }
 
@@ -403,7 +393,7 @@ impl Builder<'_> {
             } => {
                 let p = self.probe_point(&experiment, &point);
                 let repeats = self.study.experiments[&experiment].repeats;
-                self.trainings(&Self::setup_of(&p), &Target::Label, repeats)
+                self.trainings(&p.setup(), &Target::Label, repeats)
             }
             ProbeKind::Saliency {
                 experiment,

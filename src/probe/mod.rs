@@ -9,7 +9,8 @@ pub mod verdict;
 use crate::data::stats::association;
 use crate::eval::estimate::{Estimate, UnitValue, combine};
 use crate::eval::metrics::{
-    Scores, auc, bootstrap_interval, confusion, delong_interval, macro_auc, youden_threshold,
+    Scores, auc, bootstrap_interval, confusion, delong_interval, macro_auc, percentile_interval,
+    youden_threshold,
 };
 use crate::eval::predictions::{Prediction, Predictions};
 use crate::plan::{Cell, Task};
@@ -38,16 +39,6 @@ fn units(ctx: &Ctx, deps: &[String], setup: &Setup) -> Result<Vec<Predictions>, 
         }
     }
     Ok(out)
-}
-
-pub fn setup_of(point: &GridPoint) -> Setup {
-    Setup {
-        model: point.model.clone(),
-        crop: point.crop.clone(),
-        split: point.split.clone(),
-        preprocess: point.preprocess.clone(),
-        train: point.train.clone(),
-    }
 }
 
 /// The positive class of an experiment: declared, or the first class.
@@ -157,7 +148,7 @@ pub fn aggregate(ctx: &Ctx, cell: &Cell, name: &str, writer: &CellWriter) -> Res
     let mut curves = Vec::new();
     let mut worst = Vec::new();
     for point in &exp.points {
-        let units = units(ctx, &cell.deps, &setup_of(point))?;
+        let units = units(ctx, &cell.deps, &point.setup())?;
         results.units += units.len();
         let mut thresholds = Vec::new();
         let mut positives = Vec::new();
@@ -303,17 +294,7 @@ pub(crate) fn row_bootstrap(
             values.push(v);
         }
     }
-    if values.is_empty() {
-        return None;
-    }
-    values.sort_by(f64::total_cmp);
-    let alpha = (1.0 - level) / 2.0;
-    let q = |q: f64| {
-        let pos = q * (values.len() - 1) as f64;
-        let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
-        values[lo] + (values[hi] - values[lo]) * (pos - lo as f64)
-    };
-    Some((q(alpha), q(1.0 - alpha)))
+    percentile_interval(values, level).map(|i| (i.lower, i.upper))
 }
 
 const PROBE_LEVEL: f64 = 0.95;
@@ -476,7 +457,7 @@ fn gap(
     let point = point.cloned().unwrap_or_else(|| exp.points[0].clone());
     let split = &ctx.study().splits[&point.split];
     let seen = held_out_seen(split);
-    let units = units(ctx, &cell.deps, &setup_of(&point))?;
+    let units = units(ctx, &cell.deps, &point.setup())?;
     let mut results = Results::new(name, "gap");
     results.units = units.len();
     let mut notes = Vec::new();
@@ -584,17 +565,10 @@ fn difference(
             values.push(x - y);
         }
     }
-    if values.is_empty() {
-        return Ok(UnitValue::plain(va - vb));
-    }
-    values.sort_by(f64::total_cmp);
-    let alpha = (1.0 - level) / 2.0;
-    let q = |q: f64| {
-        let pos = q * (values.len() - 1) as f64;
-        let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
-        values[lo] + (values[hi] - values[lo]) * (pos - lo as f64)
-    };
-    Ok(UnitValue::with_interval(va - vb, q(alpha), q(1.0 - alpha)))
+    Ok(match percentile_interval(values, level) {
+        Some(i) => UnitValue::with_interval(va - vb, i.lower, i.upper),
+        None => UnitValue::plain(va - vb),
+    })
 }
 
 /// Association of two variables in one partition of a split (its first fold).

@@ -99,14 +99,7 @@ pub fn render(doc: &Document) -> String {
             esc(&r.kind.replace('_', " ")),
             esc(&r.target)
         ));
-        let varying: Vec<String> = r.details["varying"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|v| v.as_str().map(String::from))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let varying = super::varying(r);
         out.push_str("<table><tr><th>grid cell</th><th>result</th><th>estimate</th></tr>");
         for e in &r.entries {
             let p = e
@@ -158,14 +151,7 @@ pub fn render(doc: &Document) -> String {
             esc(&c.name),
             esc(&c.id),
             c.seed,
-            c.seconds.map_or(
-                if c.done {
-                    "–".into()
-                } else {
-                    "not finished".into()
-                },
-                |s| format!("{s:.2}")
-            )
+            super::cell_time(c)
         ));
     }
     out.push_str("</table></body></html>\n");

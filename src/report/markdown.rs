@@ -76,14 +76,7 @@ pub fn render(doc: &Document) -> String {
             r.kind.replace('_', " "),
             r.target
         ));
-        let varying: Vec<String> = r.details["varying"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|v| v.as_str().map(String::from))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let varying = super::varying(r);
         let has_points = r.entries.iter().any(|e| e.point.is_some()) && !varying.is_empty();
         if has_points {
             out.push_str("| grid cell | result | estimate |\n|---|---|---|\n");
@@ -199,14 +192,7 @@ fn provenance(doc: &Document) -> String {
             c.name,
             c.id,
             c.seed,
-            c.seconds.map_or(
-                if c.done {
-                    "–".into()
-                } else {
-                    "not finished".into()
-                },
-                |s| format!("{s:.2}")
-            )
+            super::cell_time(c)
         ));
     }
     out

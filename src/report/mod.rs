@@ -242,6 +242,27 @@ pub fn rerender(dir: &Path) -> Result<Vec<String>, CellError> {
     Ok(written)
 }
 
+/// The grid axes an experiment varies (empty for probes).
+pub(crate) fn varying(r: &Results) -> Vec<String> {
+    r.details["varying"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A cell's wall time for provenance tables.
+pub(crate) fn cell_time(c: &CellRecord) -> String {
+    match (c.seconds, c.done) {
+        (Some(s), _) => format!("{s:.2}"),
+        (None, true) => "–".into(),
+        (None, false) => "not finished".into(),
+    }
+}
+
 /// A number for tables: three decimals, or a dash.
 pub(crate) fn num(x: Option<f64>) -> String {
     x.map_or("–".into(), |v| format!("{v:.3}"))

@@ -377,17 +377,21 @@ fn matches(pattern: &str, name: &str) -> bool {
     true
 }
 
+/// Cell positions by name.
+fn name_index(plan: &Plan) -> HashMap<&str, usize> {
+    plan.cells
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.name.as_str(), i))
+        .collect()
+}
+
 /// The cells to run: all, or those matching `only` and everything they need.
 fn selected(plan: &Plan, only: Option<&str>) -> Vec<bool> {
     let Some(pattern) = only else {
         return vec![true; plan.cells.len()];
     };
-    let index: HashMap<&str, usize> = plan
-        .cells
-        .iter()
-        .enumerate()
-        .map(|(i, c)| (c.name.as_str(), i))
-        .collect();
+    let index = name_index(plan);
     let mut keep = vec![false; plan.cells.len()];
     let mut stack: Vec<usize> = plan
         .cells
@@ -429,12 +433,7 @@ pub fn run(plan: &Plan, root: &Path, opts: &Options) -> Result<Outcome, CellErro
     let bars = opts.progress.then(indicatif::MultiProgress::new);
     let ctx = Ctx::new(plan, &store, root, &opts.device, bars.as_ref());
     let wanted = selected(plan, opts.only.as_deref());
-    let index: HashMap<&str, usize> = plan
-        .cells
-        .iter()
-        .enumerate()
-        .map(|(i, c)| (c.name.as_str(), i))
-        .collect();
+    let index = name_index(plan);
     let mut status: Vec<Status> = plan
         .cells
         .iter()

@@ -11,7 +11,7 @@ use crate::diagnostics::Code;
 use crate::eval::estimate::{UnitValue, combine};
 use crate::eval::metrics::{Scores, delong_interval};
 use crate::plan::{Cell, Task};
-use crate::probe::{Results, setup_of};
+use crate::probe::Results;
 use crate::study::{
     CropOp, GridPoint, Interpolation, MaskSource, ProbeKind, Schedule, Selection, Setup,
 };
@@ -69,7 +69,7 @@ pub fn finetune(ctx: &Ctx, cell: &Cell, name: &str) -> Result<Results, CellError
         ));
     };
     let point = probe_point(ctx, experiment, point);
-    let setup = setup_of(&point);
+    let setup = point.setup();
     let exp = &study.experiments[experiment];
     let split = &study.splits[&setup.split];
     let records = inputs::records(ctx, &split.data)?.records;
@@ -314,7 +314,7 @@ pub fn saliency(ctx: &Ctx, cell: &Cell, name: &str) -> Result<Results, CellError
         ));
     };
     let point = probe_point(ctx, experiment, point);
-    let setup = setup_of(&point);
+    let setup = point.setup();
     let split = &study.splits[&setup.split];
     let records = inputs::records(ctx, &split.data)?.records;
     let parts = inputs::partitions(ctx, &setup.split)?;
