@@ -355,8 +355,28 @@ fn write_pack(dir: &Path, size: usize, fresh: &[(&String, &Outcome)]) -> std::io
     lock.unlock()
 }
 
+thread_local! {
+    /// Where this thread's preparation progress goes: unset, a bar of its own; set, into the caller's
+    /// bars (or nowhere).
+    static BARS: std::cell::RefCell<Option<Option<indicatif::MultiProgress>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `f` with image-preparation progress drawn among `bars` (hidden when `None`), so that it does not
+/// fight a caller's own progress display.
+pub fn with_progress<T>(bars: Option<indicatif::MultiProgress>, f: impl FnOnce() -> T) -> T {
+    let previous = BARS.with(|b| b.replace(Some(bars)));
+    let out = f();
+    BARS.with(|b| *b.borrow_mut() = previous);
+    out
+}
+
 fn progress_bar(n: u64) -> indicatif::ProgressBar {
-    let bar = indicatif::ProgressBar::new(n);
+    let bar = BARS.with(|b| match &*b.borrow() {
+        None => indicatif::ProgressBar::new(n),
+        Some(None) => indicatif::ProgressBar::hidden(),
+        Some(Some(bars)) => bars.add(indicatif::ProgressBar::new(n)),
+    });
     bar.set_style(
         indicatif::ProgressStyle::with_template(
             "  preparing images {bar:30} {pos}/{len} {per_sec} eta {eta}",

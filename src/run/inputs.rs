@@ -185,15 +185,17 @@ pub fn prepared(
         None => None,
     };
     let cache_dir = ctx.store.cache_dir();
-    cache::prepare(
-        records,
-        ctx.study(),
-        ctx.study().seed,
-        crop,
-        pre,
-        override_,
-        masks.map_or("", |m| m.id.as_str()),
-        Some(&cache_dir),
-    )
+    cache::with_progress(ctx.bars.cloned(), || {
+        cache::prepare(
+            records,
+            ctx.study(),
+            ctx.study().seed,
+            crop,
+            pre,
+            override_,
+            masks.map_or("", |m| m.id.as_str()),
+            Some(&cache_dir),
+        )
+    })
     .outcomes
 }
