@@ -300,7 +300,8 @@ pub fn train(ctx: &Ctx, cell: &Cell, writer: &CellWriter) -> Result<(), CellErro
                 excluded,
             })
         })
-    })?;
+    })
+    .map_err(|e| e.of("train", &setup.train))?;
     writer.write_json("model.json", &info)
 }
 
@@ -367,7 +368,8 @@ pub fn evaluate(ctx: &Ctx, train_cell: &str, writer: &CellWriter) -> Result<(), 
             );
             Ok(train::predict(&nets, &batcher, &pixels, &device))
         })
-    })?;
+    })
+    .map_err(|e| e.of("model", &setup.model))?;
     let rows = images
         .usable
         .iter()
