@@ -124,6 +124,10 @@ fn write_torchvision_file(
         let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
         tensors.push((key, bytes, data.shape.to_vec(), safetensors::Dtype::F32));
     }
+    if path.extension().is_some_and(|e| e == "pth") {
+        write_pth(&tensors, path);
+        return tensors.len();
+    }
     let views: Vec<(String, safetensors::tensor::TensorView)> = tensors
         .iter()
         .map(|(k, b, s, d)| {
@@ -135,6 +139,69 @@ fn write_torchvision_file(
         .collect();
     safetensors::serialize_to_file(views, None, path).expect("written");
     tensors.len()
+}
+
+/// Writes tensors the way `torch.save(state_dict, path)` does (PyTorch 1.6+ zip layout): a protocol-2
+/// pickle of a dict of `torch._utils._rebuild_tensor_v2(storage, offset, size, stride, False, OrderedDict())`
+/// whose storages are persistent ids pointing at `archive/data/<k>`.
+fn write_pth(
+    tensors: &[(String, Vec<u8>, Vec<usize>, safetensors::Dtype)],
+    path: &std::path::Path,
+) {
+    use std::io::Write;
+    fn text(p: &mut Vec<u8>, s: &str) {
+        p.push(b'X');
+        p.extend((s.len() as u32).to_le_bytes());
+        p.extend(s.as_bytes());
+    }
+    fn int(p: &mut Vec<u8>, v: usize) {
+        p.push(b'J');
+        p.extend((v as i32).to_le_bytes());
+    }
+    fn tuple(p: &mut Vec<u8>, values: &[usize]) {
+        p.push(b'(');
+        values.iter().for_each(|v| int(p, *v));
+        p.push(b't');
+    }
+    let mut p: Vec<u8> = vec![0x80, 2, b'}', b'('];
+    for (k, (name, bytes, shape, dtype)) in tensors.iter().enumerate() {
+        let (storage, width) = match dtype {
+            safetensors::Dtype::I64 => ("LongStorage", 8),
+            _ => ("FloatStorage", 4),
+        };
+        text(&mut p, name);
+        p.extend(b"ctorch._utils\n_rebuild_tensor_v2\n(");
+        p.push(b'(');
+        text(&mut p, "storage");
+        p.extend(format!("ctorch\n{storage}\n").as_bytes());
+        text(&mut p, &k.to_string());
+        text(&mut p, "cpu");
+        int(&mut p, bytes.len() / width);
+        p.extend(b"tQ");
+        int(&mut p, 0);
+        tuple(&mut p, shape);
+        let strides: Vec<usize> = (0..shape.len())
+            .map(|d| shape[d + 1..].iter().product())
+            .collect();
+        tuple(&mut p, &strides);
+        p.push(0x89);
+        p.extend(b"ccollections\nOrderedDict\n)R");
+        p.extend(b"tR");
+    }
+    p.extend(b"u.");
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(path).expect("create"));
+    let stored =
+        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    zip.start_file("archive/data.pkl", stored).expect("entry");
+    zip.write_all(&p).expect("pickle");
+    for (k, (_, bytes, _, _)) in tensors.iter().enumerate() {
+        zip.start_file(format!("archive/data/{k}"), stored)
+            .expect("entry");
+        zip.write_all(bytes).expect("storage");
+    }
+    zip.start_file("archive/version", stored).expect("entry");
+    zip.write_all(b"3\n").expect("version");
+    zip.finish().expect("zip");
 }
 
 fn logits(net: &Net<B>, channels: usize) -> Vec<f32> {
@@ -386,4 +453,24 @@ fn every_torchvision_vgg_key_has_a_place_in_our_vgg() {
         paths.len(),
         "every parameter has a torchvision key"
     );
+}
+
+#[test]
+fn a_pytorch_state_dict_file_loads_like_the_safetensors_one() {
+    let device = Default::default();
+    let config = resnet(18, 3, 1000);
+    B::seed(&device, 3);
+    let source: Net<B> = Net::new(&config, &device);
+    let dir = tempfile::tempdir().expect("temp");
+    let file = dir.path().join("resnet18.pth");
+    assert_eq!(
+        write_torchvision_file(&source, &config, torchvision_resnet18_keys(), &file),
+        122
+    );
+    let mut fresh: Net<B> = Net::new(&config, &device);
+    let loaded = load(&mut fresh, &file, &config).expect("loads");
+    assert_eq!(loaded.problems(), None, "{loaded:?}");
+    assert_eq!(loaded.applied, 102);
+    let (a, b) = (logits(&source, 3), logits(&fresh, 3));
+    assert!(a.iter().zip(&b).all(|(x, y)| (x - y).abs() < 1e-5));
 }
