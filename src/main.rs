@@ -56,7 +56,7 @@ enum Command {
         /// `cpu`, `cuda` or `cuda:N`.
         #[arg(long, default_value = "cpu")]
         device: String,
-        /// Cells run at the same time.
+        /// Cells run at the same time; above 1, each cell runs as a `study run-cell` process.
         #[arg(long, default_value_t = 1)]
         jobs: usize,
         /// After a failed cell, go on with every cell that does not need it.
@@ -229,6 +229,8 @@ fn run(
         keep_going,
         only,
         progress: !quiet && std::io::stderr().is_terminal(),
+        // Several jobs run cells as processes of their own, so that trainings run in parallel.
+        executable: (jobs > 1).then(|| std::env::current_exe().ok()).flatten(),
     };
     let outcome = match study::run::run(&plan, &root, &options) {
         Ok(o) => o,

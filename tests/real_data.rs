@@ -61,6 +61,7 @@ fn real_xrays_show_the_source_shortcut() {
         keep_going: false,
         only: None,
         progress: false,
+        executable: None,
     };
     let outcome = study::run::run(&plan, dir.path(), &options).expect("runs");
     assert!(outcome.failed.is_empty(), "{:?}", outcome.failed);
@@ -125,6 +126,7 @@ fn the_lung_segmenter_learns_the_manual_masks() {
         keep_going: false,
         only: Some("segmenter/lungs".into()),
         progress: false,
+        executable: None,
     };
     let outcome = study::run::run(&plan, dir.path(), &options).expect("runs");
     assert!(outcome.failed.is_empty(), "{:?}", outcome.failed);

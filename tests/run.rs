@@ -33,6 +33,7 @@ fn options(out: &Path) -> Options {
         keep_going: false,
         only: None,
         progress: false,
+        executable: None,
     }
 }
 
@@ -624,5 +625,38 @@ fn weights_that_do_not_fit_stop_the_cell_with_a_diagnostic_naming_the_model() {
     assert_eq!(
         declaration.as_ref().map(|(k, n)| (k.as_str(), n.as_str())),
         Some(("model", "pretrained"))
+    );
+}
+
+#[test]
+fn cells_run_as_processes_in_parallel_give_the_same_results() {
+    let (reference, _) = shared();
+    let out = tempfile::tempdir().expect("temp");
+    let mut opts = options(out.path());
+    opts.jobs = 3;
+    opts.executable = Some(env!("CARGO_BIN_EXE_study").into());
+    let outcome = run_study(&fixture(), &opts).expect("runs");
+    assert!(outcome.failed.is_empty(), "{:?}", outcome.failed);
+    let (a, b) = (document(out.path()), document(reference.path()));
+    assert_eq!(a.results, b.results);
+    assert_eq!(a.verdicts, b.verdicts);
+}
+
+#[test]
+fn a_failure_in_a_cell_process_comes_back_as_its_diagnostic() {
+    let work = tempfile::tempdir().expect("temp");
+    let path = failing_study(work.path());
+    let mut opts = options(&work.path().join("out"));
+    opts.jobs = 2;
+    opts.keep_going = true;
+    opts.only = Some("aggregate/broken".into());
+    opts.executable = Some(env!("CARGO_BIN_EXE_study").into());
+    let outcome = run_study(&path, &opts).expect("runs");
+    assert!(!outcome.failed.is_empty());
+    let (code, message, declaration) = fault(&outcome.failed[0].1);
+    assert_eq!(code, Code::Diverged, "{message}");
+    assert_eq!(
+        declaration.as_ref().map(|(k, n)| (k.as_str(), n.as_str())),
+        Some(("train", "wild"))
     );
 }

@@ -28,6 +28,14 @@ impl Device {
         })
     }
 
+    /// The `--device` argument that selects this device.
+    pub fn arg(&self) -> String {
+        match self {
+            Device::Cpu => "cpu".into(),
+            Device::Cuda(n) => format!("cuda:{n}"),
+        }
+    }
+
     pub fn describe(&self) -> String {
         match self {
             Device::Cpu => "flex (cpu)".into(),

@@ -168,6 +168,9 @@ pub struct Options {
     pub only: Option<String>,
     /// Draw progress bars.
     pub progress: bool,
+    /// Run each cell as `EXECUTABLE run-cell …` in a process of its own (what a cluster executor does):
+    /// with several jobs, trainings then run in parallel, each process with its own random generator.
+    pub executable: Option<PathBuf>,
 }
 
 /// What a run did.
@@ -543,7 +546,10 @@ pub fn run(plan: &Plan, root: &Path, opts: &Options) -> Result<Outcome, CellErro
                     overall.set_message(cell.name.clone());
                     store.log(&format!("start {} ({})", cell.name, cell.id));
                     let t = Instant::now();
-                    let result = execute_cell(&ctx, cell);
+                    let result = match &opts.executable {
+                        Some(exe) => execute_in_process(exe, &store, cell, &opts.device),
+                        None => execute_cell(&ctx, cell),
+                    };
                     let secs = t.elapsed().as_secs_f64();
                     overall.inc(1);
                     let mut guard = state.lock().unwrap_or_else(|p| p.into_inner());
@@ -595,6 +601,108 @@ pub fn run(plan: &Plan, root: &Path, opts: &Options) -> Result<Outcome, CellErro
     Ok(outcome)
 }
 
+/// A failure as a process reports it to its parent (`work/<id>/error.json`).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct ReportedError {
+    code: String,
+    message: String,
+    help: Option<String>,
+    declaration: Option<(String, String)>,
+}
+
+impl ReportedError {
+    fn from(e: &CellError) -> Self {
+        match e {
+            CellError::Fault {
+                code,
+                message,
+                help,
+                declaration,
+            } => ReportedError {
+                code: code.id().into(),
+                message: message.clone(),
+                help: help.clone(),
+                declaration: declaration.clone(),
+            },
+            CellError::Data(problems) => ReportedError {
+                code: problems.first().map_or("E0069", |p| p.code.id()).into(),
+                message: e.summary(),
+                help: problems
+                    .first()
+                    .map(|p| p.help.clone())
+                    .filter(|h| !h.is_empty()),
+                declaration: problems
+                    .first()
+                    .map(|p| ("dataset".to_string(), p.dataset.clone())),
+            },
+        }
+    }
+
+    fn into_error(self) -> CellError {
+        CellError::Fault {
+            code: Code::parse(&self.code).unwrap_or(Code::Internal),
+            message: self.message,
+            help: self.help,
+            declaration: self.declaration,
+        }
+    }
+}
+
+fn error_file(store: &Store, cell: &Cell) -> PathBuf {
+    store.work_dir(cell).join("error.json")
+}
+
+/// Runs one cell through `EXECUTABLE run-cell` and reads back how it ended.
+fn execute_in_process(
+    exe: &Path,
+    store: &Store,
+    cell: &Cell,
+    device: &Device,
+) -> Result<Completion, CellError> {
+    let _ = std::fs::remove_file(error_file(store, cell));
+    let output = std::process::Command::new(exe)
+        .arg("run-cell")
+        .arg("--plan")
+        .arg(store.root.join("plan.json"))
+        .args(["--cell", &cell.id, "--device", &device.arg(), "--out"])
+        .arg(&store.root)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .map_err(|e| {
+            CellError::fault(
+                Code::Internal,
+                format!("cannot start {}: {e}", exe.display()),
+            )
+        })?;
+    if output.status.success() {
+        return Ok(if store.is_done(cell) {
+            Completion::Done
+        } else {
+            Completion::Partial
+        });
+    }
+    let reported: Option<ReportedError> = std::fs::read(error_file(store, cell))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok());
+    Err(match reported {
+        Some(r) => r.into_error(),
+        None => {
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            let tail: Vec<&str> = stderr.lines().rev().take(5).collect();
+            CellError::fault(
+                Code::Internal,
+                format!(
+                    "`{}` ended with {}: {}",
+                    cell.name,
+                    output.status,
+                    tail.into_iter().rev().collect::<Vec<_>>().join(" / ")
+                ),
+            )
+        }
+    })
+}
+
 /// `study run-cell`: one cell of a plan written by `study run`, whose dependencies are finished.
 pub fn run_cell(
     plan_path: &Path,
@@ -636,7 +744,12 @@ pub fn run_cell(
             .help("run the cells in the plan's order"));
         }
     }
-    execute_cell(&ctx, target).map(|_| ())
+    execute_cell(&ctx, target).map(|_| ()).inspect_err(|e| {
+        // The parent of this process reads the failure back from here.
+        if let Ok(bytes) = serde_json::to_vec(&ReportedError::from(e)) {
+            let _ = store::write_atomic(&error_file(&store, target), &bytes);
+        }
+    })
 }
 
 #[cfg(test)]
