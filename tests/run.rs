@@ -638,6 +638,11 @@ fn cells_run_as_processes_in_parallel_give_the_same_results() {
     let outcome = run_study(&fixture(), &opts).expect("runs");
     assert!(outcome.failed.is_empty(), "{:?}", outcome.failed);
     let (a, b) = (document(out.path()), document(reference.path()));
+    for (x, y) in a.results.iter().zip(&b.results) {
+        for (e, f) in x.entries.iter().zip(&y.entries) {
+            assert_eq!(e, f, "{} {}", x.target, e.field);
+        }
+    }
     assert_eq!(a.results, b.results);
     assert_eq!(a.verdicts, b.verdicts);
 }

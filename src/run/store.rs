@@ -83,14 +83,15 @@ impl Store {
     /// Reads one output file of a finished cell.
     pub fn read_json<T: DeserializeOwned>(&self, cell: &Cell, name: &str) -> Result<T, CellError> {
         let path = self.cell_dir(cell).join(name);
-        let bytes = std::fs::read(&path).map_err(|e| io_error(&path, e))?;
-        serde_json::from_slice(&bytes).map_err(|e| {
+        let corrupt = |e: &dyn std::fmt::Display| {
             CellError::fault(
                 crate::diagnostics::Code::CorruptOutput,
                 format!("{}: {e}", path.display()),
             )
             .help("delete this cell's folder and run again")
-        })
+        };
+        let bytes = std::fs::read(&path).map_err(|e| corrupt(&e))?;
+        serde_json::from_slice(&bytes).map_err(|e| corrupt(&e))
     }
 
     /// Starts writing a cell's outputs.
