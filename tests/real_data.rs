@@ -4,7 +4,7 @@
 //! trained on two sources scores higher on their held-out images than on unseen sources.
 
 use std::path::Path;
-use study::run::{Device, Options};
+use study::run::Options;
 
 #[test]
 fn real_xrays_show_the_source_shortcut() {
@@ -54,15 +54,7 @@ fn real_xrays_show_the_source_shortcut() {
         )
     });
     let plan = study::plan::plan(&s);
-    let options = Options {
-        out: dir.path().join("out"),
-        device: Device::Cpu,
-        jobs: 1,
-        keep_going: false,
-        only: None,
-        progress: false,
-        executable: None,
-    };
+    let options = Options::new(dir.path().join("out"));
     let outcome = study::run::run(&plan, dir.path(), &options).expect("runs");
     assert!(outcome.failed.is_empty(), "{:?}", outcome.failed);
     let doc: study::report::Document = serde_json::from_slice(
@@ -120,13 +112,8 @@ fn the_lung_segmenter_learns_the_manual_masks() {
     let s = study::load(&path).study.expect("valid");
     let plan = study::plan::plan(&s);
     let options = Options {
-        out: dir.path().join("out"),
-        device: Device::Cpu,
-        jobs: 1,
-        keep_going: false,
         only: Some("segmenter/lungs".into()),
-        progress: false,
-        executable: None,
+        ..Options::new(dir.path().join("out"))
     };
     let outcome = study::run::run(&plan, dir.path(), &options).expect("runs");
     assert!(outcome.failed.is_empty(), "{:?}", outcome.failed);

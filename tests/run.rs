@@ -26,15 +26,7 @@ fn load(path: &Path) -> study::study::Study {
 }
 
 fn options(out: &Path) -> Options {
-    Options {
-        out: out.to_path_buf(),
-        device: Device::Cpu,
-        jobs: 1,
-        keep_going: false,
-        only: None,
-        progress: false,
-        executable: None,
-    }
+    Options::new(out)
 }
 
 fn run_study(path: &Path, opts: &Options) -> Result<Outcome, CellError> {

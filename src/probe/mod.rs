@@ -171,15 +171,20 @@ pub fn aggregate(ctx: &Ctx, cell: &Cell, name: &str, writer: &CellWriter) -> Res
                 scopes.extend(all.into_iter().map(Some));
             }
             for scope in &scopes {
+                // Each unit's scores in this scope, once for every metric and the ROC curves.
+                let scores: Vec<Scores> = units
+                    .iter()
+                    .enumerate()
+                    .map(|(k, u)| scores_of(u, u.rows(partition, scope.as_deref()), positives[k]))
+                    .collect();
                 for metric in &exp.measures {
-                    let per_unit: Vec<Result<UnitValue, String>> = units
+                    let per_unit: Vec<Result<UnitValue, String>> = scores
                         .iter()
                         .enumerate()
-                        .map(|(k, u)| {
-                            let s = scores_of(u, u.rows(partition, scope.as_deref()), positives[k]);
+                        .map(|(k, s)| {
                             unit_metric(
                                 *metric,
-                                &s,
+                                s,
                                 thresholds[k],
                                 exp.confidence,
                                 exp.bootstrap,
@@ -189,17 +194,15 @@ pub fn aggregate(ctx: &Ctx, cell: &Cell, name: &str, writer: &CellWriter) -> Res
                         .collect();
                     let mut args = vec![partition.clone()];
                     args.extend(scope.clone());
-                    let range = AUC_RANGE;
                     results.push(
                         metric.name(),
                         args,
                         Some(point),
-                        combine(&per_unit, exp.confidence, range),
+                        combine(&per_unit, exp.confidence, AUC_RANGE),
                     );
                 }
-                for (k, u) in units.iter().enumerate() {
-                    let s = scores_of(u, u.rows(partition, scope.as_deref()), positives[k]);
-                    if let Some(curve) = roc::curve(&s) {
+                for (u, s) in units.iter().zip(&scores) {
+                    if let Some(curve) = roc::curve(s) {
                         curves.push(serde_json::json!({
                             "point": point, "partition": partition, "source": scope,
                             "unit": u.cell, "roc": curve,
@@ -268,8 +271,18 @@ pub fn probe(ctx: &Ctx, cell: &Cell, name: &str, writer: &CellWriter) -> Result<
         ProbeKind::MetadataBaseline { features, split } => {
             logistic::metadata_baseline(ctx, cell, name, features, split)?
         }
-        ProbeKind::Finetune { .. } => crate::run::finetune(ctx, cell, name)?,
-        ProbeKind::Saliency { .. } => crate::run::saliency(ctx, cell, name)?,
+        ProbeKind::Finetune {
+            experiment,
+            point,
+            sizes,
+            epochs,
+        } => crate::run::finetune(ctx, cell, name, experiment, point, sizes, *epochs)?,
+        ProbeKind::Saliency {
+            experiment,
+            point,
+            samples,
+            masks,
+        } => crate::run::saliency(ctx, cell, name, experiment, point, *samples, masks)?,
     };
     writer.write_json("results.json", &results)
 }
@@ -468,21 +481,34 @@ fn gap(
     let scopes: Vec<Option<String>> = std::iter::once(None)
         .chain(unseen_sources.into_iter().map(Some))
         .collect();
-    let mut seen_units = Vec::new();
-    let mut table = Vec::new();
-    for (k, u) in units.iter().enumerate() {
-        let positive = positive_of(exp, u).unwrap_or(0);
+    // Per unit, once: its positive class, its decision threshold and its scores on the seen partition.
+    let mut per_unit = Vec::with_capacity(units.len());
+    for u in &units {
+        let positive = positive_of(exp, u).map_err(|m| {
+            CellError::fault(crate::diagnostics::Code::UnknownClass, m).of("experiment", experiment)
+        })?;
         let threshold = unit_threshold(exp, u, positive, &mut notes);
-        let s = scores_of(u, u.rows(&seen, None), positive);
-        seen_units.push(unit_metric(
-            metric,
-            &s,
+        per_unit.push((
+            positive,
             threshold,
-            exp.confidence,
-            exp.bootstrap,
-            cell.seed ^ k as u64,
+            scores_of(u, u.rows(&seen, None), positive),
         ));
     }
+    let seen_units: Vec<Result<UnitValue, String>> = per_unit
+        .iter()
+        .enumerate()
+        .map(|(k, (_, threshold, s))| {
+            unit_metric(
+                metric,
+                s,
+                *threshold,
+                exp.confidence,
+                exp.bootstrap,
+                cell.seed ^ k as u64,
+            )
+        })
+        .collect();
+    let mut table = Vec::new();
     results.push(
         "seen",
         vec![],
@@ -491,25 +517,22 @@ fn gap(
     );
     for scope in &scopes {
         let (mut unseen_units, mut gap_units) = (Vec::new(), Vec::new());
-        for (k, u) in units.iter().enumerate() {
-            let positive = positive_of(exp, u).unwrap_or(0);
-            let threshold = unit_threshold(exp, u, positive, &mut notes);
-            let a = scores_of(u, u.rows(&seen, None), positive);
-            let b = scores_of(u, u.rows("unseen", scope.as_deref()), positive);
+        for (k, (u, (positive, threshold, a))) in units.iter().zip(&per_unit).enumerate() {
+            let b = scores_of(u, u.rows("unseen", scope.as_deref()), *positive);
             let seed = cell.seed ^ (k as u64) << 8;
             unseen_units.push(unit_metric(
                 metric,
                 &b,
-                threshold,
+                *threshold,
                 exp.confidence,
                 exp.bootstrap,
                 seed,
             ));
             gap_units.push(difference(
                 metric,
-                &a,
+                a,
                 &b,
-                threshold,
+                *threshold,
                 exp.confidence,
                 exp.bootstrap,
                 seed ^ 7,

@@ -102,11 +102,7 @@ pub fn render(doc: &Document) -> String {
         let varying = super::varying(r);
         out.push_str("<table><tr><th>grid cell</th><th>result</th><th>estimate</th></tr>");
         for e in &r.entries {
-            let p = e
-                .point
-                .as_ref()
-                .map(|p| point_label(p, &varying))
-                .unwrap_or_default();
+            let p = super::point_text(e, &varying);
             out.push_str(&format!(
                 "<tr><td>{}</td><td><code>{}</code></td><td>{}</td></tr>",
                 esc(&p),

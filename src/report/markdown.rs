@@ -1,7 +1,6 @@
 //! `report.md`: verdicts first, then every experiment and probe as tables, then provenance.
 
 use super::{Document, estimate_text, field_text, num};
-use crate::probe::point_label;
 use crate::probe::verdict::{Outcome, Rule};
 
 pub fn outcome_word(o: Outcome) -> &'static str {
@@ -86,11 +85,7 @@ pub fn render(doc: &Document) -> String {
         for e in &r.entries {
             let field = field_text(&e.field, &e.args);
             if has_points {
-                let p = e
-                    .point
-                    .as_ref()
-                    .map(|p| point_label(p, &varying))
-                    .unwrap_or_default();
+                let p = super::point_text(e, &varying);
                 out.push_str(&format!(
                     "| {p} | `{field}` | {} |\n",
                     estimate_text(&e.estimate)

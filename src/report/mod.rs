@@ -120,9 +120,14 @@ pub fn document(ctx: &Ctx) -> Document {
             }
         })
         .collect();
-    let inputs = crate::run::lock::input_files(study, &ctx.data)
-        .map(|files| crate::run::lock::hashes(&files, &ctx.data.root))
-        .unwrap_or_default();
+    // The records come from the prepare cells: the datasets are not read again for the report.
+    let inputs = crate::run::lock::files_of(study, &ctx.data, |name| {
+        crate::run::records(ctx, name)
+            .map(|r| r.records)
+            .map_err(|_| Vec::new())
+    })
+    .map(|files| crate::run::lock::hashes(&files, &ctx.data.root))
+    .unwrap_or_default();
     Document {
         format: RESULTS_FORMAT,
         study: StudyInfo {
@@ -251,6 +256,14 @@ pub(crate) fn varying(r: &Results) -> Vec<String> {
                 .filter_map(|v| v.as_str().map(String::from))
                 .collect()
         })
+        .unwrap_or_default()
+}
+
+/// The grid cell of an entry, as `crop=full` over the varying axes (empty for probes).
+pub(crate) fn point_text(e: &crate::probe::Entry, varying: &[String]) -> String {
+    e.point
+        .as_ref()
+        .map(|p| crate::probe::point_label(p, varying))
         .unwrap_or_default()
 }
 

@@ -21,8 +21,20 @@ pub struct Lock {
     pub files: BTreeMap<String, String>,
 }
 
-/// Every file a study reads.
+/// Every file a study reads, reading its datasets.
 pub fn input_files(study: &Study, ctx: &DataContext) -> Result<Vec<PathBuf>, Vec<Problem>> {
+    files_of(study, ctx, |name| {
+        crate::data::load_dataset(study, name, ctx).map(|t| t.records)
+    })
+}
+
+/// Every file a study reads, with each dataset's records from `records` (a run reads them from its
+/// prepare cells instead of reading the datasets again).
+pub fn files_of(
+    study: &Study,
+    ctx: &DataContext,
+    records: impl Fn(&str) -> Result<Vec<crate::data::Record>, Vec<Problem>>,
+) -> Result<Vec<PathBuf>, Vec<Problem>> {
     let mut files = Vec::new();
     let mut problems = Vec::new();
     for (name, d) in &study.datasets {
@@ -32,9 +44,9 @@ pub fn input_files(study: &Study, ctx: &DataContext) -> Result<Vec<PathBuf>, Vec
         if matches!(d.source, DatasetSource::Union { .. }) {
             continue;
         }
-        match crate::data::load_dataset(study, name, ctx) {
-            Ok(table) => {
-                for r in table.records {
+        match records(name) {
+            Ok(records) => {
+                for r in records {
                     for src in std::iter::once(&r.image).chain(r.mask.as_ref()) {
                         if let ImageSource::File(p) = src {
                             files.push(p.clone());

@@ -173,6 +173,21 @@ pub struct Options {
     pub executable: Option<PathBuf>,
 }
 
+impl Options {
+    /// The command line's defaults: the CPU, one job, stop at the first failure, every cell, no bars.
+    pub fn new(out: impl Into<PathBuf>) -> Self {
+        Options {
+            out: out.into(),
+            device: Device::Cpu,
+            jobs: 1,
+            keep_going: false,
+            only: None,
+            progress: false,
+            executable: None,
+        }
+    }
+}
+
 /// What a run did.
 #[derive(Debug, Default)]
 pub struct Outcome {

@@ -12,9 +12,7 @@ use crate::eval::estimate::{UnitValue, combine};
 use crate::eval::metrics::{Scores, delong_interval};
 use crate::plan::{Cell, Task};
 use crate::probe::Results;
-use crate::study::{
-    CropOp, GridPoint, Interpolation, MaskSource, ProbeKind, Schedule, Selection, Setup,
-};
+use crate::study::{CropOp, GridPoint, Interpolation, MaskSource, Schedule, Selection, Setup};
 use crate::train::checkpoint::load_net;
 use crate::train::{self, batch::Batcher};
 use burn::prelude::*;
@@ -54,20 +52,16 @@ fn probe_point(ctx: &Ctx, experiment: &str, point: &Option<GridPoint>) -> GridPo
 /// Fine-tunes each trained model on `n` labelled images of each unseen source, for each declared `n`,
 /// and measures the AUC on the rest of that source. Same optimiser and peak learning rate as the original
 /// training, constant schedule, last epoch kept (a choice: the papers do not fix these).
-pub fn finetune(ctx: &Ctx, cell: &Cell, name: &str) -> Result<Results, CellError> {
+pub fn finetune(
+    ctx: &Ctx,
+    cell: &Cell,
+    name: &str,
+    experiment: &str,
+    point: &Option<GridPoint>,
+    sizes: &[u32],
+    epochs: u32,
+) -> Result<Results, CellError> {
     let study = ctx.study();
-    let ProbeKind::Finetune {
-        experiment,
-        point,
-        sizes,
-        epochs,
-    } = &study.probes[name].kind
-    else {
-        return Err(CellError::fault(
-            Code::Internal,
-            format!("`{name}` is not a fine-tune probe"),
-        ));
-    };
     let point = probe_point(ctx, experiment, point);
     let setup = point.setup();
     let exp = &study.experiments[experiment];
@@ -76,7 +70,7 @@ pub fn finetune(ctx: &Ctx, cell: &Cell, name: &str) -> Result<Results, CellError
     let parts = inputs::partitions(ctx, &setup.split)?;
     let pre = &study.preprocessings[&setup.preprocess];
     let mut training = study.trainings[&setup.train].clone();
-    training.epochs = *epochs;
+    training.epochs = epochs;
     training.schedule = Schedule::Constant;
     training.early_stop = None;
     training.select = Selection::Last;
@@ -299,20 +293,16 @@ fn grad_cam<B: Backend>(
     out
 }
 
-pub fn saliency(ctx: &Ctx, cell: &Cell, name: &str) -> Result<Results, CellError> {
+pub fn saliency(
+    ctx: &Ctx,
+    cell: &Cell,
+    name: &str,
+    experiment: &str,
+    point: &Option<GridPoint>,
+    samples: u32,
+    masks: &MaskSource,
+) -> Result<Results, CellError> {
     let study = ctx.study();
-    let ProbeKind::Saliency {
-        experiment,
-        point,
-        samples,
-        masks,
-    } = &study.probes[name].kind
-    else {
-        return Err(CellError::fault(
-            Code::Internal,
-            format!("`{name}` is not a saliency probe"),
-        ));
-    };
     let point = probe_point(ctx, experiment, point);
     let setup = point.setup();
     let split = &study.splits[&setup.split];
@@ -352,10 +342,10 @@ pub fn saliency(ctx: &Ctx, cell: &Cell, name: &str) -> Result<Results, CellError
         }
         let mut sample = Vec::new();
         let mut round = 0;
-        while sample.len() < *samples as usize && groups.values().any(|g| g.len() > round) {
+        while sample.len() < samples as usize && groups.values().any(|g| g.len() > round) {
             for g in groups.values() {
                 if let Some(i) = g.get(round)
-                    && sample.len() < *samples as usize
+                    && sample.len() < samples as usize
                 {
                     sample.push(*i);
                 }
