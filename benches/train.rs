@@ -12,6 +12,7 @@ use burn::optim::{AdamConfig, GradientsParams, Optimizer};
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use std::time::Instant;
+use study::backend::Cpu;
 use study::model::{Net, NetConfig};
 use study::study::Architecture;
 
@@ -121,9 +122,16 @@ fn main() {
     let peer_out = peer();
     for case in cases() {
         let steps = if case.name.starts_with("cnn") { 8 } else { 3 };
-        let (train, infer, _) = throughput::<Autodiff<Flex>>(&case, steps, &device);
+        if std::env::args().any(|a| a == "--flex") {
+            let (train, infer, _) = throughput::<Autodiff<Flex>>(&case, steps, &device);
+            println!(
+                "burn flex   {:<20} train {train:>7.1} images/s   inference {infer:>7.1} images/s ({threads} threads)",
+                case.name
+            );
+        }
+        let (train, infer, _) = throughput::<Autodiff<Cpu>>(&case, steps, &device);
         println!(
-            "burn flex   {:<20} train {train:>7.1} images/s   inference {infer:>7.1} images/s ({threads} threads)",
+            "study cpu   {:<20} train {train:>7.1} images/s   inference {infer:>7.1} images/s ({threads} threads)",
             case.name
         );
         if let Some(line) = peer_out.as_ref().and_then(|o| {
@@ -131,13 +139,19 @@ fn main() {
                 .find(|l| l.contains(case.name.split(' ').next().unwrap_or("")))
         }) {
             println!("{line}");
-            let peer_train = line
-                .split("train")
-                .nth(1)
-                .and_then(|r| r.split_whitespace().next())
-                .and_then(|v| v.parse::<f64>().ok());
-            if let Some(p) = peer_train {
-                println!("ratio burn / pytorch train: {:.2}x", train / p);
+            let peer = |what: &str| {
+                line.split(what)
+                    .nth(1)
+                    .and_then(|r| r.split_whitespace().next())
+                    .and_then(|v| v.parse::<f64>().ok())
+            };
+            if let (Some(t), Some(i)) = (peer("train"), peer("inference")) {
+                println!(
+                    "ratio study / pytorch   {:<20} train {:.2}x   inference {:.2}x",
+                    case.name,
+                    train / t,
+                    infer / i
+                );
             }
         }
     }

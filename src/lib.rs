@@ -10,6 +10,7 @@
 // The data-model enums are built once per study; boxing their big variants would only add noise.
 #![allow(clippy::large_enum_variant)]
 
+pub mod backend;
 pub mod check;
 pub mod data;
 pub mod diagnostics;

@@ -3,6 +3,7 @@
 
 use super::NetConfig;
 use super::layers::{Head, conv};
+use crate::backend::batch_norm;
 use burn::module::Module;
 use burn::nn::conv::Conv2d;
 use burn::nn::pool::{
@@ -87,18 +88,22 @@ impl<B: Backend> DenseNet<B> {
     pub fn features(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
         let mut x = self
             .pool0
-            .forward(relu(self.norm0.forward(self.conv0.forward(x))));
+            .forward(relu(batch_norm(&self.norm0, self.conv0.forward(x))));
         for (b, block) in self.blocks.iter().enumerate() {
             for layer in block {
-                let y = layer.conv1.forward(relu(layer.norm1.forward(x.clone())));
-                let y = layer.conv2.forward(relu(layer.norm2.forward(y)));
+                let y = layer
+                    .conv1
+                    .forward(relu(batch_norm(&layer.norm1, x.clone())));
+                let y = layer.conv2.forward(relu(batch_norm(&layer.norm2, y)));
                 x = Tensor::cat(vec![x, y], 1);
             }
             if let Some(t) = self.transitions.get(b) {
-                x = self.avg.forward(t.conv.forward(relu(t.norm.forward(x))));
+                x = self
+                    .avg
+                    .forward(t.conv.forward(relu(batch_norm(&t.norm, x))));
             }
         }
-        relu(self.norm5.forward(x))
+        relu(batch_norm(&self.norm5, x))
     }
 
     pub fn classify(&self, features: Tensor<B, 4>) -> Tensor<B, 2> {

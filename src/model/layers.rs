@@ -31,7 +31,7 @@ impl<B: Backend> ConvBn<B> {
     }
 
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        self.bn.forward(self.conv.forward(x))
+        crate::backend::batch_norm(&self.bn, self.conv.forward(x))
     }
 }
 

@@ -98,7 +98,7 @@ fn cuda_probe(n: usize) -> Result<(), CellError> {
     }
 }
 
-/// The default device of a backend (the CPU for flex).
+/// The default device of a backend (the CPU for flex and the project's CPU backend).
 pub fn default_device<B: burn::tensor::backend::Backend>() -> B::Device {
     Default::default()
 }
@@ -109,8 +109,8 @@ macro_rules! on_device {
     ($device:expr, |$backend:ident, $dev:ident| $body:expr) => {{
         match $device {
             $crate::run::Device::Cpu => {
-                type $backend = burn::backend::Autodiff<burn::backend::Flex>;
-                let $dev = $crate::run::device::default_device::<burn::backend::Flex>();
+                type $backend = burn::backend::Autodiff<$crate::backend::Cpu>;
+                let $dev = $crate::run::device::default_device::<$crate::backend::Cpu>();
                 $body
             }
             #[cfg(feature = "cuda")]

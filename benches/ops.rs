@@ -1,0 +1,132 @@
+//! Where a train step's time goes: each operation of the small CNN's train step (batch 32, 1×128×128) on
+//! its own, in flex and in the project's CPU backend, side by side.
+//!
+//!     cargo bench --bench ops
+
+use burn::backend::Flex;
+use burn::prelude::*;
+use burn::tensor::Distribution;
+use burn::tensor::ops::{ConvOptions, FloatTensor};
+use std::time::Instant;
+use study::backend::Cpu;
+
+/// Median milliseconds of `f` over a few repetitions, after one warm-up.
+fn millis(mut f: impl FnMut()) -> f64 {
+    f();
+    let mut times: Vec<f64> = (0..5)
+        .map(|_| {
+            let start = Instant::now();
+            f();
+            start.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    times[times.len() / 2]
+}
+
+fn prim<B: Backend>(t: &Tensor<B, 4>) -> FloatTensor<B> {
+    t.clone().into_primitive().tensor()
+}
+
+/// (name, GFLOP of the operation, milliseconds) for each operation of the CNN's three stages.
+fn measure<B: Backend>() -> Vec<(String, f64, f64)> {
+    let device = Default::default();
+    B::seed(&device, 1);
+    let rand = |shape: [usize; 4]| Tensor::<B, 4>::random(shape, Distribution::Default, &device);
+    let n = 32;
+    let mut rows = Vec::new();
+    for (c_in, c_out, hw) in [(1usize, 32usize, 128usize), (32, 64, 64), (64, 128, 32)] {
+        let (x, w, g) = (
+            rand([n, c_in, hw, hw]),
+            rand([c_out, c_in, 3, 3]),
+            rand([n, c_out, hw, hw]),
+        );
+        let opts = ConvOptions::new([1, 1], [1, 1], [1, 1], 1);
+        let gflop = 2.0 * (n * c_out * hw * hw * c_in * 9) as f64 / 1e9;
+        let tag = format!("{c_in}→{c_out} at {hw}×{hw}");
+        let mut row =
+            |name: &str, gflop: f64, ms: f64| rows.push((format!("{name} {tag}"), gflop, ms));
+        row(
+            "conv forward",
+            gflop,
+            millis(|| {
+                B::conv2d(prim(&x), prim(&w), None, opts.clone());
+            }),
+        );
+        row(
+            "conv input grad",
+            gflop,
+            millis(|| {
+                B::conv2d_x_backward(prim(&x), prim(&w), prim(&g), opts.clone());
+            }),
+        );
+        row(
+            "conv weight grad",
+            gflop,
+            millis(|| {
+                B::conv2d_weight_backward(prim(&x), prim(&w), prim(&g), opts.clone());
+            }),
+        );
+        let pooled = B::max_pool2d_with_indices(prim(&g), [2, 2], [2, 2], [0, 0], [1, 1], false);
+        row(
+            "max pool forward",
+            0.0,
+            millis(|| {
+                B::max_pool2d_with_indices(prim(&g), [2, 2], [2, 2], [0, 0], [1, 1], false);
+            }),
+        );
+        row(
+            "max pool backward",
+            0.0,
+            millis(|| {
+                B::max_pool2d_with_indices_backward(
+                    prim(&g),
+                    [2, 2],
+                    [2, 2],
+                    [0, 0],
+                    [1, 1],
+                    false,
+                    pooled.output.clone(),
+                    pooled.indices.clone(),
+                );
+            }),
+        );
+        row(
+            "relu",
+            0.0,
+            millis(|| {
+                burn::tensor::activation::relu(g.clone());
+            }),
+        );
+        row(
+            "batch mean and variance",
+            0.0,
+            millis(|| {
+                let m = g.clone().mean_dim(0).mean_dim(2).mean_dim(3);
+                let _ = (g.clone() - m)
+                    .powi_scalar(2)
+                    .mean_dim(0)
+                    .mean_dim(2)
+                    .mean_dim(3);
+            }),
+        );
+    }
+    rows
+}
+
+fn main() {
+    let flex = measure::<Flex>();
+    let ours = measure::<Cpu>();
+    println!(
+        "{:<44} {:>10} {:>10} {:>8}   GFLOP/s flex / study",
+        "operation", "flex ms", "study ms", "speed-up"
+    );
+    for ((name, gflop, a), (_, _, b)) in flex.iter().zip(&ours) {
+        let rate = if *gflop > 0.0 {
+            format!("{:>6.1} / {:>6.1}", gflop / a * 1e3, gflop / b * 1e3)
+        } else {
+            String::new()
+        };
+        println!("{name:<44} {a:>10.2} {b:>10.2} {:>7.1}×   {rate}", a / b);
+    }
+}

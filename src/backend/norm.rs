@@ -1,0 +1,282 @@
+//! Batch normalisation of NCHW feature maps as one fused operation: two passes forward, two backward,
+//! where burn's module composes it from about twenty whole-tensor operations.
+//!
+//! [`batch_norm`] takes the fused path when the backend is [`Cpu`] (inference: running statistics) or
+//! `Autodiff<Cpu>` (training: batch statistics, with its own backward step) and calls burn's module on
+//! every other backend, so models stay generic. Both paths compute what burn's `BatchNorm` computes,
+//! running-statistics update (biased variance, momentum) included.
+
+use super::{Cpu, tensor, values};
+use burn::backend::Autodiff;
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::flex::FlexTensor;
+use burn::nn::BatchNorm;
+use burn::prelude::*;
+use burn::tensor::{TensorMetadata, TensorPrimitive};
+use rayon::prelude::*;
+use std::any::{Any, TypeId};
+
+type Train = Autodiff<Cpu>;
+
+/// `bn.forward(x)` for `[batch, channels, height, width]`, fused where the backend allows.
+pub fn batch_norm<B: Backend>(bn: &BatchNorm<B>, x: Tensor<B, 4>) -> Tensor<B, 4> {
+    if TypeId::of::<B>() == TypeId::of::<Train>() {
+        train(bn, x)
+    } else if TypeId::of::<B>() == TypeId::of::<Cpu>() {
+        infer(bn, x)
+    } else {
+        bn.forward(x)
+    }
+}
+
+/// `value` as type `U`, which the caller has checked it is.
+fn cast<T: 'static, U: 'static>(value: T) -> U {
+    match (Box::new(value) as Box<dyn Any>).downcast::<U>() {
+        Ok(u) => *u,
+        Err(_) => unreachable!("cast between different types"),
+    }
+}
+
+/// Per-channel sizes of a feature map.
+#[derive(Clone, Copy, Debug)]
+struct Planes {
+    batch: usize,
+    channels: usize,
+    area: usize,
+}
+
+impl Planes {
+    fn of(x: &FlexTensor) -> Self {
+        let s = x.shape();
+        Planes {
+            batch: s[0],
+            channels: s[1],
+            area: s[2] * s[3],
+        }
+    }
+
+    /// Values per channel.
+    fn count(&self) -> f64 {
+        (self.batch * self.area) as f64
+    }
+
+    /// `f(plane of channel c in image n)` summed over the batch, per channel.
+    fn per_channel(&self, f: impl Fn(usize, usize) -> f64 + Sync) -> Vec<f64> {
+        (0..self.channels)
+            .into_par_iter()
+            .map(|c| (0..self.batch).map(|n| f(n, c)).sum())
+            .collect()
+    }
+
+    /// `dst` plane by plane: `f(channel, dst plane, offset of the plane)`.
+    fn each_plane(&self, dst: &mut [f32], f: impl Fn(usize, &mut [f32], usize) + Sync) {
+        if self.area == 0 {
+            return;
+        }
+        let (channels, area) = (self.channels, self.area);
+        dst.par_chunks_mut(area)
+            .enumerate()
+            .for_each(|(plane, d)| f(plane % channels, d, plane * area));
+    }
+}
+
+/// Batch mean and biased variance per channel (two passes, accumulated in f64).
+fn statistics(x: &[f32], p: Planes) -> (Vec<f64>, Vec<f64>) {
+    let plane = |n: usize, c: usize| &x[(n * p.channels + c) * p.area..][..p.area];
+    let count = p.count().max(1.0);
+    let mean: Vec<f64> = p
+        .per_channel(|n, c| plane(n, c).iter().map(|&v| v as f64).sum())
+        .into_iter()
+        .map(|s| s / count)
+        .collect();
+    let var = p
+        .per_channel(|n, c| {
+            plane(n, c)
+                .iter()
+                .map(|&v| (v as f64 - mean[c]).powi(2))
+                .sum()
+        })
+        .into_iter()
+        .map(|s| s / count)
+        .collect();
+    (mean, var)
+}
+
+/// `x · scale[c] + shift[c]` per channel.
+fn affine(x: &[f32], p: Planes, scale: &[f32], shift: &[f32]) -> Vec<f32> {
+    let mut y = vec![0.0; x.len()];
+    p.each_plane(&mut y, |c, dst, at| {
+        let (s, t) = (scale[c], shift[c]);
+        for (d, &v) in dst.iter_mut().zip(&x[at..]) {
+            *d = v * s + t;
+        }
+    });
+    y
+}
+
+fn vector<B: Backend>(tensor: Tensor<B, 1>) -> Vec<f32> {
+    tensor
+        .into_data()
+        .convert::<f32>()
+        .into_vec()
+        .unwrap_or_default()
+}
+
+/// Inference: running statistics, one pass.
+fn infer<B: Backend>(bn: &BatchNorm<B>, x: Tensor<B, 4>) -> Tensor<B, 4> {
+    let x: Tensor<Cpu, 4> = cast(x);
+    let primitive = x.clone().into_primitive().tensor();
+    let Some(xv) = values(&primitive) else {
+        return cast(cast::<_, BatchNorm<Cpu>>(bn.clone()).forward(x));
+    };
+    let p = Planes::of(&primitive);
+    let (mean, var) = (
+        vector(bn.running_mean.value()),
+        vector(bn.running_var.value()),
+    );
+    let (gamma, beta) = (vector(bn.gamma.val()), vector(bn.beta.val()));
+    let scale: Vec<f32> = (0..p.channels)
+        .map(|c| gamma[c] / (var[c] + bn.epsilon as f32).sqrt())
+        .collect();
+    let shift: Vec<f32> = (0..p.channels)
+        .map(|c| beta[c] - mean[c] * scale[c])
+        .collect();
+    let y = tensor(affine(&xv, p, &scale, &shift), primitive.shape());
+    cast(Tensor::<Cpu, 4>::from_primitive(TensorPrimitive::Float(y)))
+}
+
+/// Training: batch statistics, the running statistics updated, and a backward step.
+fn train<B: Backend>(bn: &BatchNorm<B>, x: Tensor<B, 4>) -> Tensor<B, 4> {
+    let device = x.device();
+    let x: Tensor<Train, 4> = cast(x);
+    let (gamma, beta): (Tensor<Train, 1>, Tensor<Train, 1>) =
+        (cast(bn.gamma.val()), cast(bn.beta.val()));
+    let x = x.into_primitive().tensor();
+    let Some(xv) = values(&x.primitive) else {
+        let x = Tensor::<Train, 4>::from_primitive(TensorPrimitive::Float(x));
+        return bn.forward(cast(x));
+    };
+    let p = Planes::of(&x.primitive);
+    let (mean, var) = statistics(&xv, p);
+    let inv_std: Vec<f32> = var
+        .iter()
+        .map(|v| 1.0 / (*v as f32 + bn.epsilon as f32).sqrt())
+        .collect();
+    let mean32: Vec<f32> = mean.iter().map(|&m| m as f32).collect();
+    let gamma_values = vector(gamma.clone().inner());
+    let beta_values = vector(beta.clone().inner());
+    let scale: Vec<f32> = (0..p.channels)
+        .map(|c| gamma_values[c] * inv_std[c])
+        .collect();
+    let shift: Vec<f32> = (0..p.channels)
+        .map(|c| beta_values[c] - mean32[c] * scale[c])
+        .collect();
+    let y = tensor(affine(&xv, p, &scale, &shift), x.primitive.shape());
+
+    let update = |state: &burn::module::RunningState<Tensor<B, 1>>, batch: &[f64]| {
+        let batch: Vec<f32> = batch.iter().map(|&v| v as f32).collect();
+        let batch = Tensor::<B, 1>::from_floats(batch.as_slice(), &device);
+        let old = state.value_sync().to_device(&device);
+        state.update(
+            old.mul_scalar(1.0 - bn.momentum)
+                .add(batch.mul_scalar(bn.momentum))
+                .detach(),
+        );
+    };
+    update(&bn.running_mean, &mean);
+    update(&bn.running_var, &var);
+
+    let (gamma, beta) = (
+        gamma.into_primitive().tensor(),
+        beta.into_primitive().tensor(),
+    );
+    let out = match NormBackward
+        .prepare::<burn::backend::autodiff::checkpoint::strategy::NoCheckpointing>([
+            x.node.clone(),
+            gamma.node.clone(),
+            beta.node.clone(),
+        ])
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(prep) => prep.finish(
+            NormState {
+                x: x.primitive.clone(),
+                mean: mean32,
+                inv_std,
+                gamma: gamma_values,
+            },
+            y,
+        ),
+        OpsKind::UnTracked(prep) => prep.finish(y),
+    };
+    cast(Tensor::<Train, 4>::from_primitive(TensorPrimitive::Float(
+        out,
+    )))
+}
+
+/// What the backward step needs: the input and the per-channel batch mean, 1/σ and γ.
+#[derive(Clone, Debug)]
+struct NormState {
+    x: FlexTensor,
+    mean: Vec<f32>,
+    inv_std: Vec<f32>,
+    gamma: Vec<f32>,
+}
+
+#[derive(Debug)]
+struct NormBackward;
+
+impl Backward<Cpu, 3> for NormBackward {
+    type State = NormState;
+
+    fn backward(self, ops: Ops<NormState, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [x_node, gamma_node, beta_node] = ops.parents;
+        let dy = grads.consume::<Cpu>(&ops.node);
+        let s = ops.state;
+        let (Some(xv), Some(dyv)) = (values(&s.x), values(&dy)) else {
+            unreachable!("batch-norm state and gradient are f32 tensors")
+        };
+        let p = Planes::of(&s.x);
+        let plane = |n: usize, c: usize| {
+            let at = (n * p.channels + c) * p.area;
+            at..at + p.area
+        };
+        // Σ dy and Σ dy·x̂ per channel: the gradients of β and γ.
+        let sum_dy = p.per_channel(|n, c| dyv[plane(n, c)].iter().map(|&g| g as f64).sum());
+        let sum_dy_xhat = p.per_channel(|n, c| {
+            let r = plane(n, c);
+            let (m, k) = (s.mean[c], s.inv_std[c]);
+            dyv[r.clone()]
+                .iter()
+                .zip(&xv[r])
+                .map(|(&g, &v)| g as f64 * ((v - m) * k) as f64)
+                .sum()
+        });
+        if let Some(node) = x_node {
+            // dx = γ/σ · (dy − mean(dy) − x̂ · mean(dy·x̂))
+            let count = p.count().max(1.0);
+            let mut dx = vec![0.0; xv.len()];
+            p.each_plane(&mut dx, |c, dst, at| {
+                let (m, k) = (s.mean[c], s.inv_std[c]);
+                let (mean_dy, mean_dy_xhat) =
+                    ((sum_dy[c] / count) as f32, (sum_dy_xhat[c] / count) as f32);
+                let g = s.gamma[c] * k;
+                for ((d, &v), &gy) in dst.iter_mut().zip(&xv[at..]).zip(&dyv[at..]) {
+                    *d = g * (gy - mean_dy - (v - m) * k * mean_dy_xhat);
+                }
+            });
+            grads.register::<Cpu>(node.id, tensor(dx, s.x.shape()));
+        }
+        let per_channel =
+            |sums: &[f64]| tensor(sums.iter().map(|&v| v as f32).collect(), [sums.len()]);
+        if let Some(node) = gamma_node {
+            grads.register::<Cpu>(node.id, per_channel(&sum_dy_xhat));
+        }
+        if let Some(node) = beta_node {
+            grads.register::<Cpu>(node.id, per_channel(&sum_dy));
+        }
+    }
+}

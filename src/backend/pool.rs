@@ -1,0 +1,183 @@
+//! 2-D max pooling with indices, forward and backward, one (image, channel) plane per task.
+//!
+//! Same results as flex: the first maximum in window order wins, indices count within the plane
+//! (`y · width + x`, as i64). `ceil_mode` and element types other than f32 go to flex.
+
+use super::{Cpu, tensor, values};
+use burn::backend::Flex;
+use burn::backend::flex::{FlexTensor, Layout};
+use burn::tensor::ops::{
+    FloatTensor, IntTensor, MaxPool2dBackward, MaxPool2dWithIndices, ModuleOps,
+};
+use burn::tensor::{Bytes, DType, TensorMetadata};
+use rayon::prelude::*;
+
+/// The pooling window, as burn passes it.
+#[derive(Clone, Copy, Debug)]
+pub struct Window {
+    pub kernel_size: [usize; 2],
+    pub stride: [usize; 2],
+    pub padding: [usize; 2],
+    pub dilation: [usize; 2],
+    pub ceil_mode: bool,
+}
+
+impl Window {
+    /// Output size along `axis` for an input of `size`, or `None` where flex should decide.
+    fn out(&self, axis: usize, size: usize) -> Option<usize> {
+        let span = self.dilation[axis] * (self.kernel_size[axis].checked_sub(1)?) + 1;
+        let padded = size + 2 * self.padding[axis];
+        (!self.ceil_mode && self.stride[axis] > 0 && padded >= span)
+            .then(|| (padded - span) / self.stride[axis] + 1)
+    }
+
+    /// A 2×2 window with stride 2, no padding or dilation.
+    fn halves(&self) -> bool {
+        self.kernel_size == [2, 2]
+            && self.stride == [2, 2]
+            && self.padding == [0, 0]
+            && self.dilation == [1, 1]
+    }
+
+    /// For every output coordinate along `axis`, the input coordinates its window reads (inside the input).
+    fn taps(&self, axis: usize, out: usize, size: usize) -> Vec<Vec<usize>> {
+        let (pad, dilation, stride) = (self.padding[axis], self.dilation[axis], self.stride[axis]);
+        (0..out)
+            .map(|o| {
+                (0..self.kernel_size[axis])
+                    .filter_map(|k| (o * stride + k * dilation).checked_sub(pad))
+                    .filter(|&i| i < size)
+                    .collect()
+            })
+            .collect()
+    }
+}
+
+/// The common 2×2, stride 2 window without padding, whose maximum is taken without branches (a branch
+/// per tap mispredicts on every other image value and costs five times the memory traffic).
+fn halve_plane(src: &[f32], width: usize, out: &mut [f32], indices: &mut [i64]) {
+    let ow = width / 2;
+    for (oy, (out, indices)) in out
+        .chunks_exact_mut(ow)
+        .zip(indices.chunks_exact_mut(ow))
+        .enumerate()
+    {
+        let top = &src[2 * oy * width..][..width];
+        let bottom = &src[(2 * oy + 1) * width..][..width];
+        for (ox, (out, index)) in out.iter_mut().zip(indices.iter_mut()).enumerate() {
+            let at = (2 * oy * width + 2 * ox) as i64;
+            let (a, b, c, d) = (
+                top[2 * ox],
+                top[2 * ox + 1],
+                bottom[2 * ox],
+                bottom[2 * ox + 1],
+            );
+            // Ties keep the earlier position in window order, as flex does.
+            let (m0, i0) = if b > a { (b, at + 1) } else { (a, at) };
+            let below = at + width as i64;
+            let (m1, i1) = if d > c { (d, below + 1) } else { (c, below) };
+            (*out, *index) = if m1 > m0 { (m1, i1) } else { (m0, i0) };
+        }
+    }
+}
+
+fn flex_window(x: FlexTensor, w: Window) -> MaxPool2dWithIndices<Cpu> {
+    let p = Flex::max_pool2d_with_indices(
+        x,
+        w.kernel_size,
+        w.stride,
+        w.padding,
+        w.dilation,
+        w.ceil_mode,
+    );
+    MaxPool2dWithIndices::new(p.output, p.indices)
+}
+
+pub fn max_pool2d(x: FloatTensor<Cpu>, window: Window) -> MaxPool2dWithIndices<Cpu> {
+    let shape = x.shape();
+    let (Some(xv), 4) = (values(&x), shape.num_dims()) else {
+        return flex_window(x, window);
+    };
+    let (planes, height, width) = (shape[0] * shape[1], shape[2], shape[3]);
+    let (Some(oh), Some(ow)) = (window.out(0, height), window.out(1, width)) else {
+        return flex_window(x, window);
+    };
+    let mut out = vec![f32::NEG_INFINITY; planes * oh * ow];
+    let mut indices = vec![-1i64; planes * oh * ow];
+    let (rows, cols) = (window.taps(0, oh, height), window.taps(1, ow, width));
+    if oh * ow > 0 {
+        out.par_chunks_mut(oh * ow)
+            .zip(indices.par_chunks_mut(oh * ow))
+            .enumerate()
+            .for_each(|(plane, (out, indices))| {
+                let src = &xv[plane * height * width..][..height * width];
+                if window.halves() {
+                    return halve_plane(src, width, out, indices);
+                }
+                for (oy, rows) in rows.iter().enumerate() {
+                    for (ox, cols) in cols.iter().enumerate() {
+                        let (mut best, mut at) = (f32::NEG_INFINITY, -1i64);
+                        for &iy in rows {
+                            for &ix in cols {
+                                let v = src[iy * width + ix];
+                                if at < 0 || v > best {
+                                    (best, at) = (v, (iy * width + ix) as i64);
+                                }
+                            }
+                        }
+                        out[oy * ow + ox] = best;
+                        indices[oy * ow + ox] = at;
+                    }
+                }
+            });
+    }
+    let out_shape = [shape[0], shape[1], oh, ow];
+    let indices = FlexTensor::new(
+        Bytes::from_elems(indices),
+        Layout::contiguous(out_shape.into()),
+        DType::I64,
+    );
+    MaxPool2dWithIndices::new(tensor(out, out_shape), indices)
+}
+
+pub fn max_pool2d_backward(
+    x: FloatTensor<Cpu>,
+    window: Window,
+    output_grad: FloatTensor<Cpu>,
+    indices: IntTensor<Cpu>,
+) -> MaxPool2dBackward<Cpu> {
+    let (shape, out_shape) = (x.shape(), output_grad.shape());
+    let index_values = (indices.dtype() == DType::I64)
+        .then(|| indices.as_slice::<i64>())
+        .flatten();
+    let (Some(gv), Some(iv), 4) = (values(&output_grad), index_values, shape.num_dims()) else {
+        let g = Flex::max_pool2d_with_indices_backward(
+            x,
+            window.kernel_size,
+            window.stride,
+            window.padding,
+            window.dilation,
+            window.ceil_mode,
+            output_grad,
+            indices,
+        );
+        return MaxPool2dBackward::new(g.x_grad);
+    };
+    let plane_in = shape[2] * shape[3];
+    let plane_out = out_shape[2] * out_shape[3];
+    let mut dx = vec![0.0f32; shape.num_elements()];
+    if plane_in > 0 && plane_out > 0 {
+        dx.par_chunks_mut(plane_in)
+            .enumerate()
+            .for_each(|(plane, dx)| {
+                let grads = &gv[plane * plane_out..][..plane_out];
+                let at = &iv[plane * plane_out..][..plane_out];
+                for (g, &i) in grads.iter().zip(at) {
+                    if let Some(d) = usize::try_from(i).ok().and_then(|i| dx.get_mut(i)) {
+                        *d += g;
+                    }
+                }
+            });
+    }
+    MaxPool2dBackward::new(tensor(dx, shape))
+}

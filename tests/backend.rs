@@ -1,0 +1,368 @@
+//! The project's CPU backend against flex: every operation it replaces (convolution forward and both
+//! gradients, max pooling with indices and its gradient, fused batch-norm in training and inference) on
+//! random shapes and values, within 1e-4 relative error; and a short training run whose loss curve
+//! matches.
+
+use burn::backend::flex::FlexDevice;
+use burn::backend::{Autodiff, Flex};
+use burn::module::{Param, RunningState};
+use burn::nn::BatchNorm;
+use burn::optim::{AdamConfig, GradientsParams, Optimizer};
+use burn::prelude::*;
+use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::module::{conv2d, max_pool2d_with_indices};
+use burn::tensor::ops::ConvOptions;
+use proptest::prelude::*;
+use study::backend::{Cpu, batch_norm};
+use study::model::{Net, NetConfig};
+use study::study::Architecture;
+
+/// Reproducible values in [-1, 1).
+fn values(n: usize, seed: u64) -> Vec<f32> {
+    let mut state = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407)
+        | 1;
+    (0..n)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+        })
+        .collect()
+}
+
+fn tensor<B: Backend, const D: usize>(shape: [usize; D], seed: u64) -> Tensor<B, D> {
+    let n = shape.iter().product();
+    Tensor::from_data(TensorData::new(values(n, seed), shape), &Default::default())
+}
+
+fn flat<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
+    t.into_data()
+        .convert::<f32>()
+        .into_vec()
+        .expect("f32 values")
+}
+
+/// `‖ours − reference‖∞ ≤ 1e-4 · ‖reference‖∞` (plus a floor for all-zero references).
+fn assert_close(what: &str, ours: &[f32], reference: &[f32]) -> Result<(), TestCaseError> {
+    prop_assert_eq!(ours.len(), reference.len(), "{} lengths", what);
+    let scale = reference.iter().fold(0f32, |m, v| m.max(v.abs()));
+    let (at, diff) = ours
+        .iter()
+        .zip(reference)
+        .map(|(a, b)| (a - b).abs())
+        .enumerate()
+        .fold((0, 0f32), |best, (i, d)| {
+            if d > best.1 || d.is_nan() {
+                (i, d)
+            } else {
+                best
+            }
+        });
+    prop_assert!(
+        diff <= 1e-4 * scale + 1e-6,
+        "{}: differs by {} at {} (ours {}, flex {}, scale {})",
+        what,
+        diff,
+        at,
+        ours[at],
+        reference[at],
+        scale
+    );
+    Ok(())
+}
+
+#[derive(Clone, Debug)]
+struct ConvCase {
+    batch: usize,
+    c_in: usize,
+    c_out: usize,
+    size: [usize; 2],
+    kernel: [usize; 2],
+    stride: [usize; 2],
+    padding: [usize; 2],
+    dilation: [usize; 2],
+    bias: bool,
+    seed: u64,
+}
+
+fn conv_case() -> impl Strategy<Value = ConvCase> {
+    (
+        (1usize..4, 1usize..5, 1usize..5),
+        ([1usize..10, 1usize..10], [1usize..4, 1usize..4]),
+        (
+            [1usize..3, 1usize..3],
+            [0usize..3, 0usize..3],
+            [1usize..3, 1usize..3],
+        ),
+        any::<bool>(),
+        any::<u64>(),
+    )
+        .prop_filter_map(
+            "the kernel must fit the padded input",
+            |((batch, c_in, c_out), (size, kernel), (stride, padding, dilation), bias, seed)| {
+                let fits = (0..2).all(|i| size[i] + 2 * padding[i] > dilation[i] * (kernel[i] - 1));
+                fits.then_some(ConvCase {
+                    batch,
+                    c_in,
+                    c_out,
+                    size,
+                    kernel,
+                    stride,
+                    padding,
+                    dilation,
+                    bias,
+                    seed,
+                })
+            },
+        )
+}
+
+/// Output and the gradients of x, weight and bias of `Σ conv(x) · r` for a random `r`.
+fn conv_run<B: AutodiffBackend>(c: &ConvCase) -> [Vec<f32>; 4] {
+    let x = tensor::<B, 4>([c.batch, c.c_in, c.size[0], c.size[1]], c.seed).require_grad();
+    let w = tensor::<B, 4>([c.c_out, c.c_in, c.kernel[0], c.kernel[1]], c.seed ^ 1).require_grad();
+    let b = tensor::<B, 1>([c.c_out], c.seed ^ 2).require_grad();
+    let options = ConvOptions::new(c.stride, c.padding, c.dilation, 1);
+    let y = conv2d(x.clone(), w.clone(), c.bias.then(|| b.clone()), options);
+    let r = tensor::<B, 4>(y.dims(), c.seed ^ 3);
+    let grads = (y.clone() * r).sum().backward();
+    let grad = |t: &Tensor<B, 4>| t.grad(&grads).map(flat).unwrap_or_default();
+    [
+        flat(y),
+        grad(&x),
+        grad(&w),
+        b.grad(&grads).map(flat).unwrap_or_default(),
+    ]
+}
+
+#[derive(Clone, Debug)]
+struct PoolCase {
+    batch: usize,
+    channels: usize,
+    size: [usize; 2],
+    kernel: [usize; 2],
+    stride: [usize; 2],
+    padding: [usize; 2],
+    seed: u64,
+}
+
+fn pool_case() -> impl Strategy<Value = PoolCase> {
+    let window = prop_oneof![
+        Just(([2usize, 2usize], [2usize, 2usize], [0usize, 0usize])),
+        Just(([3, 3], [2, 2], [1, 1])),
+        (
+            [1usize..4, 1usize..4],
+            [1usize..3, 1usize..3],
+            [0usize..2, 0usize..2]
+        ),
+    ];
+    (
+        1usize..3,
+        1usize..4,
+        [2usize..12, 2usize..12],
+        window,
+        any::<u64>(),
+    )
+        .prop_filter_map(
+            "padding at most half the kernel, and a window that fits",
+            |(batch, channels, size, (kernel, stride, padding), seed)| {
+                let ok = (0..2)
+                    .all(|i| 2 * padding[i] <= kernel[i] && size[i] + 2 * padding[i] >= kernel[i]);
+                ok.then_some(PoolCase {
+                    batch,
+                    channels,
+                    size,
+                    kernel,
+                    stride,
+                    padding,
+                    seed,
+                })
+            },
+        )
+}
+
+/// Output, indices and the input gradient of `Σ maxpool(x) · r`. Values are quantised so ties occur.
+fn pool_run<B: AutodiffBackend>(c: &PoolCase) -> [Vec<f32>; 3] {
+    let x = tensor::<B, 4>([c.batch, c.channels, c.size[0], c.size[1]], c.seed)
+        .mul_scalar(4.0)
+        .round()
+        .require_grad();
+    let (y, indices) =
+        max_pool2d_with_indices(x.clone(), c.kernel, c.stride, c.padding, [1, 1], false);
+    let r = tensor::<B, 4>(y.dims(), c.seed ^ 3);
+    let grads = (y.clone() * r).sum().backward();
+    let indices = indices
+        .into_data()
+        .convert::<i64>()
+        .into_vec::<i64>()
+        .expect("indices");
+    [
+        flat(y),
+        indices.into_iter().map(|i| i as f32).collect(),
+        x.grad(&grads).map(flat).unwrap_or_default(),
+    ]
+}
+
+fn batch_norm_module<B: Backend>(channels: usize, seed: u64) -> BatchNorm<B> {
+    BatchNorm {
+        gamma: Param::from_tensor(tensor::<B, 1>([channels], seed).add_scalar(1.5)),
+        beta: Param::from_tensor(tensor([channels], seed ^ 1)),
+        running_mean: RunningState::new(tensor([channels], seed ^ 2)),
+        running_var: RunningState::new(tensor::<B, 1>([channels], seed ^ 3).abs().add_scalar(0.5)),
+        momentum: 0.1,
+        epsilon: 1e-5,
+    }
+}
+
+/// Training mode: output, gradients of x, γ and β of `Σ bn(x) · r`, and the updated running statistics.
+/// The reference (flex) runs burn's module; ours runs the fused operation.
+fn norm_train<B: AutodiffBackend>(shape: [usize; 4], seed: u64, fused: bool) -> [Vec<f32>; 6] {
+    let bn = batch_norm_module::<B>(shape[1], seed);
+    // An offset and scale per channel, as real activations have.
+    let x = tensor::<B, 4>(shape, seed ^ 4)
+        .mul_scalar(3.0)
+        .add_scalar(2.0)
+        .require_grad();
+    let y = if fused {
+        batch_norm(&bn, x.clone())
+    } else {
+        bn.forward(x.clone())
+    };
+    let r = tensor::<B, 4>(shape, seed ^ 5);
+    let grads = (y.clone() * r).sum().backward();
+    [
+        flat(y),
+        x.grad(&grads).map(flat).unwrap_or_default(),
+        bn.gamma.val().grad(&grads).map(flat).unwrap_or_default(),
+        bn.beta.val().grad(&grads).map(flat).unwrap_or_default(),
+        flat(bn.running_mean.value()),
+        flat(bn.running_var.value()),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    #[test]
+    fn convolution_matches_flex(c in conv_case()) {
+        let ours = conv_run::<Autodiff<Cpu>>(&c);
+        let reference = conv_run::<Autodiff<Flex>>(&c);
+        for (what, i) in [("output", 0), ("input gradient", 1), ("weight gradient", 2), ("bias gradient", 3)] {
+            assert_close(what, &ours[i], &reference[i])?;
+        }
+    }
+
+    #[test]
+    fn max_pooling_matches_flex(c in pool_case()) {
+        let ours = pool_run::<Autodiff<Cpu>>(&c);
+        let reference = pool_run::<Autodiff<Flex>>(&c);
+        prop_assert_eq!(&ours[0], &reference[0], "output");
+        prop_assert_eq!(&ours[1], &reference[1], "indices");
+        assert_close("input gradient", &ours[2], &reference[2])?;
+    }
+
+    #[test]
+    fn batch_norm_matches_flex(
+        shape in [1usize..5, 1usize..6, 1usize..7, 1usize..7],
+        seed in any::<u64>(),
+    ) {
+        let ours = norm_train::<Autodiff<Cpu>>(shape, seed, true);
+        let reference = norm_train::<Autodiff<Flex>>(shape, seed, false);
+        let names = ["output", "input gradient", "gamma gradient", "beta gradient", "running mean", "running variance"];
+        for (i, what) in names.iter().enumerate() {
+            assert_close(what, &ours[i], &reference[i])?;
+        }
+        // Inference uses the running statistics.
+        let x = [tensor::<Cpu, 4>(shape, seed ^ 6)];
+        let ours = flat(batch_norm(&batch_norm_module::<Cpu>(shape[1], seed), x[0].clone()));
+        let x = tensor::<Flex, 4>(shape, seed ^ 6);
+        let reference = flat(batch_norm_module::<Flex>(shape[1], seed).forward(x));
+        assert_close("inference output", &ours, &reference)?;
+    }
+}
+
+/// A convolution of a single image (fewer images than threads: the matrix products run on all threads)
+/// and a pointwise one, outside the random shapes above.
+#[test]
+fn single_image_and_pointwise_convolutions_match_flex() {
+    for (kernel, padding, stride) in [
+        ([3, 3], [1, 1], [1, 1]),
+        ([1, 1], [0, 0], [1, 1]),
+        ([1, 1], [0, 0], [2, 2]),
+    ] {
+        let c = ConvCase {
+            batch: 1,
+            c_in: 16,
+            c_out: 24,
+            size: [20, 17],
+            kernel,
+            stride,
+            padding,
+            dilation: [1, 1],
+            bias: true,
+            seed: 9,
+        };
+        let (ours, reference) = (
+            conv_run::<Autodiff<Cpu>>(&c),
+            conv_run::<Autodiff<Flex>>(&c),
+        );
+        for i in 0..4 {
+            assert_close("single image", &ours[i], &reference[i]).expect("close");
+        }
+    }
+}
+
+/// Losses of twelve Adam steps of the small CNN from the same initial weights on one fixed batch.
+fn loss_curve<B: AutodiffBackend<Device = FlexDevice>>() -> Vec<f32> {
+    let config = NetConfig {
+        architecture: Architecture::Cnn {
+            channels: vec![8, 16],
+            kernel: 3,
+        },
+        in_channels: 1,
+        classes: 2,
+        head: vec![],
+        dropout: 0.0,
+    };
+    let device = FlexDevice;
+    Cpu::seed(&device, 3);
+    // The same initial weights on both backends: the CPU backend's net, copied through its record.
+    let reference: Net<Cpu> = Net::new(&config, &device);
+    let record = burn::record::BinBytesRecorder::<burn::record::FullPrecisionSettings>::default();
+    let bytes = burn::record::Recorder::<Cpu>::record(&record, reference.into_record(), ())
+        .expect("records");
+    let mut net: Net<B> = Net::new(&config, &device)
+        .load_record(burn::record::Recorder::<B>::load(&record, bytes, &device).expect("loads"));
+    let x = tensor::<B, 4>([8, 1, 24, 24], 5);
+    let y = Tensor::<B, 1, Int>::from_data(
+        TensorData::new(vec![0i64, 1, 0, 1, 1, 0, 1, 0], [8]),
+        &device,
+    );
+    let mut optim = AdamConfig::new().init();
+    let loss_fn = burn::nn::loss::CrossEntropyLossConfig::new().init(&device);
+    (0..12)
+        .map(|_| {
+            let loss = loss_fn.forward(net.forward(x.clone()), y.clone());
+            let value = loss.clone().into_scalar().elem::<f32>();
+            let grads = GradientsParams::from_grads(loss.backward(), &net);
+            net = optim.step(1e-2, net.clone(), grads);
+            value
+        })
+        .collect()
+}
+
+#[test]
+fn training_follows_the_same_loss_curve() {
+    let ours = loss_curve::<Autodiff<Cpu>>();
+    let reference = loss_curve::<Autodiff<Flex>>();
+    assert!(ours.last() < ours.first(), "the loss falls: {ours:?}");
+    for (step, (a, b)) in ours.iter().zip(&reference).enumerate() {
+        assert!(
+            (a - b).abs() <= 1e-3 * b.abs().max(1e-2),
+            "step {step}: {a} vs flex {b} ({ours:?} vs {reference:?})"
+        );
+    }
+}
