@@ -74,12 +74,22 @@ impl Geometry {
         self.kernel == [1, 1] && self.stride == [1, 1] && self.padding == [0, 0]
     }
 
-    /// For kernel offset `k` on axis `axis`: the input coordinate of output coordinate `o`, if inside.
-    fn source(&self, axis: usize, k: usize, o: usize) -> Option<usize> {
-        let size = [self.height, self.width][axis];
-        (o * self.stride[axis] + k * self.dilation[axis])
-            .checked_sub(self.padding[axis])
-            .filter(|&i| i < size)
+    /// For kernel offset `k` on `axis`: the output coordinates whose input coordinate
+    /// `o · stride + k · dilation − padding` lies inside the input, as a range.
+    fn inside(&self, axis: usize, k: usize) -> std::ops::Range<usize> {
+        let size = [self.height, self.width][axis] as isize;
+        let (stride, out) = (self.stride[axis] as isize, self.out[axis] as isize);
+        let shift = (k * self.dilation[axis]) as isize - self.padding[axis] as isize;
+        // The smallest o with o·stride + shift ≥ 0 and the first with o·stride + shift ≥ size.
+        let first = |bound: isize| ((bound - shift).max(0) + stride - 1) / stride;
+        let lo = first(0).min(out);
+        let hi = first(size).clamp(lo, out);
+        lo as usize..hi as usize
+    }
+
+    /// The input coordinate of output coordinate `o` (inside [`Geometry::inside`]) on `axis`.
+    fn source(&self, axis: usize, k: usize, o: usize) -> usize {
+        o * self.stride[axis] + k * self.dilation[axis] - self.padding[axis]
     }
 
     /// Unfolds one image into `col` (`patch_len × positions`).
@@ -90,15 +100,24 @@ impl Geometry {
         for (row, dst) in col.chunks_exact_mut(oh * ow).enumerate() {
             let (c, ki, kj) = (row / (kh * kw), row / kw % kh, row % kw);
             let channel = &image[c * plane..][..plane];
+            let (rows, cols) = (self.inside(0, ki), self.inside(1, kj));
             for (oy, dst) in dst.chunks_exact_mut(ow).enumerate() {
-                match self.source(0, ki, oy) {
-                    None => dst.fill(0.0),
-                    Some(iy) => {
-                        let line = &channel[iy * self.width..][..self.width];
-                        for (ox, d) in dst.iter_mut().enumerate() {
-                            *d = self.source(1, kj, ox).map_or(0.0, |ix| line[ix]);
-                        }
-                    }
+                if !rows.contains(&oy) || cols.is_empty() {
+                    dst.fill(0.0);
+                    continue;
+                }
+                let line = &channel[self.source(0, ki, oy) * self.width..][..self.width];
+                dst[..cols.start].fill(0.0);
+                dst[cols.end..].fill(0.0);
+                let from = self.source(1, kj, cols.start);
+                if self.stride[1] == 1 {
+                    dst[cols.clone()].copy_from_slice(&line[from..from + cols.len()]);
+                } else {
+                    let taps = line[from..].iter().step_by(self.stride[1]);
+                    dst[cols.clone()]
+                        .iter_mut()
+                        .zip(taps)
+                        .for_each(|(d, s)| *d = *s);
                 }
             }
         }
@@ -112,15 +131,16 @@ impl Geometry {
         for (row, src) in col.chunks_exact(oh * ow).enumerate() {
             let (c, ki, kj) = (row / (kh * kw), row / kw % kh, row % kw);
             let channel = &mut image[c * plane..][..plane];
-            for (oy, src) in src.chunks_exact(ow).enumerate() {
-                if let Some(iy) = self.source(0, ki, oy) {
-                    let line = &mut channel[iy * self.width..][..self.width];
-                    for (ox, s) in src.iter().enumerate() {
-                        if let Some(ix) = self.source(1, kj, ox) {
-                            line[ix] += s;
-                        }
-                    }
-                }
+            let (rows, cols) = (self.inside(0, ki), self.inside(1, kj));
+            if cols.is_empty() {
+                continue;
+            }
+            for oy in rows {
+                let line = &mut channel[self.source(0, ki, oy) * self.width..][..self.width];
+                let src = &src[oy * ow + cols.start..oy * ow + cols.end];
+                let from = self.source(1, kj, cols.start);
+                let taps = line[from..].iter_mut().step_by(self.stride[1]);
+                taps.zip(src).for_each(|(d, s)| *d += s);
             }
         }
     }

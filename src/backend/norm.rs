@@ -104,13 +104,14 @@ fn statistics(x: &[f32], p: Planes) -> (Vec<f64>, Vec<f64>) {
     (mean, var)
 }
 
-/// `x · scale[c] + shift[c]` per channel.
-fn affine(x: &[f32], p: Planes, scale: &[f32], shift: &[f32]) -> Vec<f32> {
+/// `(x − mean[c]) · scale[c] + shift[c]` per channel (centred first, so that a tiny variance does not
+/// cancel two large terms).
+fn normalise(x: &[f32], p: Planes, mean: &[f32], scale: &[f32], shift: &[f32]) -> Vec<f32> {
     let mut y = vec![0.0; x.len()];
     p.each_plane(&mut y, |c, dst, at| {
-        let (s, t) = (scale[c], shift[c]);
+        let (m, s, t) = (mean[c], scale[c], shift[c]);
         for (d, &v) in dst.iter_mut().zip(&x[at..]) {
-            *d = v * s + t;
+            *d = (v - m) * s + t;
         }
     });
     y
@@ -140,10 +141,7 @@ fn infer<B: Backend>(bn: &BatchNorm<B>, x: Tensor<B, 4>) -> Tensor<B, 4> {
     let scale: Vec<f32> = (0..p.channels)
         .map(|c| gamma[c] / (var[c] + bn.epsilon as f32).sqrt())
         .collect();
-    let shift: Vec<f32> = (0..p.channels)
-        .map(|c| beta[c] - mean[c] * scale[c])
-        .collect();
-    let y = tensor(affine(&xv, p, &scale, &shift), primitive.shape());
+    let y = tensor(normalise(&xv, p, &mean, &scale, &beta), primitive.shape());
     cast(Tensor::<Cpu, 4>::from_primitive(TensorPrimitive::Float(y)))
 }
 
@@ -170,10 +168,10 @@ fn train<B: Backend>(bn: &BatchNorm<B>, x: Tensor<B, 4>) -> Tensor<B, 4> {
     let scale: Vec<f32> = (0..p.channels)
         .map(|c| gamma_values[c] * inv_std[c])
         .collect();
-    let shift: Vec<f32> = (0..p.channels)
-        .map(|c| beta_values[c] - mean32[c] * scale[c])
-        .collect();
-    let y = tensor(affine(&xv, p, &scale, &shift), x.primitive.shape());
+    let y = tensor(
+        normalise(&xv, p, &mean32, &scale, &beta_values),
+        x.primitive.shape(),
+    );
 
     let update = |state: &burn::module::RunningState<Tensor<B, 1>>, batch: &[f64]| {
         let batch: Vec<f32> = batch.iter().map(|&v| v as f32).collect();
