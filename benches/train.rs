@@ -120,7 +120,15 @@ fn main() {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let device = Default::default();
     let peer_out = peer();
+    // `cargo bench --bench train -- resnet` runs only the cases whose name contains one of the words.
+    let words: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
     for case in cases() {
+        if !words.is_empty() && !words.iter().any(|w| case.name.contains(w.as_str())) {
+            continue;
+        }
         let steps = if case.name.starts_with("cnn") { 8 } else { 3 };
         if std::env::args().any(|a| a == "--flex") {
             let (train, infer, _) = throughput::<Autodiff<Flex>>(&case, steps, &device);

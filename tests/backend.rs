@@ -333,33 +333,47 @@ proptest! {
     }
 }
 
-/// A convolution of a single image (fewer images than threads: the matrix products run on all threads)
-/// and a pointwise one, outside the random shapes above.
+/// Sizes outside the random shapes above: one image (fewer images than threads, so each matrix product
+/// runs on all threads), and images with enough output positions to take one product each; 3×3 and
+/// pointwise kernels, strides 1 and 2.
 #[test]
-fn single_image_and_pointwise_convolutions_match_flex() {
-    for (kernel, padding, stride) in [
-        ([3, 3], [1, 1], [1, 1]),
-        ([1, 1], [0, 0], [1, 1]),
-        ([1, 1], [0, 0], [2, 2]),
-    ] {
-        let c = ConvCase {
-            batch: 1,
-            c_in: 16,
-            c_out: 24,
-            size: [20, 17],
-            kernel,
-            stride,
-            padding,
-            dilation: [1, 1],
-            bias: true,
-            seed: 9,
-        };
-        let (ours, reference) = (
-            conv_run::<Autodiff<Cpu>>(&c),
-            conv_run::<Autodiff<Flex>>(&c),
-        );
-        for i in 0..4 {
-            assert_close("single image", &ours[i], &reference[i]).expect("close");
+fn larger_convolutions_match_flex() {
+    for batch in [1, 3] {
+        for (kernel, padding, stride) in [
+            ([3, 3], [1, 1], [1, 1]),
+            ([1, 1], [0, 0], [1, 1]),
+            ([1, 1], [0, 0], [2, 2]),
+            ([3, 3], [1, 1], [2, 2]),
+        ] {
+            let c = ConvCase {
+                batch,
+                c_in: 16,
+                c_out: 24,
+                size: [48, 45],
+                kernel,
+                stride,
+                padding,
+                dilation: [1, 1],
+                bias: true,
+                seed: 9,
+            };
+            let (ours, reference) = (
+                conv_run::<Autodiff<Cpu>>(&c),
+                conv_run::<Autodiff<Flex>>(&c),
+            );
+            for (i, what) in [
+                "output",
+                "input gradient",
+                "weight gradient",
+                "bias gradient",
+            ]
+            .iter()
+            .enumerate()
+            {
+                assert_close(what, &ours[i], &reference[i]).unwrap_or_else(|e| {
+                    panic!("batch {batch}, kernel {kernel:?}, stride {stride:?}: {e}")
+                });
+            }
         }
     }
 }

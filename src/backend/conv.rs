@@ -1,10 +1,11 @@
 //! 2-D convolution as im2col + matrix product, forward and both backward passes, in NCHW.
 //!
-//! Per image, the input patches are unfolded into a `(channels·kh·kw) × (out_h·out_w)` matrix (`col`):
-//! forward is `weight · col`, the input gradient folds `weightᵀ · grad` back onto the image, the weight
-//! gradient sums `grad · colᵀ` over the batch. Images run in parallel, one per thread; with fewer images
-//! than threads each product runs on all threads instead. Grouped convolutions and other element types go
-//! to flex.
+//! The input patches of a group of images are unfolded into a `(channels·kh·kw) × (images·out_h·out_w)`
+//! matrix (`col`): forward is `weight · col`, the input gradient folds `weightᵀ · grad` back onto the
+//! images, the weight gradient is `grad · colᵀ` summed over the batch. A group holds one image, or several
+//! where one image has too few output positions for an efficient product (the deep layers of a ResNet).
+//! Groups run in parallel, one per thread; with fewer groups than threads each product runs on all threads
+//! instead. Grouped convolutions and other element types go to flex.
 
 use super::gemm::{View, matmul};
 use super::{Cpu, tensor, values};
@@ -92,12 +93,14 @@ impl Geometry {
         o * self.stride[axis] + k * self.dilation[axis] - self.padding[axis]
     }
 
-    /// Unfolds one image into `col` (`patch_len × positions`).
-    fn im2col(&self, image: &[f32], col: &mut [f32]) {
+    /// Unfolds one image into the `patch_len × positions` block of `col` whose rows start every `stride`
+    /// values.
+    fn im2col(&self, image: &[f32], col: &mut [f32], stride: usize) {
         let [kh, kw] = self.kernel;
         let [oh, ow] = self.out;
         let plane = self.height * self.width;
-        for (row, dst) in col.chunks_exact_mut(oh * ow).enumerate() {
+        for row in 0..self.patch_len() {
+            let dst = &mut col[row * stride..][..oh * ow];
             let (c, ki, kj) = (row / (kh * kw), row / kw % kh, row % kw);
             let channel = &image[c * plane..][..plane];
             let (rows, cols) = (self.inside(0, ki), self.inside(1, kj));
@@ -123,12 +126,14 @@ impl Geometry {
         }
     }
 
-    /// Adds `col` (`patch_len × positions`) back onto one image: the transpose of [`Geometry::im2col`].
-    fn col2im(&self, col: &[f32], image: &mut [f32]) {
+    /// Adds the `patch_len × positions` block of `col` (rows every `stride` values) back onto one image:
+    /// the transpose of [`Geometry::im2col`].
+    fn col2im(&self, col: &[f32], stride: usize, image: &mut [f32]) {
         let [kh, kw] = self.kernel;
         let [oh, ow] = self.out;
         let plane = self.height * self.width;
-        for (row, src) in col.chunks_exact(oh * ow).enumerate() {
+        for row in 0..self.patch_len() {
+            let src = &col[row * stride..][..oh * ow];
             let (c, ki, kj) = (row / (kh * kw), row / kw % kh, row % kw);
             let channel = &mut image[c * plane..][..plane];
             let (rows, cols) = (self.inside(0, ki), self.inside(1, kj));
@@ -145,35 +150,83 @@ impl Geometry {
         }
     }
 
-    /// The `col` matrix of image `index` of `x`: the image itself for pointwise convolutions, otherwise
-    /// unfolded into `buffer`.
-    fn col<'a>(&self, x: &'a [f32], index: usize, buffer: &'a mut Vec<f32>) -> &'a [f32] {
-        let image = &x[index * self.image_len()..][..self.image_len()];
-        if self.pointwise() {
-            return image;
+    /// Images per matrix product: enough columns (output positions) for the product to run efficiently.
+    fn group(&self) -> usize {
+        MIN_COLUMNS
+            .div_ceil(self.positions().max(1))
+            .clamp(1, self.batch.max(1))
+    }
+
+    /// The `col` matrix of `count` images of `x` from `first`: the image itself for one image of a
+    /// pointwise convolution, otherwise unfolded into `buffer`.
+    fn col<'a>(
+        &self,
+        x: &'a [f32],
+        first: usize,
+        count: usize,
+        buffer: &'a mut Vec<f32>,
+    ) -> &'a [f32] {
+        let len = self.image_len();
+        if count == 1 && self.pointwise() {
+            return &x[first * len..][..len];
         }
-        buffer.resize(self.patch_len() * self.positions(), 0.0);
-        self.im2col(image, buffer);
+        let (p, stride) = (self.positions(), count * self.positions());
+        buffer.resize(self.patch_len() * stride, 0.0);
+        for j in 0..count {
+            let image = &x[(first + j) * len..][..len];
+            self.im2col(image, &mut buffer[j * p..], stride);
+        }
         buffer
     }
 }
 
-/// Runs `work(image index, its chunk of out, scratch buffer, threads for its products)` for every image,
-/// where image `i` owns `out[i·chunk..(i+1)·chunk]`.
-fn per_image(
+/// Output positions below which a matrix product takes several images at once.
+const MIN_COLUMNS: usize = 512;
+
+/// `rows × (count·cols)` from `count` consecutive `rows × cols` matrices in `src` (or back, with `scatter`).
+fn interleave(src: &[f32], dst: &mut [f32], rows: usize, cols: usize, count: usize, scatter: bool) {
+    for j in 0..count {
+        for r in 0..rows {
+            let (stacked, wide) = ((j * rows + r) * cols, r * count * cols + j * cols);
+            if scatter {
+                dst[stacked..stacked + cols].copy_from_slice(&src[wide..wide + cols]);
+            } else {
+                dst[wide..wide + cols].copy_from_slice(&src[stacked..stacked + cols]);
+            }
+        }
+    }
+}
+
+/// Scratch space of one task.
+#[derive(Default)]
+struct Scratch {
+    col: Vec<f32>,
+    wide: Vec<f32>,
+}
+
+/// Runs `work(first image, images, their chunk of out, scratch, threads for its products)` for groups of
+/// `group` images, where image `i` owns `out[i·chunk..(i+1)·chunk]`.
+fn per_group(
     out: &mut [f32],
     chunk: usize,
-    work: impl Fn(usize, &mut [f32], &mut Vec<f32>, usize) + Sync,
+    group: usize,
+    work: impl Fn(usize, usize, &mut [f32], &mut Scratch, usize) + Sync,
 ) {
+    if chunk == 0 {
+        return;
+    }
     let threads = rayon::current_num_threads().max(1);
-    if out.len() / chunk.max(1) >= threads {
-        out.par_chunks_mut(chunk)
+    let groups = (out.len() / chunk).div_ceil(group);
+    if groups >= threads {
+        out.par_chunks_mut(group * chunk)
             .enumerate()
-            .for_each_init(Vec::new, |buffer, (i, o)| work(i, o, buffer, 1));
+            .for_each_init(Scratch::default, |scratch, (i, o)| {
+                work(i * group, o.len() / chunk, o, scratch, 1)
+            });
     } else {
-        let mut buffer = Vec::new();
-        for (i, o) in out.chunks_mut(chunk).enumerate() {
-            work(i, o, &mut buffer, threads);
+        let mut scratch = Scratch::default();
+        for (i, o) in out.chunks_mut(group * chunk).enumerate() {
+            work(i * group, o.len() / chunk, o, &mut scratch, threads);
         }
     }
 }
@@ -193,22 +246,59 @@ pub fn conv2d(
     };
     let (k, p, o) = (g.patch_len(), g.positions(), g.out_channels);
     let mut out = vec![0.0; g.batch * o * p];
-    per_image(&mut out, o * p, |i, dst, buffer, threads| {
-        let col = g.col(&xv, i, buffer);
-        matmul(
-            (dst, View::dense(o, p)),
-            false,
-            (&wv, View::dense(o, k)),
-            (col, View::dense(k, p)),
-            threads,
-        );
-        if let Some(Some(b)) = &bias_values {
-            for (row, b) in dst.chunks_exact_mut(p).zip(b.iter()) {
-                row.iter_mut().for_each(|v| *v += b);
+    per_group(
+        &mut out,
+        o * p,
+        g.group(),
+        |first, count, dst, scratch, threads| {
+            let col = g.col(&xv, first, count, &mut scratch.col);
+            let weight = (&wv[..], View::dense(o, k));
+            if count == 1 {
+                matmul(
+                    (dst, View::dense(o, p)),
+                    false,
+                    weight,
+                    (col, View::dense(k, p)),
+                    threads,
+                );
+            } else {
+                scratch.wide.resize(o * count * p, 0.0);
+                let wide = View::dense(o, count * p);
+                matmul(
+                    (&mut scratch.wide, wide),
+                    false,
+                    weight,
+                    (col, View::dense(k, count * p)),
+                    threads,
+                );
+                interleave(&scratch.wide, dst, o, p, count, true);
             }
-        }
-    });
+            if let Some(Some(b)) = &bias_values {
+                for (row, b) in dst.chunks_exact_mut(p).zip(b.iter().cycle()) {
+                    row.iter_mut().for_each(|v| *v += b);
+                }
+            }
+        },
+    );
     tensor(out, [g.batch, o, g.out[0], g.out[1]])
+}
+
+/// The output gradient of `count` images from `first` as one `out_channels × (count·positions)` matrix.
+fn wide_grad<'a>(
+    g: &Geometry,
+    gv: &'a [f32],
+    first: usize,
+    count: usize,
+    buffer: &'a mut Vec<f32>,
+) -> &'a [f32] {
+    let (o, p) = (g.out_channels, g.positions());
+    let stacked = &gv[first * o * p..][..count * o * p];
+    if count == 1 {
+        return stacked;
+    }
+    buffer.resize(count * o * p, 0.0);
+    interleave(stacked, buffer, o, p, count, false);
+    buffer
 }
 
 pub fn conv2d_x_backward(
@@ -225,30 +315,34 @@ pub fn conv2d_x_backward(
         return Flex::conv2d_x_backward(x, weight, output_grad, options);
     };
     let (k, p, o) = (g.patch_len(), g.positions(), g.out_channels);
-    let weight_t = View::dense(o, k).t();
+    let weight_t = (&wv[..], View::dense(o, k).t());
     let mut dx = vec![0.0; g.batch * g.image_len()];
-    per_image(&mut dx, g.image_len(), |i, dst, buffer, threads| {
-        let grad = &gv[i * o * p..][..o * p];
-        if g.pointwise() {
+    per_group(
+        &mut dx,
+        g.image_len(),
+        g.group(),
+        |first, count, dst, scratch, threads| {
+            let grad = (
+                wide_grad(&g, &gv, first, count, &mut scratch.wide),
+                View::dense(o, count * p),
+            );
+            if count == 1 && g.pointwise() {
+                matmul((dst, View::dense(k, p)), false, weight_t, grad, threads);
+                return;
+            }
+            scratch.col.resize(k * count * p, 0.0);
             matmul(
-                (dst, View::dense(k, p)),
+                (&mut scratch.col, View::dense(k, count * p)),
                 false,
-                (&wv, weight_t),
-                (grad, View::dense(o, p)),
+                weight_t,
+                grad,
                 threads,
             );
-        } else {
-            buffer.resize(k * p, 0.0);
-            matmul(
-                (buffer, View::dense(k, p)),
-                false,
-                (&wv, weight_t),
-                (grad, View::dense(o, p)),
-                threads,
-            );
-            g.col2im(buffer, dst);
-        }
-    });
+            for (j, image) in dst.chunks_exact_mut(g.image_len()).enumerate() {
+                g.col2im(&scratch.col[j * p..], count * p, image);
+            }
+        },
+    );
     tensor(dx, [g.batch, g.channels, g.height, g.width])
 }
 
@@ -273,20 +367,21 @@ pub fn conv2d_weight_backward(
     let threads = rayon::current_num_threads().max(1);
     let parts = WEIGHT_GRAD_PARTS.min(g.batch).max(1);
     let per_part = g.batch.div_ceil(parts);
-    // With fewer images than threads, one part on all threads; otherwise a part per task.
-    let inner = if g.batch < threads { threads } else { 1 };
+    // With fewer parts than threads, each product on all threads; otherwise a part per task.
+    let inner = if parts < threads { threads } else { 1 };
     let partial = |part: usize| {
         let mut dw = vec![0.0; o * k];
-        let mut buffer = Vec::new();
+        let mut scratch = Scratch::default();
         let images = part * per_part..((part + 1) * per_part).min(g.batch);
-        for (n, i) in images.enumerate() {
-            let col = g.col(&xv, i, &mut buffer);
-            let grad = &gv[i * o * p..][..o * p];
-            let col_t = View::dense(k, p).t();
+        for (n, first) in images.clone().step_by(g.group()).enumerate() {
+            let count = g.group().min(images.end - first);
+            let col = g.col(&xv, first, count, &mut scratch.col);
+            let grad = wide_grad(&g, &gv, first, count, &mut scratch.wide);
+            let col_t = View::dense(k, count * p).t();
             matmul(
                 (&mut dw, View::dense(o, k)),
                 n > 0,
-                (grad, View::dense(o, p)),
+                (grad, View::dense(o, count * p)),
                 (col, col_t),
                 inner,
             );
