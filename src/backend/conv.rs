@@ -14,6 +14,7 @@ use burn::backend::flex::FlexTensor;
 use burn::tensor::TensorMetadata;
 use burn::tensor::ops::{ConvOptions, FloatTensor, ModuleOps};
 use rayon::prelude::*;
+use std::ops::Range;
 
 /// Sizes of one convolution.
 #[derive(Clone, Copy, Debug)]
@@ -93,18 +94,18 @@ impl Geometry {
         o * self.stride[axis] + k * self.dilation[axis] - self.padding[axis]
     }
 
-    /// Unfolds one image into the `patch_len × positions` block of `col` whose rows start every `stride`
-    /// values.
-    fn im2col(&self, image: &[f32], col: &mut [f32], stride: usize) {
+    /// Unfolds output rows `tile` of one image into the `patch_len × (tile.len()·out_w)` block of `col`
+    /// whose rows start every `stride` values.
+    fn im2col(&self, image: &[f32], col: &mut [f32], stride: usize, tile: Range<usize>) {
         let [kh, kw] = self.kernel;
-        let [oh, ow] = self.out;
+        let ow = self.out[1];
         let plane = self.height * self.width;
         for row in 0..self.patch_len() {
-            let dst = &mut col[row * stride..][..oh * ow];
+            let dst = &mut col[row * stride..][..tile.len() * ow];
             let (c, ki, kj) = (row / (kh * kw), row / kw % kh, row % kw);
             let channel = &image[c * plane..][..plane];
             let (rows, cols) = (self.inside(0, ki), self.inside(1, kj));
-            for (oy, dst) in dst.chunks_exact_mut(ow).enumerate() {
+            for (oy, dst) in tile.clone().zip(dst.chunks_exact_mut(ow)) {
                 if !rows.contains(&oy) || cols.is_empty() {
                     dst.fill(0.0);
                     continue;
@@ -126,23 +127,23 @@ impl Geometry {
         }
     }
 
-    /// Adds the `patch_len × positions` block of `col` (rows every `stride` values) back onto one image:
-    /// the transpose of [`Geometry::im2col`].
-    fn col2im(&self, col: &[f32], stride: usize, image: &mut [f32]) {
+    /// Adds the block of `col` that [`Geometry::im2col`] fills for output rows `tile` back onto one image.
+    fn col2im(&self, col: &[f32], stride: usize, tile: Range<usize>, image: &mut [f32]) {
         let [kh, kw] = self.kernel;
-        let [oh, ow] = self.out;
+        let ow = self.out[1];
         let plane = self.height * self.width;
         for row in 0..self.patch_len() {
-            let src = &col[row * stride..][..oh * ow];
+            let src = &col[row * stride..][..tile.len() * ow];
             let (c, ki, kj) = (row / (kh * kw), row / kw % kh, row % kw);
             let channel = &mut image[c * plane..][..plane];
             let (rows, cols) = (self.inside(0, ki), self.inside(1, kj));
             if cols.is_empty() {
                 continue;
             }
-            for oy in rows {
+            for oy in rows.start.max(tile.start)..rows.end.min(tile.end) {
                 let line = &mut channel[self.source(0, ki, oy) * self.width..][..self.width];
-                let src = &src[oy * ow + cols.start..oy * ow + cols.end];
+                let at = (oy - tile.start) * ow;
+                let src = &src[at + cols.start..at + cols.end];
                 let from = self.source(1, kj, cols.start);
                 let taps = line[from..].iter_mut().step_by(self.stride[1]);
                 taps.zip(src).for_each(|(d, s)| *d += s);
@@ -157,28 +158,53 @@ impl Geometry {
             .clamp(1, self.batch.max(1))
     }
 
-    /// The `col` matrix of `count` images of `x` from `first`: the image itself for one image of a
-    /// pointwise convolution, otherwise unfolded into `buffer`.
+    /// Output-row ranges of one image whose unfolded patches fit in a core's cache (about
+    /// [`TILE_BYTES`]), so that the product reads what im2col has just written; the whole image for
+    /// pointwise convolutions, which need no unfolding.
+    fn tiles(&self) -> Vec<Range<usize>> {
+        let [oh, ow] = self.out;
+        let columns = (TILE_BYTES / 4 / self.patch_len().max(1)).max(MIN_COLUMNS);
+        let step = if self.pointwise() {
+            oh
+        } else {
+            (columns / ow.max(1)).clamp(1, oh.max(1))
+        };
+        (0..oh)
+            .step_by(step.max(1))
+            .map(|r| r..(r + step).min(oh))
+            .collect()
+    }
+
+    /// The `col` matrix of output rows `tile` of `count` images of `x` from `first`: the image itself for
+    /// one image of a pointwise convolution, otherwise unfolded into `buffer`.
     fn col<'a>(
         &self,
         x: &'a [f32],
-        first: usize,
-        count: usize,
+        (first, count): (usize, usize),
+        tile: Range<usize>,
         buffer: &'a mut Vec<f32>,
     ) -> &'a [f32] {
         let len = self.image_len();
         if count == 1 && self.pointwise() {
             return &x[first * len..][..len];
         }
-        let (p, stride) = (self.positions(), count * self.positions());
-        buffer.resize(self.patch_len() * stride, 0.0);
+        let columns = tile.len() * self.out[1];
+        buffer.resize(self.patch_len() * count * columns, 0.0);
         for j in 0..count {
             let image = &x[(first + j) * len..][..len];
-            self.im2col(image, &mut buffer[j * p..], stride);
+            self.im2col(
+                image,
+                &mut buffer[j * columns..],
+                count * columns,
+                tile.clone(),
+            );
         }
         buffer
     }
 }
+
+/// Bytes of unfolded patches per product (a share of a core's L2 cache).
+const TILE_BYTES: usize = 512 * 1024;
 
 /// Output positions below which a matrix product takes several images at once.
 const MIN_COLUMNS: usize = 512;
@@ -244,24 +270,26 @@ pub fn conv2d(
     else {
         return Flex::conv2d(x, weight, bias, options);
     };
-    let (k, p, o) = (g.patch_len(), g.positions(), g.out_channels);
+    let (k, p, o, [oh, ow]) = (g.patch_len(), g.positions(), g.out_channels, g.out);
     let mut out = vec![0.0; g.batch * o * p];
     per_group(
         &mut out,
         o * p,
         g.group(),
         |first, count, dst, scratch, threads| {
-            let col = g.col(&xv, first, count, &mut scratch.col);
             let weight = (&wv[..], View::dense(o, k));
             if count == 1 {
-                matmul(
-                    (dst, View::dense(o, p)),
-                    false,
-                    weight,
-                    (col, View::dense(k, p)),
-                    threads,
-                );
+                for tile in g.tiles() {
+                    let columns = tile.len() * ow;
+                    let col = (
+                        g.col(&xv, (first, 1), tile.clone(), &mut scratch.col),
+                        View::dense(k, columns),
+                    );
+                    let out = (&mut dst[tile.start * ow..], View::strided(o, columns, p));
+                    matmul(out, false, weight, col, threads);
+                }
             } else {
+                let col = g.col(&xv, (first, count), 0..oh, &mut scratch.col);
                 scratch.wide.resize(o * count * p, 0.0);
                 let wide = View::dense(o, count * p);
                 matmul(
@@ -280,7 +308,7 @@ pub fn conv2d(
             }
         },
     );
-    tensor(out, [g.batch, o, g.out[0], g.out[1]])
+    tensor(out, [g.batch, o, oh, ow])
 }
 
 /// The output gradient of `count` images from `first` as one `out_channels × (count·positions)` matrix.
@@ -314,7 +342,7 @@ pub fn conv2d_x_backward(
     ) else {
         return Flex::conv2d_x_backward(x, weight, output_grad, options);
     };
-    let (k, p, o) = (g.patch_len(), g.positions(), g.out_channels);
+    let (k, p, o, [oh, ow]) = (g.patch_len(), g.positions(), g.out_channels, g.out);
     let weight_t = (&wv[..], View::dense(o, k).t());
     let mut dx = vec![0.0; g.batch * g.image_len()];
     per_group(
@@ -322,24 +350,41 @@ pub fn conv2d_x_backward(
         g.image_len(),
         g.group(),
         |first, count, dst, scratch, threads| {
-            let grad = (
-                wide_grad(&g, &gv, first, count, &mut scratch.wide),
-                View::dense(o, count * p),
-            );
-            if count == 1 && g.pointwise() {
-                matmul((dst, View::dense(k, p)), false, weight_t, grad, threads);
+            if count > 1 {
+                let grad = (
+                    wide_grad(&g, &gv, first, count, &mut scratch.wide),
+                    View::dense(o, count * p),
+                );
+                scratch.col.resize(k * count * p, 0.0);
+                matmul(
+                    (&mut scratch.col, View::dense(k, count * p)),
+                    false,
+                    weight_t,
+                    grad,
+                    threads,
+                );
+                for (j, image) in dst.chunks_exact_mut(g.image_len()).enumerate() {
+                    g.col2im(&scratch.col[j * p..], count * p, 0..oh, image);
+                }
                 return;
             }
-            scratch.col.resize(k * count * p, 0.0);
-            matmul(
-                (&mut scratch.col, View::dense(k, count * p)),
-                false,
-                weight_t,
-                grad,
-                threads,
-            );
-            for (j, image) in dst.chunks_exact_mut(g.image_len()).enumerate() {
-                g.col2im(&scratch.col[j * p..], count * p, image);
+            let grad = &gv[first * o * p..][..o * p];
+            for tile in g.tiles() {
+                let columns = tile.len() * ow;
+                let grad = (&grad[tile.start * ow..], View::strided(o, columns, p));
+                if g.pointwise() {
+                    matmul((dst, View::dense(k, p)), false, weight_t, grad, threads);
+                    continue;
+                }
+                scratch.col.resize(k * columns, 0.0);
+                matmul(
+                    (&mut scratch.col, View::dense(k, columns)),
+                    false,
+                    weight_t,
+                    grad,
+                    threads,
+                );
+                g.col2im(&scratch.col, columns, tile, dst);
             }
         },
     );
@@ -373,18 +418,28 @@ pub fn conv2d_weight_backward(
         let mut dw = vec![0.0; o * k];
         let mut scratch = Scratch::default();
         let images = part * per_part..((part + 1) * per_part).min(g.batch);
-        for (n, first) in images.clone().step_by(g.group()).enumerate() {
+        let mut accumulate = false;
+        for first in images.clone().step_by(g.group()) {
             let count = g.group().min(images.end - first);
-            let col = g.col(&xv, first, count, &mut scratch.col);
-            let grad = wide_grad(&g, &gv, first, count, &mut scratch.wide);
-            let col_t = View::dense(k, count * p).t();
-            matmul(
-                (&mut dw, View::dense(o, k)),
-                n > 0,
-                (grad, View::dense(o, count * p)),
-                (col, col_t),
-                inner,
-            );
+            let (grad, tiles) = if count == 1 {
+                (&gv[first * o * p..][..o * p], g.tiles())
+            } else {
+                (
+                    wide_grad(&g, &gv, first, count, &mut scratch.wide),
+                    vec![0..g.out[0]],
+                )
+            };
+            for tile in tiles {
+                let columns = count * tile.len() * g.out[1];
+                let grad = (
+                    &grad[tile.start * g.out[1]..],
+                    View::strided(o, columns, count * p),
+                );
+                let col = g.col(&xv, (first, count), tile, &mut scratch.col);
+                let col = (col, View::dense(k, columns).t());
+                matmul((&mut dw, View::dense(o, k)), accumulate, grad, col, inner);
+                accumulate = true;
+            }
         }
         dw
     };

@@ -22,6 +22,16 @@ impl View {
         }
     }
 
+    /// `rows × cols` of a row-major buffer whose rows start every `row_stride` values.
+    pub fn strided(rows: usize, cols: usize, row_stride: usize) -> Self {
+        View {
+            rows,
+            cols,
+            row_stride,
+            col_stride: 1,
+        }
+    }
+
     /// The same buffer read as the transposed matrix.
     pub fn t(self) -> Self {
         View {

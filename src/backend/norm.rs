@@ -62,12 +62,23 @@ impl Planes {
         (self.batch * self.area) as f64
     }
 
-    /// `f(plane of channel c in image n)` summed over the batch, per channel.
-    fn per_channel(&self, f: impl Fn(usize, usize) -> f64 + Sync) -> Vec<f64> {
+    /// `f(image n, channel c)` summed over the batch, per channel: two sums in one pass.
+    fn per_channel(&self, f: impl Fn(usize, usize) -> [f64; 2] + Sync) -> Vec<[f64; 2]> {
         (0..self.channels)
             .into_par_iter()
-            .map(|c| (0..self.batch).map(|n| f(n, c)).sum())
+            .map(|c| {
+                (0..self.batch).fold([0.0; 2], |[a, b], n| {
+                    let [x, y] = f(n, c);
+                    [a + x, b + y]
+                })
+            })
             .collect()
+    }
+
+    /// The values of channel `c` in image `n`.
+    fn plane(&self, n: usize, c: usize) -> std::ops::Range<usize> {
+        let at = (n * self.channels + c) * self.area;
+        at..at + self.area
     }
 
     /// `dst` plane by plane: `f(channel, dst plane, offset of the plane)`.
@@ -82,26 +93,22 @@ impl Planes {
     }
 }
 
-/// Batch mean and biased variance per channel (two passes, accumulated in f64).
+/// Batch mean and biased variance per channel, in one pass (sums of x and x² in f64, whose 53 bits keep
+/// E[x²] − E[x]² exact enough for f32 activations).
 fn statistics(x: &[f32], p: Planes) -> (Vec<f64>, Vec<f64>) {
-    let plane = |n: usize, c: usize| &x[(n * p.channels + c) * p.area..][..p.area];
     let count = p.count().max(1.0);
-    let mean: Vec<f64> = p
-        .per_channel(|n, c| plane(n, c).iter().map(|&v| v as f64).sum())
-        .into_iter()
-        .map(|s| s / count)
-        .collect();
-    let var = p
-        .per_channel(|n, c| {
-            plane(n, c)
-                .iter()
-                .map(|&v| (v as f64 - mean[c]).powi(2))
-                .sum()
+    p.per_channel(|n, c| {
+        x[p.plane(n, c)].iter().fold([0.0; 2], |[s, q], &v| {
+            let v = v as f64;
+            [s + v, q + v * v]
         })
-        .into_iter()
-        .map(|s| s / count)
-        .collect();
-    (mean, var)
+    })
+    .into_iter()
+    .map(|[s, q]| {
+        let mean = s / count;
+        (mean, (q / count - mean * mean).max(0.0))
+    })
+    .unzip()
 }
 
 /// `(x − mean[c]) · scale[c] + shift[c]` per channel (centred first, so that a tiny variance does not
@@ -238,21 +245,19 @@ impl Backward<Cpu, 3> for NormBackward {
             unreachable!("batch-norm state and gradient are f32 tensors")
         };
         let p = Planes::of(&s.x);
-        let plane = |n: usize, c: usize| {
-            let at = (n * p.channels + c) * p.area;
-            at..at + p.area
-        };
         // Σ dy and Σ dy·x̂ per channel: the gradients of β and γ.
-        let sum_dy = p.per_channel(|n, c| dyv[plane(n, c)].iter().map(|&g| g as f64).sum());
-        let sum_dy_xhat = p.per_channel(|n, c| {
-            let r = plane(n, c);
+        let sums = p.per_channel(|n, c| {
+            let r = p.plane(n, c);
             let (m, k) = (s.mean[c], s.inv_std[c]);
             dyv[r.clone()]
                 .iter()
                 .zip(&xv[r])
-                .map(|(&g, &v)| g as f64 * ((v - m) * k) as f64)
-                .sum()
+                .fold([0.0; 2], |[a, b], (&g, &v)| {
+                    [a + g as f64, b + g as f64 * ((v - m) * k) as f64]
+                })
         });
+        let (sum_dy, sum_dy_xhat): (Vec<f64>, Vec<f64>) =
+            sums.into_iter().map(|[a, b]| (a, b)).unzip();
         if let Some(node) = x_node {
             // dx = γ/σ · (dy − mean(dy) − x̂ · mean(dy·x̂))
             let count = p.count().max(1.0);
