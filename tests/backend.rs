@@ -149,6 +149,53 @@ fn conv_run<B: AutodiffBackend>(c: &ConvCase) -> [Vec<f32>; 4] {
     ]
 }
 
+/// The convolution of [`conv_run`] as the textbook sum in f64: a reference that shares no code with
+/// either backend (both use the same matrix-product crate).
+fn direct_conv(c: &ConvCase) -> Vec<f32> {
+    let x = values(c.batch * c.c_in * c.size[0] * c.size[1], c.seed);
+    let w = values(c.c_out * c.c_in * c.kernel[0] * c.kernel[1], c.seed ^ 1);
+    let b = values(c.c_out, c.seed ^ 2);
+    let out = |i: usize| {
+        (c.size[i] + 2 * c.padding[i] - c.dilation[i] * (c.kernel[i] - 1) - 1) / c.stride[i] + 1
+    };
+    let (oh, ow) = (out(0), out(1));
+    let mut y = Vec::with_capacity(c.batch * c.c_out * oh * ow);
+    for n in 0..c.batch {
+        for o in 0..c.c_out {
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    let mut sum = if c.bias { b[o] as f64 } else { 0.0 };
+                    for i in 0..c.c_in {
+                        for ki in 0..c.kernel[0] {
+                            for kj in 0..c.kernel[1] {
+                                let iy = (oy * c.stride[0] + ki * c.dilation[0]) as isize
+                                    - c.padding[0] as isize;
+                                let ix = (ox * c.stride[1] + kj * c.dilation[1]) as isize
+                                    - c.padding[1] as isize;
+                                if iy < 0
+                                    || ix < 0
+                                    || iy >= c.size[0] as isize
+                                    || ix >= c.size[1] as isize
+                                {
+                                    continue;
+                                }
+                                let xv = x[((n * c.c_in + i) * c.size[0] + iy as usize)
+                                    * c.size[1]
+                                    + ix as usize];
+                                let wv =
+                                    w[((o * c.c_in + i) * c.kernel[0] + ki) * c.kernel[1] + kj];
+                                sum += xv as f64 * wv as f64;
+                            }
+                        }
+                    }
+                    y.push(sum as f32);
+                }
+            }
+        }
+    }
+    y
+}
+
 #[derive(Clone, Debug)]
 struct PoolCase {
     batch: usize,
@@ -298,6 +345,12 @@ proptest! {
     }
 
     #[test]
+    fn convolution_matches_a_direct_sum(c in conv_case()) {
+        let ours = conv_run::<Autodiff<Cpu>>(&c);
+        assert_close("output against the direct sum", &ours[0], &direct_conv(&c))?;
+    }
+
+    #[test]
     fn max_pooling_matches_flex(c in pool_case()) {
         let ours = pool_run::<Autodiff<Cpu>>(&c);
         let reference = pool_run::<Autodiff<Flex>>(&c);
@@ -333,7 +386,7 @@ proptest! {
     }
 }
 
-/// Sizes outside the random shapes above: one image (fewer images than threads, so each matrix product
+/// Sizes outside the random shapes above (also against the direct sum): one image (fewer images than threads, so each matrix product
 /// runs on all threads), and images with enough output positions to take one product each; 3×3 and
 /// pointwise kernels, strides 1 and 2.
 #[test]
@@ -361,6 +414,10 @@ fn larger_convolutions_match_flex() {
                 conv_run::<Autodiff<Cpu>>(&c),
                 conv_run::<Autodiff<Flex>>(&c),
             );
+            assert_close("output against the direct sum", &ours[0], &direct_conv(&c))
+                .unwrap_or_else(|e| {
+                    panic!("batch {batch}, kernel {kernel:?}, stride {stride:?}: {e}")
+                });
             for (i, what) in [
                 "output",
                 "input gradient",

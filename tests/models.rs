@@ -66,7 +66,7 @@ fn the_unet_segments_synthetic_lungs_better_after_training() {
     use burn::backend::Autodiff;
     use burn::optim::{AdamConfig, GradientsParams, Optimizer};
     use study::model::unet::{UNet, dice_bce, dice_iou};
-    type A = Autodiff<Flex>;
+    type A = Autodiff<study::backend::Cpu>;
     let device = Default::default();
     let text = "study \"u\" { seed 2 }\ndataset d = synthetic { size 32, source a { images 8, covid 50% } }\n";
     let loaded = study::load_bytes("u.study", text.as_bytes(), None);

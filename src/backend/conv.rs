@@ -426,7 +426,7 @@ pub fn conv2d_weight_backward(
             } else {
                 (
                     wide_grad(&g, &gv, first, count, &mut scratch.wide),
-                    vec![0..g.out[0]],
+                    [0..g.out[0]].to_vec(),
                 )
             };
             for tile in tiles {

@@ -38,7 +38,7 @@ impl Device {
 
     pub fn describe(&self) -> String {
         match self {
-            Device::Cpu => "flex (cpu)".into(),
+            Device::Cpu => "cpu (flex with study's kernels)".into(),
             Device::Cuda(n) => format!("cuda:{n}"),
         }
     }
