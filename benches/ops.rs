@@ -1,11 +1,14 @@
 //! Where a train step's time goes: each operation of the small CNN's train step (batch 32, 1×128×128) on
-//! its own, in flex and in the project's CPU backend, side by side.
+//! its own, in flex and in the project's CPU backend, side by side (batch-norm as the models run it:
+//! burn's module on flex, the fused operation on the project's backend).
 //!
 //!     cargo bench --bench ops
 
-use burn::backend::Flex;
+use burn::backend::{Autodiff, Flex};
+use burn::nn::BatchNormConfig;
 use burn::prelude::*;
 use burn::tensor::Distribution;
+use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::ops::{ConvOptions, FloatTensor};
 use std::time::Instant;
 use study::backend::Cpu;
@@ -98,25 +101,37 @@ fn measure<B: Backend>() -> Vec<(String, f64, f64)> {
                 burn::tensor::activation::relu(g.clone());
             }),
         );
-        row(
-            "batch mean and variance",
-            0.0,
-            millis(|| {
-                let m = g.clone().mean_dim(0).mean_dim(2).mean_dim(3);
-                let _ = (g.clone() - m)
-                    .powi_scalar(2)
-                    .mean_dim(0)
-                    .mean_dim(2)
-                    .mean_dim(3);
-            }),
-        );
     }
     rows
 }
 
+/// Milliseconds of a training-mode batch-norm forward and backward on `[32, c, hw, hw]`: burn's module on
+/// flex, the fused operation on the project's backend (what the models call).
+fn batch_norm_rows<B: AutodiffBackend>() -> Vec<(String, f64, f64)> {
+    let device = Default::default();
+    [(32usize, 128usize), (64, 64), (128, 32)]
+        .into_iter()
+        .map(|(c, hw)| {
+            let bn = BatchNormConfig::new(c).init::<B>(&device);
+            let x = Tensor::<B, 4>::random([32, c, hw, hw], Distribution::Default, &device)
+                .require_grad();
+            let ms = millis(|| {
+                let _ = study::backend::batch_norm(&bn, x.clone()).sum().backward();
+            });
+            (
+                format!("batch-norm forward + backward {c} at {hw}×{hw}"),
+                0.0,
+                ms,
+            )
+        })
+        .collect()
+}
+
 fn main() {
-    let flex = measure::<Flex>();
-    let ours = measure::<Cpu>();
+    let mut flex = measure::<Flex>();
+    flex.extend(batch_norm_rows::<Autodiff<Flex>>());
+    let mut ours = measure::<Cpu>();
+    ours.extend(batch_norm_rows::<Autodiff<Cpu>>());
     println!(
         "{:<44} {:>10} {:>10} {:>8}   GFLOP/s flex / study",
         "operation", "flex ms", "study ms", "speed-up"

@@ -151,11 +151,17 @@ impl Geometry {
         }
     }
 
-    /// Images per matrix product: enough columns (output positions) for the product to run efficiently.
+    /// Images per matrix product: enough columns (output positions) for the product to run efficiently,
+    /// in an even number of groups where there are several, so that two cores share them equally (the
+    /// grouping does not depend on the thread count, nor do the results).
     fn group(&self) -> usize {
-        MIN_COLUMNS
+        let batch = self.batch.max(1);
+        let least = MIN_COLUMNS
             .div_ceil(self.positions().max(1))
-            .clamp(1, self.batch.max(1))
+            .clamp(1, batch);
+        let groups = batch.div_ceil(least);
+        let even = if groups > 1 { groups - groups % 2 } else { 1 };
+        batch.div_ceil(even)
     }
 
     /// Output-row ranges of one image whose unfolded patches fit in a core's cache (about
@@ -426,7 +432,7 @@ pub fn conv2d_weight_backward(
             } else {
                 (
                     wide_grad(&g, &gv, first, count, &mut scratch.wide),
-                    [0..g.out[0]].to_vec(),
+                    std::iter::once(0..g.out[0]).collect(),
                 )
             };
             for tile in tiles {
