@@ -1,10 +1,12 @@
 //! The default CPU backend: burn's `flex`, with the project's own kernels for the operations that decide
 //! training speed on a CPU.
 //!
-//! [`Cpu`] has flex's tensor types and hands every operation to flex, except 2-D convolution (forward and
-//! both backward passes, as im2col + the `gemm` crate's matrix product, one image per thread) and 2-D max
-//! pooling (forward with indices and backward). Each replaced operation is checked against flex on random
-//! shapes and values in `tests/backend.rs`.
+//! [`Cpu`] has flex's tensor types and hands every operation to flex (`delegate`), except 2-D convolution
+//! (forward and both backward passes as im2col + the `gemm` crate's matrix product: `conv`) and 2-D max
+//! pooling (forward with indices and backward: `pool`). Batch-norm is fused in [`batch_norm`], which the
+//! models call and which falls back to burn's module on other backends. The first operation asks the C
+//! allocator to keep freed memory (`keep_freed_memory`). Each replaced operation is checked against flex on
+//! random shapes and values in `tests/backend.rs`; `benches/README.md` has the numbers.
 
 mod conv;
 mod delegate;
