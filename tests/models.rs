@@ -17,17 +17,10 @@ fn config(architecture: Architecture, in_channels: usize, classes: usize) -> Net
     }
 }
 
-/// burn's random generator is one per process: tests that create networks take turns, so that the seeded
-/// one below gets the same initial weights whatever runs beside it.
-static RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn rng() -> std::sync::MutexGuard<'static, ()> {
-    RNG.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
 #[test]
 fn parameter_counts_match_the_reference_architectures() {
-    let _rng = rng();
+    // Networks drawn from burn's shared generator take turns with the seeded U-Net below.
+    let _rng = study::train::hold_backend_rng();
     let device = Default::default();
     let cases = [
         (Architecture::Resnet { depth: 18 }, 11_689_512),
@@ -46,7 +39,8 @@ fn parameter_counts_match_the_reference_architectures() {
 
 #[test]
 fn forward_shapes_for_gray_and_rgb_inputs() {
-    let _rng = rng();
+    // Networks drawn from burn's shared generator take turns with the seeded U-Net below.
+    let _rng = study::train::hold_backend_rng();
     let device = Default::default();
     for (architecture, channels, classes, size) in [
         (
@@ -95,7 +89,7 @@ fn the_unet_segments_synthetic_lungs_better_after_training() {
     let n = table.records.len();
     let x = Tensor::<A, 4>::from_data(TensorData::new(xs, [n, 1, 32, 32]), &device);
     let m = Tensor::<A, 4>::from_data(TensorData::new(ms, [n, 1, 32, 32]), &device);
-    let rng = rng();
+    let rng = study::train::hold_backend_rng();
     A::seed(&device, 2);
     let mut net: UNet<A> = UNet::new(1, 2, 4, &device);
     drop(rng);

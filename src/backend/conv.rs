@@ -159,18 +159,22 @@ impl Geometry {
         let least = MIN_COLUMNS
             .div_ceil(self.positions().max(1))
             .clamp(1, batch);
+        if least == 1 {
+            return 1;
+        }
         let groups = batch.div_ceil(least);
         let even = if groups > 1 { groups - groups % 2 } else { 1 };
         batch.div_ceil(even)
     }
 
-    /// Output-row ranges of one image whose unfolded patches fit in a core's cache (about
-    /// [`TILE_BYTES`]), so that the product reads what im2col has just written; the whole image for
-    /// pointwise convolutions, which need no unfolding.
-    fn tiles(&self) -> Vec<Range<usize>> {
+    /// Output-row ranges of a group of `count` images whose unfolded patches fit in a core's cache (about
+    /// [`TILE_BYTES`]), so that the product reads what im2col has just written; all rows for pointwise
+    /// convolutions, which need no unfolding, and for a group of several (small) images, whose wide
+    /// matrices hold whole images.
+    fn tiles(&self, count: usize) -> Vec<Range<usize>> {
         let [oh, ow] = self.out;
         let columns = (TILE_BYTES / 4 / self.patch_len().max(1)).max(MIN_COLUMNS);
-        let step = if self.pointwise() {
+        let step = if self.pointwise() || count > 1 {
             oh
         } else {
             (columns / ow.max(1)).clamp(1, oh.max(1))
@@ -284,28 +288,28 @@ pub fn conv2d(
         g.group(),
         |first, count, dst, scratch, threads| {
             let weight = (&wv[..], View::dense(o, k));
-            if count == 1 {
-                for tile in g.tiles() {
-                    let columns = tile.len() * ow;
-                    let col = (
-                        g.col(&xv, (first, 1), tile.clone(), &mut scratch.col),
-                        View::dense(k, columns),
-                    );
-                    let out = (&mut dst[tile.start * ow..], View::strided(o, columns, p));
-                    matmul(out, false, weight, col, threads);
-                }
+            let Scratch { col, wide } = scratch;
+            // One image writes its output in place; a group writes one wide matrix, then its images.
+            let (target, stride) = if count == 1 {
+                (&mut *dst, p)
             } else {
-                let col = g.col(&xv, (first, count), 0..oh, &mut scratch.col);
-                scratch.wide.resize(o * count * p, 0.0);
-                let wide = View::dense(o, count * p);
-                matmul(
-                    (&mut scratch.wide, wide),
-                    false,
-                    weight,
-                    (col, View::dense(k, count * p)),
-                    threads,
+                wide.resize(o * count * p, 0.0);
+                (&mut wide[..], count * p)
+            };
+            for tile in g.tiles(count) {
+                let columns = count * tile.len() * ow;
+                let col = (
+                    g.col(&xv, (first, count), tile.clone(), col),
+                    View::dense(k, columns),
                 );
-                interleave(&scratch.wide, dst, o, p, count, true);
+                let out = (
+                    &mut target[tile.start * ow..],
+                    View::strided(o, columns, stride),
+                );
+                matmul(out, false, weight, col, threads);
+            }
+            if count > 1 {
+                interleave(wide, dst, o, p, count, true);
             }
             if let Some(Some(b)) = &bias_values {
                 for (row, b) in dst.chunks_exact_mut(p).zip(b.iter().cycle()) {
@@ -348,7 +352,7 @@ pub fn conv2d_x_backward(
     ) else {
         return Flex::conv2d_x_backward(x, weight, output_grad, options);
     };
-    let (k, p, o, [oh, ow]) = (g.patch_len(), g.positions(), g.out_channels, g.out);
+    let (k, p, o, ow) = (g.patch_len(), g.positions(), g.out_channels, g.out[1]);
     let weight_t = (&wv[..], View::dense(o, k).t());
     let mut dx = vec![0.0; g.batch * g.image_len()];
     per_group(
@@ -356,41 +360,24 @@ pub fn conv2d_x_backward(
         g.image_len(),
         g.group(),
         |first, count, dst, scratch, threads| {
-            if count > 1 {
+            let grad = wide_grad(&g, &gv, first, count, &mut scratch.wide);
+            for tile in g.tiles(count) {
+                let columns = count * tile.len() * ow;
                 let grad = (
-                    wide_grad(&g, &gv, first, count, &mut scratch.wide),
-                    View::dense(o, count * p),
+                    &grad[tile.start * ow..],
+                    View::strided(o, columns, count * p),
                 );
-                scratch.col.resize(k * count * p, 0.0);
-                matmul(
-                    (&mut scratch.col, View::dense(k, count * p)),
-                    false,
-                    weight_t,
-                    grad,
-                    threads,
-                );
-                for (j, image) in dst.chunks_exact_mut(g.image_len()).enumerate() {
-                    g.col2im(&scratch.col[j * p..], count * p, 0..oh, image);
-                }
-                return;
-            }
-            let grad = &gv[first * o * p..][..o * p];
-            for tile in g.tiles() {
-                let columns = tile.len() * ow;
-                let grad = (&grad[tile.start * ow..], View::strided(o, columns, p));
-                if g.pointwise() {
+                if count == 1 && g.pointwise() {
                     matmul((dst, View::dense(k, p)), false, weight_t, grad, threads);
                     continue;
                 }
                 scratch.col.resize(k * columns, 0.0);
-                matmul(
-                    (&mut scratch.col, View::dense(k, columns)),
-                    false,
-                    weight_t,
-                    grad,
-                    threads,
-                );
-                g.col2im(&scratch.col, columns, tile, dst);
+                let col = View::dense(k, columns);
+                matmul((&mut scratch.col, col), false, weight_t, grad, threads);
+                for (j, image) in dst.chunks_exact_mut(g.image_len()).enumerate() {
+                    let block = &scratch.col[j * tile.len() * ow..];
+                    g.col2im(block, columns, tile.clone(), image);
+                }
             }
         },
     );
@@ -427,15 +414,8 @@ pub fn conv2d_weight_backward(
         let mut accumulate = false;
         for first in images.clone().step_by(g.group()) {
             let count = g.group().min(images.end - first);
-            let (grad, tiles) = if count == 1 {
-                (&gv[first * o * p..][..o * p], g.tiles())
-            } else {
-                (
-                    wide_grad(&g, &gv, first, count, &mut scratch.wide),
-                    std::iter::once(0..g.out[0]).collect(),
-                )
-            };
-            for tile in tiles {
+            let grad = wide_grad(&g, &gv, first, count, &mut scratch.wide);
+            for tile in g.tiles(count) {
                 let columns = count * tile.len() * g.out[1];
                 let grad = (
                     &grad[tile.start * g.out[1]..],

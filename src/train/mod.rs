@@ -149,6 +149,14 @@ fn decay(weight_decay: f64) -> Option<WeightDecayConfig> {
 /// holds it, from seeding to the end, so the same seed always gives the same weights.
 static BACKEND_RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
+/// Holds burn's process-wide random generator until the guard drops: whoever seeds it and draws from it
+/// (a training, a network built from a seed) takes it first.
+pub fn hold_backend_rng() -> std::sync::MutexGuard<'static, ()> {
+    BACKEND_RNG
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 fn fit<AB: AutodiffBackend, O: Optimizer<Net<AB>, AB>>(
     run: &Run,
     mut optim: O,
@@ -157,9 +165,7 @@ fn fit<AB: AutodiffBackend, O: Optimizer<Net<AB>, AB>>(
     if run.train.images.is_empty() {
         return Err(TrainError::NoData);
     }
-    let _rng = BACKEND_RNG
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let _rng = hold_backend_rng();
     AB::seed(device, run.seed);
     let mut net: Net<AB> = Net::new(&run.net, device);
     if let Some(bytes) = run.init {

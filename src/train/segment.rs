@@ -46,9 +46,7 @@ pub fn fit<AB: AutodiffBackend>(
     masks: &[Vec<f32>],
     device: &AB::Device,
 ) -> Result<Fitted<AB::InnerBackend>, TrainError> {
-    let _rng = super::BACKEND_RNG
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let _rng = super::hold_backend_rng();
     let mut order: Vec<usize> = (0..images.len()).collect();
     order.shuffle(&mut ChaCha8Rng::seed_from_u64(config.seed));
     let held = ((images.len() as f64 * config.holdout).round() as usize).clamp(1, images.len() - 1);
