@@ -131,6 +131,33 @@ fn conv_case() -> impl Strategy<Value = ConvCase> {
         )
 }
 
+/// 3×3 convolutions with unit stride and dilation between layers of at least 16 channels on maps of at
+/// least 8×8 outputs, which the backend computes through Winograd's transform: odd and even sizes (tiles
+/// reaching past the output), paddings 0–2, one image or several.
+fn winograd_case() -> impl Strategy<Value = ConvCase> {
+    (
+        (1usize..4, 16usize..24, 16usize..24),
+        [8usize..19, 8usize..19],
+        [0usize..3, 0usize..3],
+        any::<bool>(),
+        any::<u64>(),
+    )
+        .prop_map(
+            |((batch, c_in, c_out), out, padding, bias, seed)| ConvCase {
+                batch,
+                c_in,
+                c_out,
+                size: [0, 1].map(|i| out[i] + 2 - 2 * padding[i]),
+                kernel: [3, 3],
+                stride: [1, 1],
+                padding,
+                dilation: [1, 1],
+                bias,
+                seed,
+            },
+        )
+}
+
 /// Output and the gradients of x, weight and bias of `Σ conv(x) · r` for a random `r`.
 fn conv_run<B: AutodiffBackend>(c: &ConvCase) -> [Vec<f32>; 4] {
     let x = tensor::<B, 4>([c.batch, c.c_in, c.size[0], c.size[1]], c.seed).require_grad();
@@ -339,6 +366,16 @@ proptest! {
     fn convolution_matches_flex(c in conv_case()) {
         let ours = conv_run::<Autodiff<Cpu>>(&c);
         let reference = conv_run::<Autodiff<Flex>>(&c);
+        for (what, i) in [("output", 0), ("input gradient", 1), ("weight gradient", 2), ("bias gradient", 3)] {
+            assert_close(what, &ours[i], &reference[i])?;
+        }
+    }
+
+    #[test]
+    fn winograd_convolution_matches_flex_and_a_direct_sum(c in winograd_case()) {
+        let ours = conv_run::<Autodiff<Cpu>>(&c);
+        let reference = conv_run::<Autodiff<Flex>>(&c);
+        assert_close("output against the direct sum", &ours[0], &direct_conv(&c))?;
         for (what, i) in [("output", 0), ("input gradient", 1), ("weight gradient", 2), ("bias gradient", 3)] {
             assert_close(what, &ours[i], &reference[i])?;
         }

@@ -5,7 +5,10 @@
 //! images, the weight gradient is `grad · colᵀ` summed over the batch. A group holds one image, or several
 //! where one image has too few output positions for an efficient product (the deep layers of a ResNet).
 //! Groups run in parallel, one per thread; with fewer groups than threads each product runs on all threads
-//! instead. Grouped convolutions and other element types go to flex.
+//! instead. 3×3 convolutions with unit stride between wide enough layers take Winograd's transform instead of
+//! im2col (`winograd`). Grouped convolutions and other element types go to flex.
+
+mod winograd;
 
 use super::gemm::{View, matmul};
 use super::{Cpu, tensor, values};
@@ -155,10 +158,14 @@ impl Geometry {
     /// in an even number of groups where there are several, so that two cores share them equally (the
     /// grouping does not depend on the thread count, nor do the results).
     fn group(&self) -> usize {
+        self.group_of(self.positions(), MIN_COLUMNS)
+    }
+
+    /// [`Geometry::group`] for products with `columns` columns per image and at least `least_columns`
+    /// per product.
+    fn group_of(&self, columns: usize, least_columns: usize) -> usize {
         let batch = self.batch.max(1);
-        let least = MIN_COLUMNS
-            .div_ceil(self.positions().max(1))
-            .clamp(1, batch);
+        let least = least_columns.div_ceil(columns.max(1)).clamp(1, batch);
         if least == 1 {
             return 1;
         }
@@ -280,14 +287,30 @@ pub fn conv2d(
     else {
         return Flex::conv2d(x, weight, bias, options);
     };
-    let (k, p, o, [oh, ow]) = (g.patch_len(), g.positions(), g.out_channels, g.out);
+    let (p, o, [oh, ow]) = (g.positions(), g.out_channels, g.out);
+    let mut out = if g.winograd() {
+        winograd::conv2d(&g, &xv, &wv)
+    } else {
+        im2col_conv2d(&g, &xv, &wv)
+    };
+    if let Some(Some(b)) = &bias_values {
+        for (row, b) in out.chunks_exact_mut(p).zip(b.iter().cycle()) {
+            row.iter_mut().for_each(|v| *v += b);
+        }
+    }
+    tensor(out, [g.batch, o, oh, ow])
+}
+
+/// Output of the convolution of `xv` with `wv` (no bias) through im2col.
+fn im2col_conv2d(g: &Geometry, xv: &[f32], wv: &[f32]) -> Vec<f32> {
+    let (k, p, o, ow) = (g.patch_len(), g.positions(), g.out_channels, g.out[1]);
     let mut out = vec![0.0; g.batch * o * p];
     per_group(
         &mut out,
         o * p,
         g.group(),
         |first, count, dst, scratch, threads| {
-            let weight = (&wv[..], View::dense(o, k));
+            let weight = (wv, View::dense(o, k));
             let Scratch { col, wide } = scratch;
             // One image writes its output in place; a group writes one wide matrix, then its images.
             let (target, stride) = if count == 1 {
@@ -299,7 +322,7 @@ pub fn conv2d(
             for tile in g.tiles(count) {
                 let columns = count * tile.len() * ow;
                 let col = (
-                    g.col(&xv, (first, count), tile.clone(), col),
+                    g.col(xv, (first, count), tile.clone(), col),
                     View::dense(k, columns),
                 );
                 let out = (
@@ -311,14 +334,9 @@ pub fn conv2d(
             if count > 1 {
                 interleave(wide, dst, o, p, count, true);
             }
-            if let Some(Some(b)) = &bias_values {
-                for (row, b) in dst.chunks_exact_mut(p).zip(b.iter().cycle()) {
-                    row.iter_mut().for_each(|v| *v += b);
-                }
-            }
         },
     );
-    tensor(out, [g.batch, o, oh, ow])
+    out
 }
 
 /// The output gradient of `count` images from `first` as one `out_channels × (count·positions)` matrix.
@@ -352,15 +370,25 @@ pub fn conv2d_x_backward(
     ) else {
         return Flex::conv2d_x_backward(x, weight, output_grad, options);
     };
+    let dx = if g.winograd() {
+        winograd::input_grad(&g, &wv, &gv)
+    } else {
+        im2col_input_grad(&g, &wv, &gv)
+    };
+    tensor(dx, [g.batch, g.channels, g.height, g.width])
+}
+
+/// Input gradient through im2col: `weightᵀ · grad` folded back onto the images.
+fn im2col_input_grad(g: &Geometry, wv: &[f32], gv: &[f32]) -> Vec<f32> {
     let (k, p, o, ow) = (g.patch_len(), g.positions(), g.out_channels, g.out[1]);
-    let weight_t = (&wv[..], View::dense(o, k).t());
+    let weight_t = (wv, View::dense(o, k).t());
     let mut dx = vec![0.0; g.batch * g.image_len()];
     per_group(
         &mut dx,
         g.image_len(),
         g.group(),
         |first, count, dst, scratch, threads| {
-            let grad = wide_grad(&g, &gv, first, count, &mut scratch.wide);
+            let grad = wide_grad(g, gv, first, count, &mut scratch.wide);
             for tile in g.tiles(count) {
                 let columns = count * tile.len() * ow;
                 let grad = (
@@ -381,7 +409,7 @@ pub fn conv2d_x_backward(
             }
         },
     );
-    tensor(dx, [g.batch, g.channels, g.height, g.width])
+    dx
 }
 
 /// Partial sums of the weight gradient: a fixed number, whatever the thread count, so the sum is the same
@@ -401,42 +429,66 @@ pub fn conv2d_weight_backward(
     ) else {
         return Flex::conv2d_weight_backward(x, weight, output_grad, options);
     };
-    let (k, p, o) = (g.patch_len(), g.positions(), g.out_channels);
+    let dw = if g.winograd() {
+        winograd::weight_grad(&g, &xv, &gv)
+    } else {
+        im2col_weight_grad(&g, &xv, &gv)
+    };
+    tensor(dw, weight.shape())
+}
+
+/// `Σ partial(images, threads)` over `parts` consecutive ranges of the batch's images, each a vector of
+/// `len` values, added in a fixed order so that the sum does not depend on the thread count. With fewer
+/// parts than threads the parts run one after another, each on all threads; otherwise one per task.
+fn sum_of_parts(
+    batch: usize,
+    parts: usize,
+    len: usize,
+    partial: impl Fn(Range<usize>, usize) -> Vec<f32> + Sync,
+) -> Vec<f32> {
     let threads = rayon::current_num_threads().max(1);
-    let parts = WEIGHT_GRAD_PARTS.min(g.batch).max(1);
-    let per_part = g.batch.div_ceil(parts);
-    // With fewer parts than threads, each product on all threads; otherwise a part per task.
-    let inner = if parts < threads { threads } else { 1 };
-    let partial = |part: usize| {
+    let parts = parts.clamp(1, batch.max(1));
+    let per_part = batch.div_ceil(parts);
+    let images = |part: usize| part * per_part..((part + 1) * per_part).min(batch);
+    let partials: Vec<Vec<f32>> = if parts < threads {
+        (0..parts)
+            .map(|part| partial(images(part), threads))
+            .collect()
+    } else {
+        (0..parts)
+            .into_par_iter()
+            .map(|part| partial(images(part), 1))
+            .collect()
+    };
+    let mut sum = vec![0.0; len];
+    for part in &partials {
+        sum.iter_mut().zip(part).for_each(|(d, v)| *d += v);
+    }
+    sum
+}
+
+/// Weight gradient through im2col: `grad · colᵀ` over the batch.
+fn im2col_weight_grad(g: &Geometry, xv: &[f32], gv: &[f32]) -> Vec<f32> {
+    let (k, p, o) = (g.patch_len(), g.positions(), g.out_channels);
+    sum_of_parts(g.batch, WEIGHT_GRAD_PARTS, o * k, |images, threads| {
         let mut dw = vec![0.0; o * k];
         let mut scratch = Scratch::default();
-        let images = part * per_part..((part + 1) * per_part).min(g.batch);
         let mut accumulate = false;
         for first in images.clone().step_by(g.group()) {
             let count = g.group().min(images.end - first);
-            let grad = wide_grad(&g, &gv, first, count, &mut scratch.wide);
+            let grad = wide_grad(g, gv, first, count, &mut scratch.wide);
             for tile in g.tiles(count) {
                 let columns = count * tile.len() * g.out[1];
                 let grad = (
                     &grad[tile.start * g.out[1]..],
                     View::strided(o, columns, count * p),
                 );
-                let col = g.col(&xv, (first, count), tile, &mut scratch.col);
+                let col = g.col(xv, (first, count), tile, &mut scratch.col);
                 let col = (col, View::dense(k, columns).t());
-                matmul((&mut dw, View::dense(o, k)), accumulate, grad, col, inner);
+                matmul((&mut dw, View::dense(o, k)), accumulate, grad, col, threads);
                 accumulate = true;
             }
         }
         dw
-    };
-    let partials: Vec<Vec<f32>> = if inner > 1 {
-        (0..parts).map(partial).collect()
-    } else {
-        (0..parts).into_par_iter().map(partial).collect()
-    };
-    let mut dw = vec![0.0; o * k];
-    for part in &partials {
-        dw.iter_mut().zip(part).for_each(|(d, v)| *d += v);
-    }
-    tensor(dw, weight.shape())
+    })
 }

@@ -81,6 +81,63 @@ fn halve_plane(src: &[f32], width: usize, out: &mut [f32], indices: &mut [i64]) 
     }
 }
 
+/// Each input row's maximum over every output column's taps, and the column where it is.
+#[derive(Default)]
+struct RowMaxima {
+    value: Vec<f32>,
+    column: Vec<i64>,
+}
+
+/// Any window, as two passes without data-dependent branches: the maximum of each input row over each
+/// output column's taps, then of those over each output row's taps. The earliest row holding the
+/// window's maximum, and in it the earliest column, wins: the first maximum in window order, as flex.
+/// A window with no tap inside the input gives −∞ at index −1.
+fn pool_plane(
+    src: &[f32],
+    width: usize,
+    (rows, cols): (&[Vec<usize>], &[Vec<usize>]),
+    scratch: &mut RowMaxima,
+    out: &mut [f32],
+    indices: &mut [i64],
+) {
+    let (height, ow) = (src.len() / width.max(1), cols.len());
+    let RowMaxima { value, column } = scratch;
+    value.resize(height * ow, 0.0);
+    column.resize(height * ow, 0);
+    for (y, line) in src.chunks_exact(width).enumerate() {
+        let (value, column) = (&mut value[y * ow..][..ow], &mut column[y * ow..][..ow]);
+        for ((best, at), taps) in value.iter_mut().zip(column.iter_mut()).zip(cols) {
+            (*best, *at) = (f32::NEG_INFINITY, -1);
+            for &x in taps {
+                let better = line[x] > *best || *at < 0;
+                *best = if better { line[x] } else { *best };
+                *at = if better { x as i64 } else { *at };
+            }
+        }
+    }
+    for ((out, indices), taps) in out
+        .chunks_exact_mut(ow)
+        .zip(indices.chunks_exact_mut(ow))
+        .zip(rows)
+    {
+        out.fill(f32::NEG_INFINITY);
+        indices.fill(-1);
+        for &y in taps {
+            let (value, column) = (&value[y * ow..][..ow], &column[y * ow..][..ow]);
+            for (((best, at), &v), &x) in out
+                .iter_mut()
+                .zip(indices.iter_mut())
+                .zip(value)
+                .zip(column)
+            {
+                let better = (v > *best || *at < 0) && x >= 0;
+                *best = if better { v } else { *best };
+                *at = if better { (y * width) as i64 + x } else { *at };
+            }
+        }
+    }
+}
+
 fn flex_window(x: FlexTensor, w: Window) -> MaxPool2dWithIndices<Cpu> {
     let p = Flex::max_pool2d_with_indices(
         x,
@@ -109,26 +166,12 @@ pub fn max_pool2d(x: FloatTensor<Cpu>, window: Window) -> MaxPool2dWithIndices<C
         out.par_chunks_mut(oh * ow)
             .zip(indices.par_chunks_mut(oh * ow))
             .enumerate()
-            .for_each(|(plane, (out, indices))| {
+            .for_each_init(RowMaxima::default, |scratch, (plane, (out, indices))| {
                 let src = &xv[plane * height * width..][..height * width];
                 if window.halves() {
                     return halve_plane(src, width, out, indices);
                 }
-                for (oy, rows) in rows.iter().enumerate() {
-                    for (ox, cols) in cols.iter().enumerate() {
-                        let (mut best, mut at) = (f32::NEG_INFINITY, -1i64);
-                        for &iy in rows {
-                            for &ix in cols {
-                                let v = src[iy * width + ix];
-                                if at < 0 || v > best {
-                                    (best, at) = (v, (iy * width + ix) as i64);
-                                }
-                            }
-                        }
-                        out[oy * ow + ox] = best;
-                        indices[oy * ow + ox] = at;
-                    }
-                }
+                pool_plane(src, width, (&rows, &cols), scratch, out, indices);
             });
     }
     let out_shape = [shape[0], shape[1], oh, ow];
