@@ -1,6 +1,7 @@
 //! Where a train step's time goes: each operation of the small CNN's train step (batch 32, 1×128×128) on
 //! its own, in flex and in the project's CPU backend, side by side (batch-norm as the models run it:
-//! burn's module on flex, the fused operation on the project's backend).
+//! burn's module on flex, the fused operation on the project's backend); then ResNet-18's 3×3
+//! convolutions of each stage (at 224×224) and its stem's 3×3/2 max pooling.
 //!
 //!     cargo bench --bench ops
 
@@ -31,14 +32,30 @@ fn prim<B: Backend>(t: &Tensor<B, 4>) -> FloatTensor<B> {
     t.clone().into_primitive().tensor()
 }
 
-/// (name, GFLOP of the operation, milliseconds) for each operation of the CNN's three stages.
+/// A convolution layer to time: input and output channels, map size, and whether the pooling and ReLU
+/// after it are timed too (with a 2×2/2 window; `Some(false)`: the ResNet stem's 3×3/2, padding 1).
+struct Layer(usize, usize, usize, Option<bool>);
+
+const LAYERS: [Layer; 8] = [
+    Layer(1, 32, 128, Some(true)),
+    Layer(32, 64, 64, Some(true)),
+    Layer(64, 128, 32, Some(true)),
+    Layer(64, 64, 56, None),
+    Layer(128, 128, 28, None),
+    Layer(256, 256, 14, None),
+    Layer(512, 512, 7, None),
+    Layer(3, 64, 112, Some(false)),
+];
+
+/// (name, GFLOP of the operation, milliseconds) for each operation of [`LAYERS`]; the last layer only
+/// for its pooling.
 fn measure<B: Backend>() -> Vec<(String, f64, f64)> {
     let device = Default::default();
     B::seed(&device, 1);
     let rand = |shape: [usize; 4]| Tensor::<B, 4>::random(shape, Distribution::Default, &device);
     let n = 32;
     let mut rows = Vec::new();
-    for (c_in, c_out, hw) in [(1usize, 32usize, 128usize), (32, 64, 64), (64, 128, 32)] {
+    for Layer(c_in, c_out, hw, pooling) in LAYERS {
         let (x, w, g) = (
             rand([n, c_in, hw, hw]),
             rand([c_out, c_in, 3, 3]),
@@ -49,6 +66,35 @@ fn measure<B: Backend>() -> Vec<(String, f64, f64)> {
         let tag = format!("{c_in}→{c_out} at {hw}×{hw}");
         let mut row =
             |name: &str, gflop: f64, ms: f64| rows.push((format!("{name} {tag}"), gflop, ms));
+        if pooling == Some(false) {
+            let (kernel, stride, padding) = ([3, 3], [2, 2], [1, 1]);
+            let pooled =
+                B::max_pool2d_with_indices(prim(&g), kernel, stride, padding, [1, 1], false);
+            row(
+                "max pool 3×3/2 forward",
+                0.0,
+                millis(|| {
+                    B::max_pool2d_with_indices(prim(&g), kernel, stride, padding, [1, 1], false);
+                }),
+            );
+            row(
+                "max pool 3×3/2 backward",
+                0.0,
+                millis(|| {
+                    B::max_pool2d_with_indices_backward(
+                        prim(&g),
+                        kernel,
+                        stride,
+                        padding,
+                        [1, 1],
+                        false,
+                        pooled.output.clone(),
+                        pooled.indices.clone(),
+                    );
+                }),
+            );
+            continue;
+        }
         row(
             "conv forward",
             gflop,
@@ -70,6 +116,9 @@ fn measure<B: Backend>() -> Vec<(String, f64, f64)> {
                 B::conv2d_weight_backward(prim(&x), prim(&w), prim(&g), opts.clone());
             }),
         );
+        if pooling.is_none() {
+            continue;
+        }
         let pooled = B::max_pool2d_with_indices(prim(&g), [2, 2], [2, 2], [0, 0], [1, 1], false);
         row(
             "max pool forward",
@@ -136,6 +185,8 @@ fn main() {
         "{:<44} {:>10} {:>10} {:>8}   GFLOP/s flex / study",
         "operation", "flex ms", "study ms", "speed-up"
     );
+    // Winograd's transform does fewer multiplications than the convolution it computes; its GFLOP/s
+    // count the convolution's (2·outputs·channels·9), so that columns compare.
     for ((name, gflop, a), (_, _, b)) in flex.iter().zip(&ours) {
         let rate = if *gflop > 0.0 {
             format!("{:>6.1} / {:>6.1}", gflop / a * 1e3, gflop / b * 1e3)

@@ -1,4 +1,5 @@
-//! 2-D max pooling with indices, forward and backward, one (image, channel) plane per task.
+//! 2-D max pooling with indices, forward and backward, one (image, channel) plane per task: the 2×2/2
+//! window in one pass, every other window in two (rows, then columns), all without data-dependent branches.
 //!
 //! Same results as flex: the first maximum in window order wins, indices count within the plane
 //! (`y · width + x`, as i64). `ceil_mode` and element types other than f32 go to flex.
@@ -10,6 +11,7 @@ use burn::tensor::ops::{
     FloatTensor, IntTensor, MaxPool2dBackward, MaxPool2dWithIndices, ModuleOps,
 };
 use burn::tensor::{Bytes, DType, TensorMetadata};
+use multiversion::multiversion;
 use rayon::prelude::*;
 
 /// The pooling window, as burn passes it.
@@ -81,37 +83,67 @@ fn halve_plane(src: &[f32], width: usize, out: &mut [f32], indices: &mut [i64]) 
     }
 }
 
-/// Each input row's maximum over every output column's taps, and the column where it is.
+/// Scratch of [`pool_plane`]: one input row split into the window's stride phases, and each input row's
+/// maximum over every output column's taps with the column where it is.
 #[derive(Default)]
 struct RowMaxima {
+    phases: Vec<f32>,
     value: Vec<f32>,
     column: Vec<i64>,
 }
 
 /// Any window, as two passes without data-dependent branches: the maximum of each input row over each
-/// output column's taps, then of those over each output row's taps. The earliest row holding the
+/// output column's taps, then of those over each output row's taps (`rows`). The earliest row holding the
 /// window's maximum, and in it the earliest column, wins: the first maximum in window order, as flex.
-/// A window with no tap inside the input gives −∞ at index −1.
+/// A window with no tap inside the input gives −∞ at index −1. Compiled per vector instruction set.
+#[multiversion(targets = "simd")]
 fn pool_plane(
     src: &[f32],
-    width: usize,
-    (rows, cols): (&[Vec<usize>], &[Vec<usize>]),
+    (width, ow): (usize, usize),
+    window: &Window,
+    rows: &[Vec<usize>],
     scratch: &mut RowMaxima,
-    out: &mut [f32],
-    indices: &mut [i64],
+    (out, indices): (&mut [f32], &mut [i64]),
 ) {
-    let (height, ow) = (src.len() / width.max(1), cols.len());
-    let RowMaxima { value, column } = scratch;
+    let height = src.len() / width.max(1);
+    let (stride, pad, dilation) = (window.stride[1], window.padding[1], window.dilation[1]);
+    // Input row `x` sits at `u = x + pad` of a line that phase r holds as its `u = q·stride + r`, so that
+    // tap t of every output column is one contiguous run of a phase.
+    let reach = (ow + (window.kernel_size[1] * dilation).div_ceil(stride)) * stride;
+    let phase_len = reach / stride;
+    let RowMaxima {
+        phases,
+        value,
+        column,
+    } = scratch;
+    phases.resize(reach, 0.0);
     value.resize(height * ow, 0.0);
     column.resize(height * ow, 0);
     for (y, line) in src.chunks_exact(width).enumerate() {
+        for (r, phase) in phases.chunks_exact_mut(phase_len).enumerate() {
+            for (q, slot) in phase.iter_mut().enumerate() {
+                *slot = (q * stride + r)
+                    .checked_sub(pad)
+                    .and_then(|x| line.get(x))
+                    .copied()
+                    .unwrap_or(f32::NEG_INFINITY);
+            }
+        }
         let (value, column) = (&mut value[y * ow..][..ow], &mut column[y * ow..][..ow]);
-        for ((best, at), taps) in value.iter_mut().zip(column.iter_mut()).zip(cols) {
-            (*best, *at) = (f32::NEG_INFINITY, -1);
-            for &x in taps {
-                let better = line[x] > *best || *at < 0;
-                *best = if better { line[x] } else { *best };
-                *at = if better { x as i64 } else { *at };
+        value.fill(f32::NEG_INFINITY);
+        column.fill(-1);
+        for t in 0..window.kernel_size[1] {
+            let offset = t * dilation;
+            let phase = &phases[offset % stride * phase_len + offset / stride..][..ow];
+            for (ox, ((best, at), &v)) in value
+                .iter_mut()
+                .zip(column.iter_mut())
+                .zip(phase)
+                .enumerate()
+            {
+                let x = (ox * stride + offset) as i64 - pad as i64;
+                let better = (0..width as i64).contains(&x) & ((v > *best) | (*at < 0));
+                (*best, *at) = select(better, (v, x), (*best, *at));
             }
         }
     }
@@ -130,12 +162,23 @@ fn pool_plane(
                 .zip(value)
                 .zip(column)
             {
-                let better = (v > *best || *at < 0) && x >= 0;
-                *best = if better { v } else { *best };
-                *at = if better { (y * width) as i64 + x } else { *at };
+                let better = ((v > *best) | (*at < 0)) & (x >= 0);
+                (*best, *at) = select(better, (v, (y * width) as i64 + x), (*best, *at));
             }
         }
     }
+}
+
+/// `if take { a } else { b }` as bit operations: compilers turn a plain `if` around a store into a branch,
+/// which mispredicts on image values and keeps the loop from vectorising.
+#[inline(always)]
+fn select(take: bool, a: (f32, i64), b: (f32, i64)) -> (f32, i64) {
+    let mask = 0u64.wrapping_sub(take as u64);
+    let value = (a.0.to_bits() & mask as u32) | (b.0.to_bits() & !mask as u32);
+    (
+        f32::from_bits(value),
+        (a.1 & mask as i64) | (b.1 & !mask as i64),
+    )
 }
 
 fn flex_window(x: FlexTensor, w: Window) -> MaxPool2dWithIndices<Cpu> {
@@ -161,7 +204,7 @@ pub fn max_pool2d(x: FloatTensor<Cpu>, window: Window) -> MaxPool2dWithIndices<C
     };
     let mut out = vec![f32::NEG_INFINITY; planes * oh * ow];
     let mut indices = vec![-1i64; planes * oh * ow];
-    let (rows, cols) = (window.taps(0, oh, height), window.taps(1, ow, width));
+    let rows = window.taps(0, oh, height);
     if oh * ow > 0 {
         out.par_chunks_mut(oh * ow)
             .zip(indices.par_chunks_mut(oh * ow))
@@ -171,7 +214,7 @@ pub fn max_pool2d(x: FloatTensor<Cpu>, window: Window) -> MaxPool2dWithIndices<C
                 if window.halves() {
                     return halve_plane(src, width, out, indices);
                 }
-                pool_plane(src, width, (&rows, &cols), scratch, out, indices);
+                pool_plane(src, (width, ow), &window, &rows, scratch, (out, indices));
             });
     }
     let out_shape = [shape[0], shape[1], oh, ow];
