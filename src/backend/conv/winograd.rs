@@ -84,8 +84,9 @@ impl Geometry {
     }
 }
 
-// The transforms are free functions compiled once per vector instruction set (AVX-512, AVX2, baseline) and
-// chosen at run time: the build targets baseline x86-64, where their loops would be four lanes wide.
+// The transforms are free functions compiled once per vector instruction set (AVX2 with FMA, SSE4.2 and
+// baseline on x86-64) and chosen at run time: the build targets baseline x86-64, where their loops would be
+// four lanes wide.
 
 /// Tiles per block of the transforms: a block's values stay in vector registers from the input to `v`.
 const LANES: usize = 8;
