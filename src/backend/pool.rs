@@ -199,7 +199,11 @@ pub fn max_pool2d(x: FloatTensor<Cpu>, window: Window) -> MaxPool2dWithIndices<C
         return flex_window(x, window);
     };
     let (planes, height, width) = (shape[0] * shape[1], shape[2], shape[3]);
-    let (Some(oh), Some(ow)) = (window.out(0, height), window.out(1, width)) else {
+    let (Some(oh), Some(ow), false) = (
+        window.out(0, height),
+        window.out(1, width),
+        height == 0 || width == 0,
+    ) else {
         return flex_window(x, window);
     };
     let mut out = vec![f32::NEG_INFINITY; planes * oh * ow];
