@@ -119,8 +119,9 @@ fn input_combinations([x0, x1, x2, x3]: [Lanes; 4]) -> [Lanes; 4] {
     ]
 }
 
-/// Row stride of `v` and `m` for `columns` tiles: [`LANES`] more, so that the last block of a row may
-/// write whole lanes past it (what it writes into the next row's columns is overwritten by that row).
+/// Row stride of `v` and `m` for `columns` tiles: [`LANES`] more, so that the last block of a tile row
+/// may write (and the output transform read) whole lanes past it: into the next tile row's columns,
+/// which that tile row writes afterwards, or into this padding.
 fn padded(columns: usize) -> usize {
     columns + LANES
 }
