@@ -32,110 +32,105 @@ fn prim<B: Backend>(t: &Tensor<B, 4>) -> FloatTensor<B> {
     t.clone().into_primitive().tensor()
 }
 
-/// A convolution layer to time: input and output channels, map size, and whether the pooling and ReLU
-/// after it are timed too (with a 2×2/2 window; `Some(false)`: the ResNet stem's 3×3/2, padding 1).
-struct Layer(usize, usize, usize, Option<bool>);
+/// What to time on one map size: the 3×3 convolution's three passes, and the max pooling after it
+/// (`[kernel, stride, padding]`) with the ReLU before it.
+struct Layer {
+    channels: [usize; 2],
+    size: usize,
+    convolution: bool,
+    pooling: Option<[usize; 3]>,
+}
 
+const fn layer(channels: [usize; 2], size: usize, pooling: Option<[usize; 3]>) -> Layer {
+    Layer {
+        channels,
+        size,
+        convolution: true,
+        pooling,
+    }
+}
+
+/// The small CNN's three stages, ResNet-18's 3×3 convolutions per stage, and ResNet's stem pooling.
 const LAYERS: [Layer; 8] = [
-    Layer(1, 32, 128, Some(true)),
-    Layer(32, 64, 64, Some(true)),
-    Layer(64, 128, 32, Some(true)),
-    Layer(64, 64, 56, None),
-    Layer(128, 128, 28, None),
-    Layer(256, 256, 14, None),
-    Layer(512, 512, 7, None),
-    Layer(3, 64, 112, Some(false)),
+    layer([1, 32], 128, Some([2, 2, 0])),
+    layer([32, 64], 64, Some([2, 2, 0])),
+    layer([64, 128], 32, Some([2, 2, 0])),
+    layer([64, 64], 56, None),
+    layer([128, 128], 28, None),
+    layer([256, 256], 14, None),
+    layer([512, 512], 7, None),
+    Layer {
+        convolution: false,
+        ..layer([3, 64], 112, Some([3, 2, 1]))
+    },
 ];
 
-/// (name, GFLOP of the operation, milliseconds) for each operation of [`LAYERS`]; the last layer only
-/// for its pooling.
+/// (name, GFLOP of the operation, milliseconds) for each operation of [`LAYERS`].
 fn measure<B: Backend>() -> Vec<(String, f64, f64)> {
     let device = Default::default();
     B::seed(&device, 1);
     let rand = |shape: [usize; 4]| Tensor::<B, 4>::random(shape, Distribution::Default, &device);
     let n = 32;
     let mut rows = Vec::new();
-    for Layer(c_in, c_out, hw, pooling) in LAYERS {
-        let (x, w, g) = (
-            rand([n, c_in, hw, hw]),
-            rand([c_out, c_in, 3, 3]),
-            rand([n, c_out, hw, hw]),
-        );
-        let opts = ConvOptions::new([1, 1], [1, 1], [1, 1], 1);
-        let gflop = 2.0 * (n * c_out * hw * hw * c_in * 9) as f64 / 1e9;
+    for Layer {
+        channels: [c_in, c_out],
+        size: hw,
+        convolution,
+        pooling,
+    } in LAYERS
+    {
+        // The convolution's output, and its gradient.
+        let g = rand([n, c_out, hw, hw]);
         let tag = format!("{c_in}→{c_out} at {hw}×{hw}");
         let mut row =
             |name: &str, gflop: f64, ms: f64| rows.push((format!("{name} {tag}"), gflop, ms));
-        if pooling == Some(false) {
-            let (kernel, stride, padding) = ([3, 3], [2, 2], [1, 1]);
-            let pooled =
-                B::max_pool2d_with_indices(prim(&g), kernel, stride, padding, [1, 1], false);
+        if convolution {
+            let (x, w) = (rand([n, c_in, hw, hw]), rand([c_out, c_in, 3, 3]));
+            let opts = ConvOptions::new([1, 1], [1, 1], [1, 1], 1);
+            let gflop = 2.0 * (n * c_out * hw * hw * c_in * 9) as f64 / 1e9;
             row(
-                "max pool 3×3/2 forward",
-                0.0,
+                "conv forward",
+                gflop,
                 millis(|| {
-                    B::max_pool2d_with_indices(prim(&g), kernel, stride, padding, [1, 1], false);
+                    B::conv2d(prim(&x), prim(&w), None, opts.clone());
                 }),
             );
             row(
-                "max pool 3×3/2 backward",
-                0.0,
+                "conv input grad",
+                gflop,
                 millis(|| {
-                    B::max_pool2d_with_indices_backward(
-                        prim(&g),
-                        kernel,
-                        stride,
-                        padding,
-                        [1, 1],
-                        false,
-                        pooled.output.clone(),
-                        pooled.indices.clone(),
-                    );
+                    B::conv2d_x_backward(prim(&x), prim(&w), prim(&g), opts.clone());
                 }),
             );
-            continue;
+            row(
+                "conv weight grad",
+                gflop,
+                millis(|| {
+                    B::conv2d_weight_backward(prim(&x), prim(&w), prim(&g), opts.clone());
+                }),
+            );
         }
-        row(
-            "conv forward",
-            gflop,
-            millis(|| {
-                B::conv2d(prim(&x), prim(&w), None, opts.clone());
-            }),
-        );
-        row(
-            "conv input grad",
-            gflop,
-            millis(|| {
-                B::conv2d_x_backward(prim(&x), prim(&w), prim(&g), opts.clone());
-            }),
-        );
-        row(
-            "conv weight grad",
-            gflop,
-            millis(|| {
-                B::conv2d_weight_backward(prim(&x), prim(&w), prim(&g), opts.clone());
-            }),
-        );
-        if pooling.is_none() {
+        let Some([k, s, p]) = pooling else {
             continue;
-        }
-        let pooled = B::max_pool2d_with_indices(prim(&g), [2, 2], [2, 2], [0, 0], [1, 1], false);
+        };
+        let pool = || B::max_pool2d_with_indices(prim(&g), [k, k], [s, s], [p, p], [1, 1], false);
+        let pooled = pool();
         row(
-            "max pool forward",
+            &format!("max pool {k}×{k}/{s} forward"),
             0.0,
             millis(|| {
-                B::max_pool2d_with_indices(prim(&g), [2, 2], [2, 2], [0, 0], [1, 1], false);
+                pool();
             }),
         );
         row(
-            "max pool backward",
+            &format!("max pool {k}×{k}/{s} backward"),
             0.0,
             millis(|| {
                 B::max_pool2d_with_indices_backward(
                     prim(&g),
-                    [2, 2],
-                    [2, 2],
-                    [0, 0],
+                    [k, k],
+                    [s, s],
+                    [p, p],
                     [1, 1],
                     false,
                     pooled.output.clone(),
