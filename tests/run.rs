@@ -305,6 +305,60 @@ fn a_killed_run_resumes_and_ends_with_the_same_results() {
 }
 
 #[test]
+fn cells_reused_from_another_backend_are_named_in_the_report() {
+    let (dir, _) = shared();
+    let copy = tempfile::tempdir().expect("temp");
+    copy_dir(dir.path(), copy.path());
+    // As if the trainings had run in an earlier invocation on a GPU.
+    let plan = study::plan::plan(&load(&fixture()));
+    let store = study::run::store::Store::new(copy.path());
+    let mut trainings = 0;
+    for cell in &plan.cells {
+        if cell.kind() == "train" {
+            let path = store.cell_dir(cell).join("done.json");
+            let mut done: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(&path).expect("done")).expect("json");
+            done["backend"] = "cuda:0 (elsewhere)".into();
+            std::fs::write(&path, done.to_string()).expect("write");
+            trainings += 1;
+        } else if cell.kind() == "report" {
+            std::fs::remove_dir_all(store.cell_dir(cell)).expect("remove");
+        }
+    }
+    assert!(trainings > 1);
+    let again = run_study(&fixture(), &options(copy.path())).expect("runs");
+    assert_eq!(again.ran, vec!["report".to_string()]);
+    let doc = document(copy.path());
+    let here = document(dir.path()).provenance.backend;
+    assert!(!here.contains('+'), "{here}");
+    assert_eq!(
+        doc.provenance.backend,
+        format!("{here} + cuda:0 (elsewhere)"),
+        "backends in plan order (prepare cells come first)"
+    );
+    for c in &doc.provenance.cells {
+        let expected = if c.kind == "train" {
+            "cuda:0 (elsewhere)"
+        } else {
+            here.as_str()
+        };
+        assert_eq!(c.backend.as_deref(), Some(expected), "{}", c.name);
+    }
+    let md = std::fs::read_to_string(copy.path().join("report.md")).expect("md");
+    assert!(
+        md.contains(&format!(
+            "Mixed backends.** Cells of this run were computed on more than one backend: {here} ("
+        )) && md.contains(&format!("cuda:0 (elsewhere) ({trainings} cells)")),
+        "{md}"
+    );
+    let html = std::fs::read_to_string(copy.path().join("report.html")).expect("html");
+    assert!(html.contains("<b>Mixed backends.</b>"));
+    // A run on one backend says nothing of the kind.
+    let md = std::fs::read_to_string(dir.path().join("report.md")).expect("md");
+    assert!(!md.contains("Mixed backends"));
+}
+
+#[test]
 fn study_report_renders_again_from_results_json() {
     let (dir, _) = shared();
     let copy = tempfile::tempdir().expect("temp");

@@ -18,7 +18,7 @@ const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:1100px;marg
 table{border-collapse:collapse;margin:.5em 0 1em}td,th{border:1px solid #ccc;padding:.25em .6em;text-align:left}
 th{background:#f3f3f3}.verdict{border-left:6px solid #999;padding:.3em 1em;margin:1em 0;background:#fafafa}
 .confirmed{border-color:#c0392b}.refuted{border-color:#27ae60}.inconclusive{border-color:#999}
-.tag{font-weight:bold}.missing{background:#fff3cd;padding:.5em 1em;border:1px solid #e0c36c}
+.tag{font-weight:bold}.missing,.warn{background:#fff3cd;padding:.5em 1em;border:1px solid #e0c36c}
 .charts{display:flex;flex-wrap:wrap;gap:8px}code{background:#f3f3f3;padding:0 .2em}";
 
 fn rule_html(kind: &str, rule: &Option<Rule>) -> String {
@@ -140,14 +140,23 @@ pub fn render(doc: &Document) -> String {
         esc(&doc.study.fingerprint),
         p.inputs.len()
     ));
-    out.push_str("<table><tr><th>cell</th><th>id</th><th>seed</th><th>seconds</th></tr>");
+    if let Some(warning) = super::mixed_backends(p) {
+        out.push_str(&format!(
+            "<div class=\"warn\"><b>Mixed backends.</b> {}</div>",
+            esc(&warning)
+        ));
+    }
+    out.push_str(
+        "<table><tr><th>cell</th><th>id</th><th>seed</th><th>seconds</th><th>backend</th></tr>",
+    );
     for c in &p.cells {
         out.push_str(&format!(
-            "<tr><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td></tr>",
             esc(&c.name),
             esc(&c.id),
             c.seed,
-            super::cell_time(c)
+            super::cell_time(c),
+            esc(c.backend.as_deref().unwrap_or("–"))
         ));
     }
     out.push_str("</table></body></html>\n");

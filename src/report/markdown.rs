@@ -180,14 +180,18 @@ fn provenance(doc: &Document) -> String {
     ));
     let total: f64 = p.cells.iter().filter_map(|c| c.seconds).sum();
     out.push_str(&format!("- compute time over all cells: {total:.1} s\n\n"));
-    out.push_str("| cell | id | seed | seconds |\n|---|---|---|---|\n");
+    if let Some(warning) = super::mixed_backends(p) {
+        out.push_str(&format!("> **Mixed backends.** {warning}\n\n"));
+    }
+    out.push_str("| cell | id | seed | seconds | backend |\n|---|---|---|---|---|\n");
     for c in &p.cells {
         out.push_str(&format!(
-            "| {} | `{}` | {} | {} |\n",
+            "| {} | `{}` | {} | {} | {} |\n",
             c.name,
             c.id,
             c.seed,
-            super::cell_time(c)
+            super::cell_time(c),
+            c.backend.as_deref().unwrap_or("–")
         ));
     }
     out

@@ -54,6 +54,8 @@ pub struct Missing {
 pub struct Provenance {
     pub tool: String,
     pub tool_version: String,
+    /// The backends the cells were computed on, in plan order, joined by ` + ` (cells of earlier
+    /// invocations are reused whatever device they ran on; each cell's own is in `cells`).
     pub backend: String,
     /// Seconds since the Unix epoch when the report was written.
     pub written_at: u64,
@@ -70,6 +72,8 @@ pub struct CellRecord {
     pub seed: u64,
     /// Wall time of the cell when it ran (it may have run in an earlier invocation).
     pub seconds: Option<f64>,
+    /// The backend the cell ran on (`null` while it has not finished).
+    pub backend: Option<String>,
     pub done: bool,
 }
 
@@ -110,16 +114,22 @@ pub fn document(ctx: &Ctx) -> Document {
         .iter()
         .map(|c| {
             let done = ctx.store.done(c);
+            // The report cell is the one running now.
+            let reporting = matches!(c.task, Task::Report);
             CellRecord {
                 name: c.name.clone(),
                 id: c.id.clone(),
                 kind: c.kind().to_string(),
                 seed: c.seed,
                 seconds: done.as_ref().map(|d| d.seconds),
-                done: done.is_some() || matches!(c.task, Task::Report),
+                backend: match &done {
+                    Some(d) => Some(d.backend.clone()),
+                    None => reporting.then(|| ctx.device.describe()),
+                },
+                done: done.is_some() || reporting,
             }
         })
-        .collect();
+        .collect::<Vec<_>>();
     // The records come from the prepare cells: the datasets are not read again for the report.
     let inputs = crate::run::lock::files_of(study, &ctx.data, |name| {
         crate::run::records(ctx, name)
@@ -144,7 +154,11 @@ pub fn document(ctx: &Ctx) -> Document {
         provenance: Provenance {
             tool: "study".into(),
             tool_version: env!("CARGO_PKG_VERSION").into(),
-            backend: ctx.device.describe(),
+            backend: backends(&cells)
+                .iter()
+                .map(|(b, _)| b.as_str())
+                .collect::<Vec<_>>()
+                .join(" + "),
             written_at: std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs()),
@@ -265,6 +279,33 @@ pub(crate) fn point_text(e: &crate::probe::Entry, varying: &[String]) -> String 
         .as_ref()
         .map(|p| crate::probe::point_label(p, varying))
         .unwrap_or_default()
+}
+
+/// The distinct backends of the cells, in plan order, with how many cells ran on each.
+pub(crate) fn backends(cells: &[CellRecord]) -> Vec<(String, usize)> {
+    let mut counts: IndexMap<String, usize> = IndexMap::new();
+    for b in cells.iter().filter_map(|c| c.backend.clone()) {
+        *counts.entry(b).or_default() += 1;
+    }
+    counts.into_iter().collect()
+}
+
+/// A warning when the cells of one report were computed on different backends (numbers may then
+/// differ in their last digits from a run on one backend), or `None`.
+pub(crate) fn mixed_backends(p: &Provenance) -> Option<String> {
+    let all = backends(&p.cells);
+    (all.len() > 1).then(|| {
+        let list = all
+            .iter()
+            .map(|(b, n)| format!("{b} ({n} cell{})", if *n == 1 { "" } else { "s" }))
+            .collect::<Vec<_>>()
+            .join(", ");
+        format!(
+            "Cells of this run were computed on more than one backend: {list}. \
+             Results can differ slightly between backends; delete the run folder and run again \
+             to compute every cell on one."
+        )
+    })
 }
 
 /// A cell's wall time for provenance tables.

@@ -1,5 +1,6 @@
-//! The device cells train on: the CPU (burn's `flex` backend) or, in builds with the `cuda` feature,
-//! an NVIDIA GPU. Asking for a GPU that is not there is a diagnostic, never a panic.
+//! The device cells train on: the CPU (`crate::backend::Cpu`, burn's `flex` with the project's
+//! kernels) or, in builds with the `cuda` feature, an NVIDIA GPU. Asking for a GPU that is not there
+//! is a diagnostic, never a panic.
 
 use super::CellError;
 use crate::diagnostics::Code;
