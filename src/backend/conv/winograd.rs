@@ -119,6 +119,16 @@ fn input_combinations([x0, x1, x2, x3]: [Lanes; 4]) -> [Lanes; 4] {
     ]
 }
 
+/// The two combinations `Aᵀ x` of four values (rows or columns of a transformed output tile):
+/// x0 + x1 + x2, x1 − x2 − x3.
+#[inline(always)]
+fn output_combinations([x0, x1, x2, x3]: [Lanes; 4]) -> [Lanes; 2] {
+    [
+        std::array::from_fn(|l| x0[l] + x1[l] + x2[l]),
+        std::array::from_fn(|l| x1[l] - x2[l] - x3[l]),
+    ]
+}
+
 /// Row stride of `v` and `m` for `columns` tiles: [`LANES`] more, so that the last block of a tile row
 /// may write (and the output transform read) whole lanes past it: into the next tile row's columns,
 /// which that tile row writes afterwards, or into this padding.
@@ -191,13 +201,6 @@ fn transform_output(
     let ([oh, ow], [_, cols]) = (g.out, g.tile_grid());
     let k_count = g.out_channels;
     let blocks = cols.div_ceil(LANES);
-    // Aᵀ x for four values: x0 + x1 + x2, x1 − x2 − x3.
-    let combine = |[x0, x1, x2, x3]: [Lanes; 4]| -> [Lanes; 2] {
-        [
-            std::array::from_fn(|l| x0[l] + x1[l] + x2[l]),
-            std::array::from_fn(|l| x1[l] - x2[l] - x3[l]),
-        ]
-    };
     for k in 0..k_count {
         let plane = &mut out[k * oh * ow..][..oh * ow];
         for (ti, i) in rows.clone().enumerate() {
@@ -205,14 +208,15 @@ fn transform_output(
             for j in (0..blocks).map(|b| b * LANES) {
                 let point = |xi: usize| lanes(m, (xi * k_count + k) * stride + col + j);
                 // Rows of Aᵀ M for each of M's columns, then their column combinations.
-                let columns: [[Lanes; 2]; 4] =
-                    std::array::from_fn(|s| combine([0, 4, 8, 12].map(|r| point(r + s))));
+                let columns: [[Lanes; 2]; 4] = std::array::from_fn(|s| {
+                    output_combinations([0, 4, 8, 12].map(|r| point(r + s)))
+                });
                 for a in 0..2 {
                     let y = 2 * i + a;
                     if y >= oh {
                         continue;
                     }
-                    let [even, odd] = combine(columns.map(|column| column[a]));
+                    let [even, odd] = output_combinations(columns.map(|column| column[a]));
                     let pairs: [f32; 2 * LANES] =
                         std::array::from_fn(|p| if p % 2 == 0 { even[p / 2] } else { odd[p / 2] });
                     let line = &mut plane[y * ow..][..ow];
@@ -353,9 +357,8 @@ fn untransform_kernel(du: &[f32], out: usize, channels: usize) -> Vec<f32> {
                 0.5 * (x[1] + x[2]) + x[3],
             ]
         };
-        let rows: Vec<[f32; 3]> = (0..4)
-            .map(|r| back([at(r, 0), at(r, 1), at(r, 2), at(r, 3)]))
-            .collect();
+        let rows: [[f32; 3]; 4] =
+            std::array::from_fn(|r| back([at(r, 0), at(r, 1), at(r, 2), at(r, 3)]));
         for b in 0..3 {
             let column = back([rows[0][b], rows[1][b], rows[2][b], rows[3][b]]);
             for (a, value) in column.into_iter().enumerate() {
