@@ -4,42 +4,50 @@
 //!
 //! ```text
 //! .study text ──parse──▶ Ast ──check──▶ Study ──plan──▶ Plan ──run──▶ cells ──report──▶ report.*
-//!  (syntax)              (check)        (study)  (plan)       (run, probe) (report)
+//!  (syntax)              (check)        (study)  (plan)      (exec + cells)     (report)
 //! ```
+//!
+//! This file drives it as functions — `load`, `plan`, `run`, `run_cell`, `report`, `lock` — which the
+//! command line only calls and prints. ARCHITECTURE.md names the rooms and what flows between them.
 
 // The data-model enums are built once per study; boxing their big variants would only add noise.
 #![allow(clippy::large_enum_variant)]
 
 pub mod backend;
+pub mod cells;
 pub mod check;
 pub mod data;
 pub mod diagnostics;
 pub mod eval;
+pub mod exec;
+pub mod hash;
 pub mod model;
 pub mod plan;
 pub mod probe;
 pub mod report;
-pub mod run;
 pub mod source;
 pub mod study;
 pub mod syntax;
 pub mod train;
 
-use diagnostics::Diagnostics;
+use diagnostics::{Code, Diagnostics};
+use exec::lock::Lock;
+use exec::store::{Store, write_atomic};
+use exec::{CellError, Device, Options, RunSummary};
 use source::SourceMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use study::Study;
 
 /// A study read from disk: its sources (for rendering diagnostics), the checked study when valid, and
 /// every diagnostic found on the way.
-pub struct Loaded {
+pub struct LoadedStudy {
     pub sources: SourceMap,
     pub study: Option<Study>,
     pub diagnostics: Diagnostics,
 }
 
 /// Parses and checks a study file and its includes.
-pub fn load(path: &Path) -> Loaded {
+pub fn load(path: &Path) -> LoadedStudy {
     finish(syntax::parse_path(path))
 }
 
@@ -58,7 +66,7 @@ pub fn load(path: &Path) -> Loaded {
 /// "#;
 /// let loaded = study::load_bytes("demo.study", text.as_bytes(), None);
 /// let checked = loaded.study.expect("valid");
-/// let plan = study::plan::plan(&checked);
+/// let plan = study::plan(&checked);
 /// assert!(plan.cells.iter().any(|c| c.name == "train/small/full/s/p/quick/rep1"));
 ///
 /// let typo = text.replace("model small,", "model smal,");
@@ -66,14 +74,14 @@ pub fn load(path: &Path) -> Loaded {
 /// assert!(loaded.study.is_none());
 /// assert_eq!(loaded.diagnostics.items[0].code.id(), "E0012");
 /// ```
-pub fn load_bytes(name: &str, bytes: &[u8], dir: Option<&Path>) -> Loaded {
+pub fn load_bytes(name: &str, bytes: &[u8], dir: Option<&Path>) -> LoadedStudy {
     finish(syntax::parse_bytes(name, bytes, dir))
 }
 
-fn finish(parsed: syntax::Parsed) -> Loaded {
+fn finish(parsed: syntax::Parsed) -> LoadedStudy {
     let mut diagnostics = parsed.diagnostics;
     if diagnostics.has_errors() {
-        return Loaded {
+        return LoadedStudy {
             sources: parsed.sources,
             study: None,
             diagnostics: diagnostics.sorted(),
@@ -81,9 +89,116 @@ fn finish(parsed: syntax::Parsed) -> Loaded {
     }
     let (study, found) = check::check(&parsed.ast, &parsed.sources);
     diagnostics.extend(found);
-    Loaded {
+    LoadedStudy {
         sources: parsed.sources,
         study,
         diagnostics: diagnostics.sorted(),
     }
+}
+
+/// The execution plan of a checked study: its cells, their dependencies, seeds and content ids.
+pub fn plan(study: &Study) -> plan::Plan {
+    plan::plan(study)
+}
+
+/// The folder relative data paths of a study file start from: the file's own.
+pub fn study_root(file: &Path) -> PathBuf {
+    match file.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// Where a study's data is read from, and the seed its synthetic data derives from.
+pub fn data_context(file: &Path, study: &Study) -> data::DataContext {
+    data::DataContext {
+        root: study_root(file),
+        seed: study.seed,
+    }
+}
+
+/// Runs a plan into `opts.out` (cells already finished are skipped), then publishes its report.
+/// Errors only for problems with the output folder itself; failing cells are in the summary.
+pub fn run(plan: &plan::Plan, root: &Path, opts: &Options) -> Result<RunSummary, CellError> {
+    let summary = exec::run(plan, root, opts, cells::body)?;
+    cells::publish(&Store::new(&opts.out), plan)?;
+    Ok(summary)
+}
+
+/// Runs one cell of a plan that `run` wrote into `out` (what `study run-cell` and cluster jobs call).
+pub fn run_cell(plan: &Path, cell: &str, out: &Path, device: &Device) -> Result<(), CellError> {
+    exec::run_cell(plan, cell, out, device, cells::body)
+}
+
+/// Renders report.md, report.html and metrics.csv again from `dir/results.json`; the files written.
+pub fn report(dir: &Path) -> Result<Vec<String>, CellError> {
+    let path = dir.join("results.json");
+    let corrupt = |e: &dyn std::fmt::Display| {
+        CellError::fault(Code::CorruptOutput, format!("{}: {e}", path.display()))
+    };
+    let bytes = std::fs::read(&path)
+        .map_err(|e| corrupt(&e).help("give the output folder of a finished run"))?;
+    let doc: report::Document = serde_json::from_slice(&bytes).map_err(|e| corrupt(&e))?;
+    let mut written = Vec::new();
+    for (name, text) in report::render(&doc) {
+        if name == "results.json" {
+            continue;
+        }
+        write_atomic(&dir.join(name), text.as_bytes())?;
+        written.push(name.to_string());
+    }
+    Ok(written)
+}
+
+/// The verdicts of a finished run, from `out/results.json` (`None` when it has none).
+pub fn verdicts(out: &Path) -> Option<Vec<probe::verdict::Verdict>> {
+    let bytes = std::fs::read(out.join("results.json")).ok()?;
+    let doc: report::Document = serde_json::from_slice(&bytes).ok()?;
+    Some(doc.verdicts)
+}
+
+/// The lock file of a study: `<stem>.lock` beside it.
+pub fn lock_path(file: &Path) -> PathBuf {
+    file.with_extension("lock")
+}
+
+/// Writes the lock file of a study (the content hash of every input file); where, and the lock.
+pub fn lock(file: &Path, study: &Study) -> Result<(PathBuf, Lock), CellError> {
+    let lock = exec::lock::compute(study, &data_context(file, study)).map_err(CellError::Data)?;
+    let path = lock_path(file);
+    let text = serde_json::to_string_pretty(&lock)
+        .map_err(|e| CellError::fault(Code::OutputWrite, e.to_string()))?;
+    write_atomic(&path, text.as_bytes())?;
+    Ok((path, lock))
+}
+
+/// Checks that every input file matches the study's lock file (`--locked`); the lock when it does.
+pub fn check_lock(file: &Path, study: &Study) -> Result<Lock, CellError> {
+    let path = lock_path(file);
+    let lock: Option<Lock> = std::fs::read(&path)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok());
+    let Some(lock) = lock else {
+        return Err(CellError::fault(
+            Code::LockMismatch,
+            format!(
+                "--locked needs {}, which is missing or unreadable",
+                path.display()
+            ),
+        )
+        .help(format!("write it with `study lock {}`", file.display())));
+    };
+    let diff = exec::lock::compare(&lock, study, &data_context(file, study));
+    if !diff.is_empty() {
+        return Err(CellError::fault(
+            Code::LockMismatch,
+            format!(
+                "the inputs differ from {}: {}",
+                path.display(),
+                diff.describe()
+            ),
+        )
+        .help("obtain the locked files, or run `study lock` again to accept these"));
+    }
+    Ok(lock)
 }

@@ -5,6 +5,9 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use study::diagnostics::{self, Code, Style};
+use study::exec::{CellError, Device, Options};
+use study::source::SourceMap;
+use study::study::Study;
 
 #[derive(Parser)]
 #[command(
@@ -135,24 +138,8 @@ fn main() -> ExitCode {
     }
 }
 
-/// The lock file of a study: `<stem>.lock` beside it.
-fn lock_path(file: &Path) -> PathBuf {
-    file.with_extension("lock")
-}
-
-fn study_root(file: &Path) -> PathBuf {
-    match file.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    }
-}
-
 /// Prints a run-stage error against the study's sources.
-fn report_error(
-    e: &study::run::CellError,
-    s: &study::study::Study,
-    sources: &mut study::source::SourceMap,
-) {
+fn report_error(e: &CellError, s: &Study, sources: &mut SourceMap) {
     let diags = e.to_diagnostics(s, sources);
     eprint!("{}", diagnostics::render_all(&diags, sources, style()));
 }
@@ -171,58 +158,30 @@ fn run(
     let Some((mut loaded, s)) = load_valid(file) else {
         return ExitCode::from(1);
     };
-    let root = study_root(file);
-    let device = match study::run::Device::parse(device).and_then(|d| d.probe().map(|_| d)) {
-        Ok(d) => d,
+    let root = study::study_root(file);
+    let checked = Device::parse(device)
+        .and_then(|d| d.probe().map(|_| d))
+        .and_then(|d| Ok((d, locked.then(|| study::check_lock(file, &s)).transpose()?)));
+    let device = match checked {
+        Ok((device, lock)) => {
+            if let Some(lock) = lock {
+                let path = study::lock_path(file);
+                eprintln!(
+                    "inputs match {} ({} files)",
+                    path.display(),
+                    lock.files.len()
+                );
+            }
+            device
+        }
         Err(e) => {
             report_error(&e, &s, &mut loaded.sources);
             return ExitCode::from(1);
         }
     };
-    if locked {
-        let path = lock_path(file);
-        let lock: Option<study::run::lock::Lock> = std::fs::read(&path)
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok());
-        let Some(lock) = lock else {
-            let e = study::run::CellError::fault(
-                Code::LockMismatch,
-                format!(
-                    "--locked needs {}, which is missing or unreadable",
-                    path.display()
-                ),
-            )
-            .help(format!("write it with `study lock {}`", file.display()));
-            report_error(&e, &s, &mut loaded.sources);
-            return ExitCode::from(1);
-        };
-        let ctx = study::data::DataContext {
-            root: root.clone(),
-            seed: s.seed,
-        };
-        let diff = study::run::lock::compare(&lock, &s, &ctx);
-        if !diff.is_empty() {
-            let e = study::run::CellError::fault(
-                Code::LockMismatch,
-                format!(
-                    "the inputs differ from {}: {}",
-                    path.display(),
-                    diff.describe()
-                ),
-            )
-            .help("obtain the locked files, or run `study lock` again to accept these");
-            report_error(&e, &s, &mut loaded.sources);
-            return ExitCode::from(1);
-        }
-        eprintln!(
-            "inputs match {} ({} files)",
-            path.display(),
-            lock.files.len()
-        );
-    }
-    let plan = study::plan::plan(&s);
+    let plan = study::plan(&s);
     let out = out.unwrap_or_else(|| root.join(&s.output));
-    let options = study::run::Options {
+    let options = Options {
         out: out.clone(),
         device,
         jobs,
@@ -232,36 +191,34 @@ fn run(
         // Several jobs run cells as processes of their own, so that trainings run in parallel.
         executable: (jobs > 1).then(|| std::env::current_exe().ok()).flatten(),
     };
-    let outcome = match study::run::run(&plan, &root, &options) {
+    let summary = match study::run(&plan, &root, &options) {
         Ok(o) => o,
         Err(e) => {
             report_error(&e, &s, &mut loaded.sources);
             return ExitCode::from(1);
         }
     };
-    for (_, e) in &outcome.failed {
+    for (_, e) in &summary.failed {
         report_error(e, &s, &mut loaded.sources);
     }
-    for (cell, _) in &outcome.failed {
+    for (cell, _) in &summary.failed {
         eprintln!("failed: {cell}");
     }
-    if !outcome.blocked.is_empty() {
+    if !summary.blocked.is_empty() {
         eprintln!(
             "not run ({} cells) because a cell they need failed",
-            outcome.blocked.len()
+            summary.blocked.len()
         );
     }
     eprintln!(
         "{} cell(s) run, {} already done, {} failed in {:.1} s",
-        outcome.ran.len(),
-        outcome.skipped,
-        outcome.failed.len(),
-        outcome.seconds
+        summary.ran.len(),
+        summary.skipped,
+        summary.failed.len(),
+        summary.seconds
     );
-    if let Ok(bytes) = std::fs::read(out.join("results.json"))
-        && let Ok(doc) = serde_json::from_slice::<study::report::Document>(&bytes)
-    {
-        for v in &doc.verdicts {
+    if let Some(verdicts) = study::verdicts(&out) {
+        for v in &verdicts {
             println!(
                 "{}: {} ({})",
                 v.hypothesis,
@@ -271,33 +228,27 @@ fn run(
         }
         println!("report: {}", out.join("report.md").display());
     }
-    if outcome.failed.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    }
+    exit(summary.failed.is_empty())
 }
 
 fn run_cell(plan: &Path, cell: &str, out: &Path, device: &str) -> ExitCode {
-    let result = study::run::Device::parse(device)
+    let result = Device::parse(device)
         .and_then(|d| d.probe().map(|_| d))
-        .and_then(|d| study::run::run_cell(plan, cell, out, &d));
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            // Without the study's sources, the diagnostic names the declaration's file and line.
-            let bytes = std::fs::read(plan).unwrap_or_default();
-            match serde_json::from_slice::<study::run::store::PlanFile>(&bytes) {
-                Ok(f) => report_error(&e, &f.plan.study, &mut study::source::SourceMap::new()),
-                Err(_) => eprintln!("{}", e.summary()),
-            }
-            ExitCode::from(1)
-        }
+        .and_then(|d| study::run_cell(plan, cell, out, &d));
+    let Err(e) = result else {
+        return ExitCode::SUCCESS;
+    };
+    // Without the study's sources, the diagnostic names the declaration's file and line.
+    let bytes = std::fs::read(plan).unwrap_or_default();
+    match serde_json::from_slice::<study::exec::store::PlanFile>(&bytes) {
+        Ok(f) => report_error(&e, &f.plan.study, &mut SourceMap::new()),
+        Err(_) => eprintln!("{}", e.summary()),
     }
+    ExitCode::from(1)
 }
 
 fn report(dir: &Path) -> ExitCode {
-    match study::report::rerender(dir) {
+    match study::report(dir) {
         Ok(files) => {
             for f in files {
                 println!("wrote {}", dir.join(f).display());
@@ -315,18 +266,8 @@ fn lock(file: &Path) -> ExitCode {
     let Some((mut loaded, s)) = load_valid(file) else {
         return ExitCode::from(1);
     };
-    let ctx = study::data::DataContext {
-        root: study_root(file),
-        seed: s.seed,
-    };
-    match study::run::lock::compute(&s, &ctx) {
-        Ok(lock) => {
-            let path = lock_path(file);
-            let text = serde_json::to_string_pretty(&lock).unwrap_or_default();
-            if let Err(e) = study::run::store::write_atomic(&path, text.as_bytes()) {
-                report_error(&e, &s, &mut loaded.sources);
-                return ExitCode::from(1);
-            }
+    match study::lock(file, &s) {
+        Ok((path, lock)) => {
             println!(
                 "wrote {} ({} input files)",
                 path.display(),
@@ -334,19 +275,15 @@ fn lock(file: &Path) -> ExitCode {
             );
             ExitCode::SUCCESS
         }
-        Err(problems) => {
-            let diags = study::data::problems_to_diagnostics(&problems, &s, &mut loaded.sources);
-            eprint!(
-                "{}",
-                diagnostics::render_all(&diags, &loaded.sources, style())
-            );
+        Err(e) => {
+            report_error(&e, &s, &mut loaded.sources);
             ExitCode::from(1)
         }
     }
 }
 
 /// Loads a study and prints its diagnostics; the study when it is valid.
-fn load_valid(file: &Path) -> Option<(study::Loaded, study::study::Study)> {
+fn load_valid(file: &Path) -> Option<(study::LoadedStudy, Study)> {
     let mut loaded = study::load(file);
     eprint!(
         "{}",
@@ -354,6 +291,15 @@ fn load_valid(file: &Path) -> Option<(study::Loaded, study::study::Study)> {
     );
     let s = loaded.study.take()?;
     Some((loaded, s))
+}
+
+/// Exit 0 on success, 1 otherwise.
+fn exit(ok: bool) -> ExitCode {
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
 }
 
 fn style() -> Style {
@@ -396,23 +342,14 @@ fn check(files: &[PathBuf], format: Format) -> ExitCode {
             serde_json::to_string_pretty(&json).unwrap_or_default()
         );
     }
-    if valid {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    }
+    exit(valid)
 }
 
 fn plan(file: &Path, json: bool) -> ExitCode {
-    let loaded = study::load(file);
-    eprint!(
-        "{}",
-        diagnostics::render_all(&loaded.diagnostics, &loaded.sources, style())
-    );
-    let Some(s) = loaded.study else {
+    let Some((_, s)) = load_valid(file) else {
         return ExitCode::from(1);
     };
-    let plan = study::plan::plan(&s);
+    let plan = study::plan(&s);
     if json {
         match serde_json::to_string_pretty(&plan) {
             Ok(text) => println!("{text}"),
@@ -463,23 +400,15 @@ fn data(file: &Path, preview: bool) -> ExitCode {
     let Some((mut loaded, s)) = load_valid(file) else {
         return ExitCode::from(1);
     };
-    let root = file.parent().map(Path::to_path_buf).unwrap_or_default();
-    let ctx = study::data::DataContext {
-        root: root.clone(),
-        seed: s.seed,
-    };
-    let preview_dir = preview.then(|| root.join(&s.output));
+    let ctx = study::data_context(file, &s);
+    let preview_dir = preview.then(|| ctx.root.join(&s.output));
     let (text, problems) = study::data::summary::report(&s, &ctx, preview_dir.as_deref());
     print!("{text}");
-    if problems.is_empty() {
-        return ExitCode::SUCCESS;
+    let ok = problems.is_empty();
+    if !ok {
+        report_error(&CellError::Data(problems), &s, &mut loaded.sources);
     }
-    let diags = study::data::problems_to_diagnostics(&problems, &s, &mut loaded.sources);
-    eprint!(
-        "{}",
-        diagnostics::render_all(&diags, &loaded.sources, style())
-    );
-    ExitCode::from(1)
+    exit(ok)
 }
 
 fn explain(code: &str) -> ExitCode {

@@ -490,7 +490,7 @@ fn the_cache_decodes_once_and_never_stores_failures() {
     let changed =
         study::data::cache::prepare(&table.records, &s, 1, crop, pre, None, "", Some(&cache));
     assert_eq!(changed.decoded, 2);
-    let Ok(study::data::cache::Outcome::Image(px)) = &changed.outcomes[0] else {
+    let Ok(study::data::cache::PreparedImage::Image(px)) = &changed.outcomes[0] else {
         panic!("image")
     };
     assert!(px.iter().all(|v| *v == 99));

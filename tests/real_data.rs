@@ -4,7 +4,7 @@
 //! trained on two sources scores higher on their held-out images than on unseen sources.
 
 use std::path::Path;
-use study::run::Options;
+use study::exec::Options;
 
 #[test]
 fn real_xrays_show_the_source_shortcut() {
@@ -55,7 +55,7 @@ fn real_xrays_show_the_source_shortcut() {
     });
     let plan = study::plan::plan(&s);
     let options = Options::new(dir.path().join("out"));
-    let outcome = study::run::run(&plan, dir.path(), &options).expect("runs");
+    let outcome = study::run(&plan, dir.path(), &options).expect("runs");
     assert!(outcome.failed.is_empty(), "{:?}", outcome.failed);
     let doc: study::report::Document = serde_json::from_slice(
         &std::fs::read(dir.path().join("out/results.json")).expect("results"),
@@ -115,16 +115,17 @@ fn the_lung_segmenter_learns_the_manual_masks() {
         only: Some("segmenter/lungs".into()),
         ..Options::new(dir.path().join("out"))
     };
-    let outcome = study::run::run(&plan, dir.path(), &options).expect("runs");
+    let outcome = study::run(&plan, dir.path(), &options).expect("runs");
     assert!(outcome.failed.is_empty(), "{:?}", outcome.failed);
     let cell = plan
         .cells
         .iter()
         .find(|c| c.name == "segmenter/lungs")
         .expect("cell");
-    let result: study::run::SegmenterResult = study::run::store::Store::new(dir.path().join("out"))
-        .read_json(cell, "segmenter.json")
-        .expect("written");
+    let result: study::probe::SegmenterResult =
+        study::exec::store::Store::new(dir.path().join("out"))
+            .read_json(cell, "segmenter.json")
+            .expect("written");
     // 270 manual masks: a fifth held out.
     assert_eq!((result.train_images, result.holdout_images), (216, 54));
     let (dice, iou) = (result.dice.expect("dice"), result.iou.expect("iou"));

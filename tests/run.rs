@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use study::diagnostics::Code;
-use study::run::{CellError, Device, Options, Outcome};
+use study::exec::{CellError, Device, Options, RunSummary};
 
 fn fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny-run.study")
@@ -29,10 +29,10 @@ fn options(out: &Path) -> Options {
     Options::new(out)
 }
 
-fn run_study(path: &Path, opts: &Options) -> Result<Outcome, CellError> {
+fn run_study(path: &Path, opts: &Options) -> Result<RunSummary, CellError> {
     let s = load(path);
     let plan = study::plan::plan(&s);
-    study::run::run(&plan, path.parent().expect("folder"), opts)
+    study::run(&plan, path.parent().expect("folder"), opts)
 }
 
 /// The code, message and declaration of a fault.
@@ -49,8 +49,8 @@ fn fault(e: &CellError) -> (Code, String, Option<(String, String)>) {
 }
 
 /// One complete run of the fixture, shared by the tests that only read it.
-fn shared() -> &'static (tempfile::TempDir, Outcome) {
-    static RUN: OnceLock<(tempfile::TempDir, Outcome)> = OnceLock::new();
+fn shared() -> &'static (tempfile::TempDir, RunSummary) {
+    static RUN: OnceLock<(tempfile::TempDir, RunSummary)> = OnceLock::new();
     RUN.get_or_init(|| {
         let dir = tempfile::tempdir().expect("temp dir");
         let outcome = run_study(&fixture(), &options(dir.path())).expect("runs");
@@ -273,7 +273,7 @@ fn a_killed_run_resumes_and_ends_with_the_same_results() {
     child.kill().expect("SIGKILL");
     child.wait().expect("reaped");
     let plan = study::plan::plan(&load(&fixture()));
-    let store = study::run::store::Store::new(out.path());
+    let store = study::exec::store::Store::new(out.path());
     let finished: Vec<String> = plan
         .cells
         .iter()
@@ -311,7 +311,7 @@ fn cells_reused_from_another_backend_are_named_in_the_report() {
     copy_dir(dir.path(), copy.path());
     // As if the trainings had run in an earlier invocation on a GPU.
     let plan = study::plan::plan(&load(&fixture()));
-    let store = study::run::store::Store::new(copy.path());
+    let store = study::exec::store::Store::new(copy.path());
     let mut trainings = 0;
     for cell in &plan.cells {
         if cell.kind() == "train" {
@@ -367,7 +367,7 @@ fn study_report_renders_again_from_results_json() {
         copy.path().join("results.json"),
     )
     .expect("copy");
-    let written = study::report::rerender(copy.path()).expect("renders");
+    let written = study::report(copy.path()).expect("renders");
     assert_eq!(written, vec!["report.md", "report.html", "metrics.csv"]);
     for name in written {
         assert_eq!(
@@ -449,7 +449,7 @@ fn a_diverging_cell_is_a_diagnostic_and_keep_going_finishes_the_rest() {
         .find(|c| c.name == "verdict/shortcut")
         .expect("cell");
     assert!(outcome.ran.contains(&verdict.name));
-    assert!(!study::run::store::Store::new(work.path().join("out")).is_done(verdict));
+    assert!(!study::exec::store::Store::new(work.path().join("out")).is_done(verdict));
 
     // The diagnostic points at the declaration in the study text.
     let mut loaded = study::load(&path);
@@ -516,7 +516,7 @@ fn run_cell_runs_one_cell_from_the_written_plan() {
     run_study(&fixture(), &opts).expect("runs");
     let plan_file = out.path().join("plan.json");
     // A cell whose inputs are not finished is refused, not guessed.
-    let err = study::run::run_cell(
+    let err = study::run_cell(
         &plan_file,
         "train/cnn/full/s/small/quick/rep1",
         out.path(),
@@ -528,16 +528,16 @@ fn run_cell_runs_one_cell_from_the_written_plan() {
         "{}",
         err.summary()
     );
-    study::run::run_cell(&plan_file, "split/s", out.path(), &Device::Cpu).expect("runs");
+    study::run_cell(&plan_file, "split/s", out.path(), &Device::Cpu).expect("runs");
     let plan = study::plan::plan(&load(&fixture()));
     let split = plan
         .cells
         .iter()
         .find(|c| c.name == "split/s")
         .expect("cell");
-    let store = study::run::store::Store::new(out.path());
+    let store = study::exec::store::Store::new(out.path());
     assert!(store.is_done(split));
-    let partitions: study::run::Partitions =
+    let partitions: study::cells::Partitions =
         store.read_json(split, "partitions.json").expect("written");
     assert_eq!(partitions.folds[0].1.len(), 160);
 }
@@ -603,7 +603,7 @@ fn locked_runs_refuse_data_changed_by_one_byte() {
         "{}",
         String::from_utf8_lossy(&lock.stderr)
     );
-    let lock_file: study::run::lock::Lock =
+    let lock_file: study::exec::lock::Lock =
         serde_json::from_slice(&std::fs::read(dir.path().join("locked.lock")).expect("lock file"))
             .expect("parses");
     assert_eq!(

@@ -4,12 +4,12 @@ mod common;
 use burn::backend::{Autodiff, Flex};
 use common::checked;
 use std::path::Path;
-use study::data::cache::{Outcome, prepare};
+use study::data::cache::{PreparedImage, prepare};
 use study::data::{DataContext, load_dataset, split::assign};
 use study::eval::metrics::{Scores, auc};
 use study::model::NetConfig;
 use study::study::{Architecture, Study};
-use study::train::{Run, Split, batch::Batcher, predict, train};
+use study::train::{Run, Samples, batch::Batcher, predict, train};
 
 type B = Autodiff<Flex>;
 
@@ -47,7 +47,7 @@ fn partition(
     let mut images = Vec::new();
     let mut labels = Vec::new();
     for (r, o) in members.iter().zip(prepared.outcomes) {
-        if let Ok(Outcome::Image(px)) = o {
+        if let Ok(PreparedImage::Image(px)) = o {
             let value = r.attribute(field).expect("attribute");
             labels.push(
                 classes
@@ -63,8 +63,8 @@ fn partition(
 
 fn run<'a>(
     s: &'a Study,
-    train_set: Split<'a>,
-    validation: Option<Split<'a>>,
+    train_set: Samples<'a>,
+    validation: Option<Samples<'a>>,
     seed: u64,
 ) -> Run<'a> {
     Run {
@@ -117,7 +117,7 @@ fn a_small_cnn_tells_nih_from_kermany_images() {
     let trained = train::<B>(
         &run(
             &s,
-            Split {
+            Samples {
                 images: &train_x,
                 labels: &train_y,
             },
@@ -155,7 +155,7 @@ fn training_is_deterministic_and_the_loss_falls() {
         dir.path(),
     );
     let device = Default::default();
-    let all = Split {
+    let all = Samples {
         images: &x,
         labels: &y,
     };
@@ -172,7 +172,7 @@ fn training_is_deterministic_and_the_loss_falls() {
     let c = train::<B>(
         &run(
             &s,
-            Split {
+            Samples {
                 images: &x,
                 labels: &y,
             },
@@ -223,11 +223,11 @@ fn a_stopped_training_resumes_from_its_checkpoint_to_the_same_weights() {
     let small_run = || {
         let mut r = run(
             &s,
-            Split {
+            Samples {
                 images: &x,
                 labels: &y,
             },
-            Some(Split {
+            Some(Samples {
                 images: &vx,
                 labels: &vy,
             }),

@@ -315,7 +315,7 @@ fn parameters(net: &Net<Flex>) -> Parameters {
 }
 
 fn train_once(freeze: Freeze) -> (Parameters, Parameters) {
-    use study::train::{Run, Split, train};
+    use study::train::{Run, Samples, train};
     let text = "study \"f\" { seed 1 }\ndataset d = synthetic { source a { images 8 } }\ncrop full = full\npreprocess p { resize 16 }\nmodel m = cnn(channels: [4, 8])\ntrain t { optimizer sgd(lr: 0.5, momentum: 0.9), epochs 1, batch 8 }\nsplit s = random { data d, fractions { train 100% } }\nexperiment e { model m, crop full, split s, preprocess p, train t, evaluate [train] }\n";
     let loaded = study::load_bytes("f.study", text.as_bytes(), None);
     let s = loaded.study.expect("valid");
@@ -351,7 +351,7 @@ fn train_once(freeze: Freeze) -> (Parameters, Parameters) {
         size: 16,
         positive: 0,
         seed: 5,
-        train: Split {
+        train: Samples {
             images: &images,
             labels: &labels,
         },

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 /// What preparing one record gave.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub enum Outcome {
+pub enum PreparedImage {
     /// `size`×`size` 8-bit pixels.
     Image(Vec<u8>),
     /// Dropped by a lung-box rejection rule.
@@ -27,7 +27,7 @@ pub enum Outcome {
 #[derive(Debug)]
 pub struct Prepared {
     pub size: usize,
-    pub outcomes: Vec<Result<Outcome, Problem>>,
+    pub outcomes: Vec<Result<PreparedImage, Problem>>,
     /// How many images had to be decoded (0 on a warm cache).
     pub decoded: usize,
 }
@@ -43,7 +43,7 @@ pub fn prepare_one(
     crop_decl: &Crop,
     pre: &Preprocess,
     masks: MaskOverride,
-) -> Result<Outcome, Problem> {
+) -> Result<PreparedImage, Problem> {
     let (mut image, own_mask) = load_record(record, study, seed)?;
     let mask = match masks {
         // Predicted masks come at the segmenter's size: brought to the image's, then binarised.
@@ -69,11 +69,11 @@ pub fn prepare_one(
     }
     let cropped = match crop(&image, mask.as_ref(), &crop_decl.op) {
         Cropped::Image(c) => c,
-        Cropped::Rejected { .. } => return Ok(Outcome::Rejected),
-        Cropped::NoMask => return Ok(Outcome::NoMask),
+        Cropped::Rejected { .. } => return Ok(PreparedImage::Rejected),
+        Cropped::NoMask => return Ok(PreparedImage::NoMask),
     };
     let size = pre.resize as usize;
-    Ok(Outcome::Image(
+    Ok(PreparedImage::Image(
         resize(&cropped, size, size, pre.interpolation).to_u8(),
     ))
 }
@@ -160,20 +160,20 @@ fn content_key(
 fn transform_key(crop_decl: &Crop, pre: &Preprocess, extra: &str) -> String {
     let v = serde_json::json!({
         "version": 1,
-        "crop": crate::plan::canonical(&crop_decl.op),
+        "crop": crate::hash::canonical(&crop_decl.op),
         "resize": pre.resize,
-        "interpolation": crate::plan::canonical(&pre.interpolation),
-        "rescale": crate::plan::canonical(&pre.rescale),
+        "interpolation": crate::hash::canonical(&pre.interpolation),
+        "rescale": crate::hash::canonical(&pre.rescale),
         "masks": extra,
     });
-    crate::plan::fingerprint::hash_hex(&v)[..24].to_string()
+    crate::hash::hash_hex(&v)[..24].to_string()
 }
 
 #[derive(Default, Serialize, Deserialize)]
 struct Index {
     size: usize,
     /// Content key → offset in `data.u8` (`None` for rejected or unmasked images).
-    entries: IndexMap<String, (Option<usize>, Outcome)>,
+    entries: IndexMap<String, (Option<usize>, PreparedImage)>,
 }
 
 /// Prepares every record, through the cache in `cache_dir` when given. `masks_id` names where
@@ -219,7 +219,7 @@ pub fn prepare(
         .map(|(n, d)| {
             (
                 n.clone(),
-                crate::plan::fingerprint::hash_hex(&crate::plan::canonical(&d.source)),
+                crate::hash::hash_hex(&crate::hash::canonical(&d.source)),
             )
         })
         .collect();
@@ -248,18 +248,18 @@ pub fn prepare(
         ),
     };
     let data: &[u8] = map.as_deref().unwrap_or(&[]);
-    let cached = |key: &Option<String>| -> Option<Outcome> {
+    let cached = |key: &Option<String>| -> Option<PreparedImage> {
         let (offset, outcome) = index.entries.get(key.as_ref()?)?;
         match (offset, outcome) {
-            (Some(o), Outcome::Image(_)) => data
+            (Some(o), PreparedImage::Image(_)) => data
                 .get(*o..o + size * size)
-                .map(|b| Outcome::Image(b.to_vec())),
+                .map(|b| PreparedImage::Image(b.to_vec())),
             (None, other) => Some(other.clone()),
             _ => None,
         }
     };
     // Each record once: a cache hit, or prepared now (and then remembered as missing from the cache).
-    let (outcomes, fresh_flags): (Vec<Result<Outcome, Problem>>, Vec<bool>) = records
+    let (outcomes, fresh_flags): (Vec<Result<PreparedImage, Problem>>, Vec<bool>) = records
         .par_iter()
         .zip(&keys)
         .map(|(r, k)| {
@@ -275,7 +275,7 @@ pub fn prepare(
     let missing: Vec<usize> = (0..records.len()).filter(|i| fresh_flags[*i]).collect();
     let decoded = missing.len();
     // Failed images are never written: only successful outcomes enter the cache.
-    let fresh: Vec<(&String, &Outcome)> = missing
+    let fresh: Vec<(&String, &PreparedImage)> = missing
         .iter()
         .filter_map(|i| Some((keys[*i].as_ref()?, outcomes[*i].as_ref().ok()?)))
         .collect();
@@ -306,7 +306,7 @@ fn read_pack(dir: &Path) -> Option<(Index, Option<memmap2::Mmap>)> {
 /// Adds entries to a pack, through temporary files and renames; the index is renamed last, so a reader
 /// never sees an index pointing past its data. Writers (threads or processes sharing the cache) take
 /// the pack's lock and re-read it first, so no writer's entries are lost or pointed at another's bytes.
-fn write_pack(dir: &Path, size: usize, fresh: &[(&String, &Outcome)]) -> std::io::Result<()> {
+fn write_pack(dir: &Path, size: usize, fresh: &[(&String, &PreparedImage)]) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     let lock = std::fs::OpenOptions::new()
         .create(true)
@@ -329,7 +329,7 @@ fn write_pack(dir: &Path, size: usize, fresh: &[(&String, &Outcome)]) -> std::io
             continue;
         }
         let offset = match outcome {
-            Outcome::Image(px) => {
+            PreparedImage::Image(px) => {
                 let o = data.len();
                 data.extend_from_slice(px);
                 Some(o)
@@ -337,7 +337,7 @@ fn write_pack(dir: &Path, size: usize, fresh: &[(&String, &Outcome)]) -> std::io
             _ => None,
         };
         let stored = match outcome {
-            Outcome::Image(_) => Outcome::Image(vec![]),
+            PreparedImage::Image(_) => PreparedImage::Image(vec![]),
             other => (*other).clone(),
         };
         index.entries.insert((*key).clone(), (offset, stored));

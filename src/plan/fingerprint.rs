@@ -1,38 +1,7 @@
-//! Canonical content and hashing. The canonical form of a value is its JSON with every map's keys sorted
-//! and the `origin` of declarations left out, so it captures meaning and not where or how it was written.
+//! The study fingerprint.
 
-use serde::Serialize;
+use crate::hash::{canonical, hash_hex};
 use serde_json::Value;
-
-/// The canonical JSON of any serialisable value.
-pub fn canonical<T: Serialize>(value: &T) -> Value {
-    let mut v = serde_json::to_value(value).unwrap_or(Value::Null);
-    strip(&mut v);
-    v
-}
-
-/// Removes location-only fields and sorts every map's keys (explicitly, so the form stays canonical
-/// even if a dependency turns on `serde_json`'s insertion order).
-fn strip(v: &mut Value) {
-    match v {
-        Value::Object(map) => {
-            map.remove("origin");
-            let mut entries: Vec<(String, Value)> = std::mem::take(map).into_iter().collect();
-            entries.sort_by(|a, b| a.0.cmp(&b.0));
-            for (key, mut value) in entries {
-                strip(&mut value);
-                map.insert(key, value);
-            }
-        }
-        Value::Array(items) => items.iter_mut().for_each(strip),
-        _ => {}
-    }
-}
-
-/// BLAKE3 of a canonical value, as lowercase hex.
-pub fn hash_hex(v: &Value) -> String {
-    blake3::hash(v.to_string().as_bytes()).to_hex().to_string()
-}
 
 /// The study fingerprint: the hash of its meaning. The output directory is where results go, not what
 /// they are, so it is left out too.

@@ -5,9 +5,10 @@
 //! cells it reads). Identical work asked for by two experiments is one cell. Cells are listed in an order
 //! in which every cell comes after the cells it depends on.
 
-pub mod fingerprint;
+mod fingerprint;
 
-pub use fingerprint::{canonical, fingerprint};
+use crate::hash::{canonical, hash_hex};
+pub use fingerprint::fingerprint;
 
 use crate::study::*;
 use indexmap::IndexMap;
@@ -72,6 +73,11 @@ pub enum Task {
 }
 
 impl Task {
+    /// Verdicts and the report run even when a cell they read failed: they show what is missing.
+    pub fn tolerates_missing_inputs(&self) -> bool {
+        matches!(self, Task::Verdict { .. } | Task::Report)
+    }
+
     pub fn kind(&self) -> &'static str {
         match self {
             Task::Prepare { .. } => "prepare",
@@ -179,7 +185,7 @@ impl Builder<'_> {
             "seed": seed,
             "deps": dep_ids,
         });
-        let id = fingerprint::hash_hex(&id_input)[..16].to_string();
+        let id = hash_hex(&id_input)[..16].to_string();
         self.cells.insert(
             name.to_string(),
             Cell {

@@ -4,10 +4,9 @@
 
 use super::{AUC_RANGE, Results};
 use crate::data::Record;
+use crate::data::split::Fold;
 use crate::eval::estimate::{UnitValue, combine};
 use crate::eval::metrics::{Scores, delong_interval};
-use crate::plan::Cell;
-use crate::run::{CellError, Ctx};
 
 /// Columns built from the training records.
 struct Encoder {
@@ -129,27 +128,21 @@ fn solve(mut a: Vec<Vec<f64>>, mut b: Vec<f64>) -> Option<Vec<f64>> {
     Some(x)
 }
 
+/// The baseline's AUC for the label `positive`, one unit per fold of the split.
 pub fn metadata_baseline(
-    ctx: &Ctx,
-    _cell: &Cell,
     name: &str,
     features: &[String],
-    split: &str,
-) -> Result<Results, CellError> {
-    let study = ctx.study();
-    let data = &study.splits[split].data;
-    let records = crate::run::records(ctx, data)?.records;
-    let parts = crate::run::partitions(ctx, split)?;
-    let positive = study
-        .datasets
-        .get(data)
-        .and_then(|d| d.classes.as_ref())
-        .and_then(|c| c.first().cloned())
-        .or_else(|| records.first().map(|r| r.label.clone()))
-        .unwrap_or_default();
+    positive: &str,
+    records: &[Record],
+    folds: &[Fold],
+) -> Results {
     let mut units = Vec::new();
     let mut details = Vec::new();
-    for (fold, assignment) in &parts.folds {
+    for Fold {
+        name: fold,
+        partitions: assignment,
+    } in folds
+    {
         let of = |keep: &dyn Fn(&str) -> bool| -> Vec<&Record> {
             records
                 .iter()
@@ -184,7 +177,7 @@ pub fn metadata_baseline(
     results.details = serde_json::json!({
         "features": features, "positive": positive, "folds": details,
     });
-    Ok(results)
+    results
 }
 
 #[cfg(test)]

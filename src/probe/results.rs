@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 /// One number: `field(args)` of a grid point (experiments) or of the probe.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Entry {
+pub struct ResultEntry {
     pub field: String,
     pub args: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
@@ -23,7 +23,7 @@ pub struct Results {
     pub kind: String,
     /// Units combined (trained models × folds), when models are involved.
     pub units: usize,
-    pub entries: Vec<Entry>,
+    pub entries: Vec<ResultEntry>,
     /// Tables and curves for the report (layout per kind; see docs/results.md).
     pub details: serde_json::Value,
     /// Things a reader should know (a fallback threshold, images left out).
@@ -49,7 +49,7 @@ impl Results {
         point: Option<&GridPoint>,
         estimate: Estimate,
     ) {
-        self.entries.push(Entry {
+        self.entries.push(ResultEntry {
             field: field.into(),
             args,
             point: point.cloned(),
@@ -83,4 +83,15 @@ pub fn point_label(point: &GridPoint, varying: &[String]) -> String {
         .filter_map(|a| point.axis(a).map(|v| format!("{a}={v}")))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// What a segmenter cell writes beside `unet.bin`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SegmenterResult {
+    /// Dice and IoU on the held-out images (`None` for loaded weights).
+    pub dice: Option<f64>,
+    pub iou: Option<f64>,
+    pub train_images: usize,
+    pub holdout_images: usize,
+    pub losses: Vec<f64>,
 }

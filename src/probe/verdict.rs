@@ -4,15 +4,12 @@
 //! which never decides a verdict.
 
 use super::Results;
-use crate::plan::Cell;
-use crate::run::store::CellWriter;
-use crate::run::{CellError, Completion, Ctx};
 use crate::study::{ArithOp, CompareOp, Condition, Hypothesis, Quantity, ResultRef, Statistic};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Outcome {
+pub enum Decision {
     Confirmed,
     Refuted,
     Inconclusive,
@@ -28,7 +25,7 @@ pub struct Term {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Rule {
+pub struct CheckedRule {
     pub text: String,
     /// `None` when some number it needs is missing or undefined.
     pub holds: Option<bool>,
@@ -39,49 +36,16 @@ pub struct Rule {
 pub struct Verdict {
     pub hypothesis: String,
     pub statement: String,
-    pub outcome: Outcome,
+    pub outcome: Decision,
     /// Why, in one sentence.
     pub reason: String,
-    pub confirmed: Option<Rule>,
-    pub refuted: Option<Rule>,
+    pub confirmed: Option<CheckedRule>,
+    pub refuted: Option<CheckedRule>,
 }
 
 /// Reads results by target name; `None` when that cell has no results (failed or not run).
 pub trait Lookup {
     fn results(&self, target: &str) -> Option<Results>;
-}
-
-/// Results from the cells of a run.
-pub struct FromCells<'a, 'c>(pub &'a Ctx<'c>);
-
-impl Lookup for FromCells<'_, '_> {
-    fn results(&self, target: &str) -> Option<Results> {
-        let study = self.0.study();
-        let cell = if study.experiments.contains_key(target) {
-            format!("aggregate/{target}")
-        } else {
-            format!("probe/{target}")
-        };
-        self.0.read(&cell, "results.json").ok()
-    }
-}
-
-pub fn decide(
-    ctx: &Ctx,
-    _cell: &Cell,
-    name: &str,
-    writer: &CellWriter,
-) -> Result<Completion, CellError> {
-    let h = &ctx.study().hypotheses[name];
-    let lookup = FromCells(ctx);
-    let verdict = evaluate(name, h, &lookup);
-    writer.write_json("verdict.json", &verdict)?;
-    let complete = h.uses().iter().all(|t| lookup.results(t).is_some());
-    Ok(if complete {
-        Completion::Done
-    } else {
-        Completion::Partial
-    })
 }
 
 /// The verdict of a hypothesis on the results `lookup` gives.
@@ -90,7 +54,7 @@ pub fn evaluate(name: &str, h: &Hypothesis, lookup: &dyn Lookup) -> Verdict {
         c.as_ref().map(|c| {
             let mut terms = Vec::new();
             let holds = condition(c, lookup, &mut terms);
-            Rule {
+            CheckedRule {
                 text: render_condition(c),
                 holds,
                 terms,
@@ -100,7 +64,7 @@ pub fn evaluate(name: &str, h: &Hypothesis, lookup: &dyn Lookup) -> Verdict {
     let (confirmed, refuted) = (rule(&h.confirmed), rule(&h.refuted));
     let c = confirmed.as_ref().and_then(|r| r.holds);
     let r = refuted.as_ref().and_then(|r| r.holds);
-    let missing = |rule: &Option<Rule>| -> Vec<String> {
+    let missing = |rule: &Option<CheckedRule>| -> Vec<String> {
         rule.iter()
             .flat_map(|r| r.terms.iter())
             .filter(|t| t.value.is_none())
@@ -109,21 +73,21 @@ pub fn evaluate(name: &str, h: &Hypothesis, lookup: &dyn Lookup) -> Verdict {
     };
     let (outcome, reason) = match (c, r) {
         (Some(true), Some(true)) => (
-            Outcome::Inconclusive,
+            Decision::Inconclusive,
             "both the confirming and the refuting rule hold".to_string(),
         ),
-        (Some(true), _) => (Outcome::Confirmed, "the confirming rule holds".to_string()),
-        (_, Some(true)) => (Outcome::Refuted, "the refuting rule holds".to_string()),
+        (Some(true), _) => (Decision::Confirmed, "the confirming rule holds".to_string()),
+        (_, Some(true)) => (Decision::Refuted, "the refuting rule holds".to_string()),
         _ => {
             let unknown: Vec<String> = missing(&confirmed)
                 .into_iter()
                 .chain(missing(&refuted))
                 .collect();
             if unknown.is_empty() {
-                (Outcome::Inconclusive, "neither rule holds".to_string())
+                (Decision::Inconclusive, "neither rule holds".to_string())
             } else {
                 (
-                    Outcome::Inconclusive,
+                    Decision::Inconclusive,
                     format!("neither rule holds; undecided: {}", unknown.join("; ")),
                 )
             }

@@ -5,7 +5,7 @@ use super::markdown::outcome_word;
 use super::plot::{Curve, roc_svg};
 use super::{Document, estimate_text, field_text, num};
 use crate::probe::point_label;
-use crate::probe::verdict::{Outcome, Rule};
+use crate::probe::verdict::{CheckedRule, Decision};
 
 fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
@@ -21,7 +21,7 @@ th{background:#f3f3f3}.verdict{border-left:6px solid #999;padding:.3em 1em;margi
 .tag{font-weight:bold}.missing,.warn{background:#fff3cd;padding:.5em 1em;border:1px solid #e0c36c}
 .charts{display:flex;flex-wrap:wrap;gap:8px}code{background:#f3f3f3;padding:0 .2em}";
 
-fn rule_html(kind: &str, rule: &Option<Rule>) -> String {
+fn rule_html(kind: &str, rule: &Option<CheckedRule>) -> String {
     let Some(r) = rule else { return String::new() };
     let holds = match r.holds {
         Some(true) => "holds",
@@ -78,9 +78,9 @@ pub fn render(doc: &Document) -> String {
     out.push_str("<h2>Verdicts</h2>");
     for v in &doc.verdicts {
         let class = match v.outcome {
-            Outcome::Confirmed => "confirmed",
-            Outcome::Refuted => "refuted",
-            Outcome::Inconclusive => "inconclusive",
+            Decision::Confirmed => "confirmed",
+            Decision::Refuted => "refuted",
+            Decision::Inconclusive => "inconclusive",
         };
         out.push_str(&format!(
             "<div class=\"verdict {class}\"><h3>{} — <span class=\"tag\">{}</span></h3><p><i>{}</i></p><p>{}</p>{}{}</div>",

@@ -1,17 +1,17 @@
 //! `report.md`: verdicts first, then every experiment and probe as tables, then provenance.
 
 use super::{Document, estimate_text, field_text, num};
-use crate::probe::verdict::{Outcome, Rule};
+use crate::probe::verdict::{CheckedRule, Decision};
 
-pub fn outcome_word(o: Outcome) -> &'static str {
+pub fn outcome_word(o: Decision) -> &'static str {
     match o {
-        Outcome::Confirmed => "CONFIRMED",
-        Outcome::Refuted => "REFUTED",
-        Outcome::Inconclusive => "INCONCLUSIVE",
+        Decision::Confirmed => "CONFIRMED",
+        Decision::Refuted => "REFUTED",
+        Decision::Inconclusive => "INCONCLUSIVE",
     }
 }
 
-fn rule_lines(kind: &str, rule: &Option<Rule>, out: &mut String) {
+fn rule_lines(kind: &str, rule: &Option<CheckedRule>, out: &mut String) {
     let Some(r) = rule else { return };
     let holds = match r.holds {
         Some(true) => "holds",

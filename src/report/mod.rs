@@ -1,21 +1,18 @@
 //! Stage 5, report: the results of a run as one document (`results.json`, schema in docs/results.md),
 //! rendered to `report.md`, a self-contained `report.html` with ROC curves as inline SVG, and
-//! `metrics.csv`. `study report DIR` renders again from a saved `results.json`.
+//! `metrics.csv`. A pure renderer: the report cell builds the `Document`, and `study report DIR`
+//! renders again from a saved `results.json`.
 
 mod csv_table;
 mod html;
 mod markdown;
 mod plot;
 
-use crate::plan::Task;
-use crate::probe::Results;
-use crate::probe::verdict::{self, FromCells, Lookup, Verdict};
-use crate::run::store::{CellWriter, Store, write_atomic};
-use crate::run::{CellError, Completion, Ctx};
+use crate::probe::verdict::Verdict;
+use crate::probe::{ResultEntry, Results, SegmenterResult};
 use crate::study::ReportFormat;
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
-use std::path::Path;
 
 /// Version of the layout of `results.json`.
 pub const RESULTS_FORMAT: u32 = 1;
@@ -27,7 +24,7 @@ pub struct Document {
     pub verdicts: Vec<Verdict>,
     /// Experiments and probes in declaration order.
     pub results: Vec<Results>,
-    pub segmenters: IndexMap<String, crate::run::SegmenterResult>,
+    pub segmenters: IndexMap<String, SegmenterResult>,
     /// Cells whose results are missing, with the reason; the report shows these as missing.
     pub missing: Vec<Missing>,
     pub provenance: Provenance,
@@ -77,116 +74,8 @@ pub struct CellRecord {
     pub done: bool,
 }
 
-/// Builds the document from the cells of a run; missing results are listed, never invented.
-pub fn document(ctx: &Ctx) -> Document {
-    let plan = ctx.plan;
-    let study = ctx.study();
-    let lookup = FromCells(ctx);
-    let mut missing = Vec::new();
-    let mut results = Vec::new();
-    for name in study.experiments.keys().chain(study.probes.keys()) {
-        match lookup.results(name) {
-            Some(r) => results.push(r),
-            None => {
-                let cell = if study.experiments.contains_key(name) {
-                    format!("aggregate/{name}")
-                } else {
-                    format!("probe/{name}")
-                };
-                let reason = failed_dependency(ctx, &cell);
-                missing.push(Missing { cell, reason });
-            }
-        }
-    }
-    let verdicts = study
-        .hypotheses
-        .iter()
-        .map(|(name, h)| verdict::evaluate(name, h, &lookup))
-        .collect();
-    let mut segmenters = IndexMap::new();
-    for name in study.segmenters.keys() {
-        if let Ok(r) = ctx.read(&format!("segmenter/{name}"), "segmenter.json") {
-            segmenters.insert(name.clone(), r);
-        }
-    }
-    let cells = plan
-        .cells
-        .iter()
-        .map(|c| {
-            let done = ctx.store.done(c);
-            // The report cell is the one running now.
-            let reporting = matches!(c.task, Task::Report);
-            CellRecord {
-                name: c.name.clone(),
-                id: c.id.clone(),
-                kind: c.kind().to_string(),
-                seed: c.seed,
-                seconds: done.as_ref().map(|d| d.seconds),
-                backend: match &done {
-                    Some(d) => Some(d.backend.clone()),
-                    None => reporting.then(|| ctx.device.describe()),
-                },
-                done: done.is_some() || reporting,
-            }
-        })
-        .collect::<Vec<_>>();
-    // The records come from the prepare cells: the datasets are not read again for the report.
-    let inputs = crate::run::lock::files_of(study, &ctx.data, |name| {
-        crate::run::records(ctx, name)
-            .map(|r| r.records)
-            .map_err(|_| Vec::new())
-    })
-    .map(|files| crate::run::lock::hashes(&files, &ctx.data.root))
-    .unwrap_or_default();
-    Document {
-        format: RESULTS_FORMAT,
-        study: StudyInfo {
-            name: study.name.clone(),
-            description: study.description.clone(),
-            fingerprint: plan.fingerprint.clone(),
-            seed: study.seed,
-            repeats: study.repeats,
-        },
-        verdicts,
-        results,
-        segmenters,
-        missing,
-        provenance: Provenance {
-            tool: "study".into(),
-            tool_version: env!("CARGO_PKG_VERSION").into(),
-            backend: backends(&cells)
-                .iter()
-                .map(|(b, _)| b.as_str())
-                .collect::<Vec<_>>()
-                .join(" + "),
-            written_at: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs()),
-            cells,
-            inputs,
-        },
-        formats: study.report.formats.clone(),
-    }
-}
-
-/// Why a cell has no results: the first unfinished cell on its dependency chain.
-fn failed_dependency(ctx: &Ctx, name: &str) -> String {
-    let Ok(cell) = ctx.cell(name) else {
-        return "not in the plan".into();
-    };
-    for d in &cell.deps {
-        if let Ok(dep) = ctx.cell(d)
-            && !ctx.store.is_done(dep)
-        {
-            return format!("{d} did not finish ({})", failed_dependency(ctx, d));
-        }
-    }
-    if ctx.store.is_done(cell) {
-        "finished".into()
-    } else {
-        "failed or not run".into()
-    }
-}
+/// The files a report publishes into the output folder.
+pub const FILES: [&str; 4] = ["results.json", "report.md", "report.html", "metrics.csv"];
 
 /// The files a document renders to, by name.
 pub fn render(doc: &Document) -> Vec<(&'static str, String)> {
@@ -205,62 +94,6 @@ pub fn render(doc: &Document) -> Vec<(&'static str, String)> {
     out
 }
 
-/// The report cell: renders into its own folder and publishes to the output folder.
-pub fn write(
-    ctx: &Ctx,
-    _cell: &crate::plan::Cell,
-    writer: &CellWriter,
-) -> Result<Completion, CellError> {
-    let doc = document(ctx);
-    for (name, text) in render(&doc) {
-        writer.write(name, text.as_bytes())?;
-        write_atomic(&ctx.store.root.join(name), text.as_bytes())?;
-    }
-    Ok(if doc.missing.is_empty() {
-        Completion::Done
-    } else {
-        Completion::Partial
-    })
-}
-
-/// Copies a finished report cell's files to the output folder.
-pub fn publish(store: &Store, dir: &Path) -> Result<(), CellError> {
-    for name in ["results.json", "report.md", "report.html", "metrics.csv"] {
-        let from = dir.join(name);
-        if let Ok(bytes) = std::fs::read(&from) {
-            write_atomic(&store.root.join(name), &bytes)?;
-        }
-    }
-    Ok(())
-}
-
-/// `study report DIR`: renders the reports again from `DIR/results.json`.
-pub fn rerender(dir: &Path) -> Result<Vec<String>, CellError> {
-    let path = dir.join("results.json");
-    let bytes = std::fs::read(&path).map_err(|e| {
-        CellError::fault(
-            crate::diagnostics::Code::CorruptOutput,
-            format!("{}: {e}", path.display()),
-        )
-        .help("give the output folder of a finished run")
-    })?;
-    let doc: Document = serde_json::from_slice(&bytes).map_err(|e| {
-        CellError::fault(
-            crate::diagnostics::Code::CorruptOutput,
-            format!("{}: {e}", path.display()),
-        )
-    })?;
-    let mut written = Vec::new();
-    for (name, text) in render(&doc) {
-        if name == "results.json" {
-            continue;
-        }
-        write_atomic(&dir.join(name), text.as_bytes())?;
-        written.push(name.to_string());
-    }
-    Ok(written)
-}
-
 /// The grid axes an experiment varies (empty for probes).
 pub(crate) fn varying(r: &Results) -> Vec<String> {
     r.details["varying"]
@@ -274,7 +107,7 @@ pub(crate) fn varying(r: &Results) -> Vec<String> {
 }
 
 /// The grid cell of an entry, as `crop=full` over the varying axes (empty for probes).
-pub(crate) fn point_text(e: &crate::probe::Entry, varying: &[String]) -> String {
+pub(crate) fn point_text(e: &ResultEntry, varying: &[String]) -> String {
     e.point
         .as_ref()
         .map(|p| crate::probe::point_label(p, varying))

@@ -26,7 +26,7 @@ use rand_chacha::ChaCha8Rng;
 
 /// Prepared 8-bit images and class indices.
 #[derive(Clone, Copy)]
-pub struct Split<'a> {
+pub struct Samples<'a> {
     pub images: &'a [Vec<u8>],
     pub labels: &'a [usize],
 }
@@ -41,8 +41,8 @@ pub struct Run<'a> {
     /// The class whose score is reported (AUC of `positive` vs the rest).
     pub positive: usize,
     pub seed: u64,
-    pub train: Split<'a>,
-    pub validation: Option<Split<'a>>,
+    pub train: Samples<'a>,
+    pub validation: Option<Samples<'a>>,
     /// Where to draw the progress bar (none: hidden).
     pub progress: Option<&'a indicatif::MultiProgress>,
     /// Folder for end-of-epoch checkpoints; a run finding one there resumes after its epoch.
@@ -394,7 +394,7 @@ pub fn predict<B: Backend>(
 ) -> Vec<Vec<f32>> {
     let mut sum: Vec<Vec<f32>> = Vec::new();
     for net in nets {
-        let split = Split {
+        let split = Samples {
             images,
             labels: &[],
         };
@@ -416,7 +416,7 @@ pub fn predict<B: Backend>(
 fn predict_with_loss<B: Backend>(
     net: &Net<B>,
     batcher: &Batcher,
-    split: Split,
+    split: Samples,
     device: &B::Device,
 ) -> (Vec<Vec<f32>>, f64) {
     predict_inner(net, batcher, split, device, true)
@@ -425,7 +425,7 @@ fn predict_with_loss<B: Backend>(
 fn predict_inner<B: Backend>(
     net: &Net<B>,
     batcher: &Batcher,
-    split: Split,
+    split: Samples,
     device: &B::Device,
     with_loss: bool,
 ) -> (Vec<Vec<f32>>, f64) {

@@ -12,7 +12,7 @@
 //! A cell writes into `cells/.<id>.partial-<pid>/` and renames it to `cells/<id>/` once every file is
 //! on disk, so a killed or failed cell never leaves a folder a rerun would take as finished.
 
-use super::CellError;
+use super::error::CellError;
 use crate::plan::{Cell, Plan};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use std::io::Write;
@@ -131,6 +131,64 @@ impl Store {
         {
             let _ = writeln!(f, "{} {line}", timestamp());
         }
+    }
+}
+
+impl Store {
+    /// Prepares the output folder: refuses one written by another study, writes the plan, clears partial
+    /// cells of a killed run.
+    pub fn open(plan: &Plan, root: &Path, out: &Path) -> Result<Store, CellError> {
+        let store = Store::new(out);
+        std::fs::create_dir_all(store.cells()).map_err(|e| CellError::io(out, &e))?;
+        let owner_path = out.join("study.json");
+        let owner = Owner {
+            study: plan.study.name.clone(),
+            fingerprint: plan.fingerprint.clone(),
+        };
+        if let Ok(bytes) = std::fs::read(&owner_path) {
+            let previous: Option<Owner> = serde_json::from_slice(&bytes).ok();
+            match previous {
+                Some(p) if p.study == owner.study => {
+                    if p.fingerprint != owner.fingerprint {
+                        store.log(&format!(
+                            "study changed: fingerprint {} -> {}; cells are reused by content id",
+                            &p.fingerprint[..16.min(p.fingerprint.len())],
+                            &owner.fingerprint[..16]
+                        ));
+                    }
+                }
+                other => {
+                    let whose = other.map_or("an unreadable study.json".to_string(), |p| {
+                        format!(
+                            "study \"{}\" (fingerprint {})",
+                            p.study,
+                            &p.fingerprint[..16.min(p.fingerprint.len())]
+                        )
+                    });
+                    return Err(CellError::fault(
+                        crate::diagnostics::Code::OtherStudy,
+                        format!(
+                            "{} holds the results of {whose}, not of study \"{}\"",
+                            out.display(),
+                            plan.study.name
+                        ),
+                    )
+                    .help("choose another folder with --out, or delete this one"));
+                }
+            }
+        }
+        let plan_file = PlanFile {
+            root: root.to_path_buf(),
+            plan: plan.clone(),
+        };
+        let bytes = serde_json::to_vec_pretty(&plan_file)
+            .map_err(|e| CellError::fault(crate::diagnostics::Code::OutputWrite, e.to_string()))?;
+        write_atomic(&out.join("plan.json"), &bytes)?;
+        let owner_bytes = serde_json::to_vec_pretty(&owner)
+            .map_err(|e| CellError::fault(crate::diagnostics::Code::OutputWrite, e.to_string()))?;
+        write_atomic(&owner_path, &owner_bytes)?;
+        store.sweep();
+        Ok(store)
     }
 }
 

@@ -109,19 +109,19 @@ pub fn default_device<B: burn::tensor::backend::Backend>() -> B::Device {
 macro_rules! on_device {
     ($device:expr, |$backend:ident, $dev:ident| $body:expr) => {{
         match $device {
-            $crate::run::Device::Cpu => {
+            $crate::exec::Device::Cpu => {
                 type $backend = burn::backend::Autodiff<$crate::backend::Cpu>;
-                let $dev = $crate::run::device::default_device::<$crate::backend::Cpu>();
+                let $dev = $crate::exec::device::default_device::<$crate::backend::Cpu>();
                 $body
             }
             #[cfg(feature = "cuda")]
-            $crate::run::Device::Cuda(n) => {
+            $crate::exec::Device::Cuda(n) => {
                 type $backend = burn::backend::Autodiff<burn::backend::Cuda>;
                 let $dev = burn::backend::cuda::CudaDevice::new(*n);
                 $body
             }
             #[cfg(not(feature = "cuda"))]
-            $crate::run::Device::Cuda(_) => Err($crate::run::CellError::fault(
+            $crate::exec::Device::Cuda(_) => Err($crate::exec::CellError::fault(
                 $crate::diagnostics::Code::DeviceUnavailable,
                 "this build of study has no CUDA support",
             )),

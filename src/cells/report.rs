@@ -1,0 +1,152 @@
+//! The report cell: gathers the run's results, verdicts and provenance into a `Document`, renders it
+//! with `report` and publishes the files into the output folder.
+
+use super::readers::records;
+use super::verdict::FromCells;
+use crate::exec::store::{CellWriter, Store, write_atomic};
+use crate::exec::{CellError, Completion, Ctx, lock};
+use crate::plan::{Plan, Task};
+use crate::probe::verdict::{Lookup, evaluate};
+use crate::report::{
+    CellRecord, Document, FILES, Missing, Provenance, RESULTS_FORMAT, StudyInfo, backends, render,
+};
+use indexmap::IndexMap;
+
+/// Builds the document from the cells of a run; missing results are listed, never invented.
+pub fn document(ctx: &Ctx) -> Document {
+    let plan = ctx.plan;
+    let study = ctx.study();
+    let lookup = FromCells(ctx);
+    let mut missing = Vec::new();
+    let mut results = Vec::new();
+    for name in study.experiments.keys().chain(study.probes.keys()) {
+        match lookup.results(name) {
+            Some(r) => results.push(r),
+            None => {
+                let cell = lookup.cell_of(name);
+                let reason = failed_dependency(ctx, &cell);
+                missing.push(Missing { cell, reason });
+            }
+        }
+    }
+    let verdicts = study
+        .hypotheses
+        .iter()
+        .map(|(name, h)| evaluate(name, h, &lookup))
+        .collect();
+    let mut segmenters = IndexMap::new();
+    for name in study.segmenters.keys() {
+        if let Ok(r) = ctx.read(&format!("segmenter/{name}"), "segmenter.json") {
+            segmenters.insert(name.clone(), r);
+        }
+    }
+    let cells = plan
+        .cells
+        .iter()
+        .map(|c| {
+            let done = ctx.store.done(c);
+            // The report cell is the one running now.
+            let reporting = matches!(c.task, Task::Report);
+            CellRecord {
+                name: c.name.clone(),
+                id: c.id.clone(),
+                kind: c.kind().to_string(),
+                seed: c.seed,
+                seconds: done.as_ref().map(|d| d.seconds),
+                backend: match &done {
+                    Some(d) => Some(d.backend.clone()),
+                    None => reporting.then(|| ctx.device.describe()),
+                },
+                done: done.is_some() || reporting,
+            }
+        })
+        .collect::<Vec<_>>();
+    // The records come from the prepare cells: the datasets are not read again for the report.
+    let inputs = lock::files_of(study, &ctx.data, |name| {
+        records(ctx, name)
+            .map(|r| r.records)
+            .map_err(|_| Vec::new())
+    })
+    .map(|files| lock::hashes(&files, &ctx.data.root))
+    .unwrap_or_default();
+    Document {
+        format: RESULTS_FORMAT,
+        study: StudyInfo {
+            name: study.name.clone(),
+            description: study.description.clone(),
+            fingerprint: plan.fingerprint.clone(),
+            seed: study.seed,
+            repeats: study.repeats,
+        },
+        verdicts,
+        results,
+        segmenters,
+        missing,
+        provenance: Provenance {
+            tool: "study".into(),
+            tool_version: env!("CARGO_PKG_VERSION").into(),
+            backend: backends(&cells)
+                .iter()
+                .map(|(b, _)| b.as_str())
+                .collect::<Vec<_>>()
+                .join(" + "),
+            written_at: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+            cells,
+            inputs,
+        },
+        formats: study.report.formats.clone(),
+    }
+}
+
+/// Why a cell has no results: the first unfinished cell on its dependency chain.
+fn failed_dependency(ctx: &Ctx, name: &str) -> String {
+    let Ok(cell) = ctx.cell(name) else {
+        return "not in the plan".into();
+    };
+    for d in &cell.deps {
+        if let Ok(dep) = ctx.cell(d)
+            && !ctx.store.is_done(dep)
+        {
+            return format!("{d} did not finish ({})", failed_dependency(ctx, d));
+        }
+    }
+    if ctx.store.is_done(cell) {
+        "finished".into()
+    } else {
+        "failed or not run".into()
+    }
+}
+
+/// Renders the document into the cell's folder and publishes it to the output folder.
+pub fn write(ctx: &Ctx, writer: &CellWriter) -> Result<Completion, CellError> {
+    let doc = document(ctx);
+    for (name, text) in render(&doc) {
+        writer.write(name, text.as_bytes())?;
+        write_atomic(&ctx.store.root.join(name), text.as_bytes())?;
+    }
+    Ok(if doc.missing.is_empty() {
+        Completion::Done
+    } else {
+        Completion::Partial
+    })
+}
+
+/// Copies the files of the plan's finished report cell to the output folder: the report of this study
+/// version is published even when every cell was cached.
+pub fn publish(store: &Store, plan: &Plan) -> Result<(), CellError> {
+    let Some(report) = plan.cells.iter().find(|c| matches!(c.task, Task::Report)) else {
+        return Ok(());
+    };
+    if !store.is_done(report) {
+        return Ok(());
+    }
+    let dir = store.cell_dir(report);
+    for name in FILES {
+        if let Ok(bytes) = std::fs::read(dir.join(name)) {
+            write_atomic(&store.root.join(name), &bytes)?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,202 @@
+//! The train cell: trains one model (or an ensemble of snapshots) for one target, fold and repeat, and
+//! writes its weights and history.
+
+use super::readers::{images_of, partitions, records, target_classes, target_value};
+use super::{guarded, net_config, train_task};
+use crate::data::Record;
+use crate::diagnostics::Code;
+use crate::exec::device::on_device;
+use crate::exec::store::CellWriter;
+use crate::exec::{CellError, Ctx};
+use crate::model::NetConfig;
+use crate::plan::Cell;
+use crate::study::Setup;
+use crate::train::checkpoint::net_bytes;
+use crate::train::{self, EpochLog, TrainError};
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use serde::{Deserialize, Serialize};
+
+/// What a train cell writes beside its weights (`model-<k>.bin`, one per snapshot of an ensemble).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TrainedModel {
+    pub classes: Vec<String>,
+    pub nets: usize,
+    pub selected_epoch: u32,
+    pub history: Vec<EpochLog>,
+    pub train_stats: (f64, f64),
+    pub train_images: usize,
+    pub validation_images: usize,
+    /// Images of the training and validation partitions left out, with the reason.
+    pub excluded: Vec<(String, String)>,
+}
+
+fn map_train_error(e: TrainError, setup: &Setup) -> CellError {
+    match e {
+        TrainError::Diverged { epoch, lr, value } => CellError::fault(
+            Code::Diverged,
+            format!("the loss became {value} at epoch {epoch} (learning rate {lr})"),
+        )
+        .help("lower the learning rate, add a warm-up, or check the input normalisation")
+        .of("train", &setup.train),
+        TrainError::NoData => {
+            CellError::fault(Code::NothingToTrain, "the training partition is empty")
+                .of("split", &setup.split)
+        }
+        other => CellError::fault(Code::CorruptOutput, other.to_string())
+            .help("delete the cell's folder under <out>/work and run again"),
+    }
+}
+
+pub fn train(ctx: &Ctx, cell: &Cell, writer: &CellWriter) -> Result<(), CellError> {
+    let (setup, target, fold) = train_task(cell)?;
+    let study = ctx.study();
+    let split = &study.splits[&setup.split];
+    let records = records(ctx, &split.data)?.records;
+    let parts = partitions(ctx, &setup.split)?;
+    let assignment = &parts.folds[parts.fold_index(fold)].1;
+    let members = |name: &str| -> Vec<usize> {
+        (0..records.len())
+            .filter(|i| assignment[*i].as_deref() == Some(name))
+            .filter(|i| target_value(&records[*i], target).is_some())
+            .collect()
+    };
+    let (train_idx, validation_idx) = (members("train"), members("validation"));
+    let train_records: Vec<&Record> = train_idx.iter().map(|i| &records[*i]).collect();
+    let classes = target_classes(ctx, &split.data, target, &train_records);
+    let present: std::collections::BTreeSet<String> = train_records
+        .iter()
+        .filter_map(|r| target_value(r, target))
+        .collect();
+    if present.len() < 2 {
+        return Err(CellError::fault(
+            Code::NothingToTrain,
+            format!(
+                "the training partition of split `{}` has {} value(s) of the target ({})",
+                setup.split,
+                present.len(),
+                present.into_iter().collect::<Vec<_>>().join(", ")
+            ),
+        )
+        .of("split", &setup.split));
+    }
+    let wanted: Vec<usize> = train_idx.iter().chain(&validation_idx).copied().collect();
+    let images = images_of(ctx, setup, &records, &wanted)?;
+    let class_of = |i: usize| -> Option<usize> {
+        let v = target_value(&records[i], target)?;
+        classes.iter().position(|c| *c == v)
+    };
+    let mut excluded = images.excluded;
+    let (mut train_px, mut train_y, mut val_px, mut val_y) = (vec![], vec![], vec![], vec![]);
+    for (i, px) in images.usable {
+        let Some(y) = class_of(i) else {
+            excluded.push((
+                records[i].id.clone(),
+                "class not among the declared classes".into(),
+            ));
+            continue;
+        };
+        if assignment[i].as_deref() == Some("train") {
+            train_px.push(px);
+            train_y.push(y);
+        } else {
+            val_px.push(px);
+            val_y.push(y);
+        }
+    }
+    if train_px.is_empty() {
+        return Err(CellError::fault(
+            Code::NothingToTrain,
+            format!(
+                "no image of the training partition is usable after crop `{}` ({} left out)",
+                setup.crop,
+                excluded.len()
+            ),
+        )
+        .of("crop", &setup.crop));
+    }
+    let config = net_config(ctx, setup, classes.len());
+    let pre = &study.preprocessings[&setup.preprocess];
+    let checkpoint = ctx.store.work_dir(cell);
+    std::fs::create_dir_all(&checkpoint).map_err(|e| CellError::io(&checkpoint, &e))?;
+    let model = &study.models[&setup.model];
+    let weights = model.weights.as_ref().map(|w| ctx.data.resolve(w));
+    let initial = match &weights {
+        Some(path) => Some(guarded(|| {
+            on_device!(ctx.device, |D, device| {
+                pretrained::<<D as AutodiffBackend>::InnerBackend>(
+                    &config,
+                    path,
+                    &setup.model,
+                    &device,
+                )
+            })
+        })?),
+        None => None,
+    };
+    let run = train::Run {
+        net: config,
+        training: &study.trainings[&setup.train],
+        preprocess: pre,
+        size: pre.resize as usize,
+        positive: 0,
+        seed: cell.seed,
+        train: train::Samples {
+            images: &train_px,
+            labels: &train_y,
+        },
+        validation: (!val_px.is_empty()).then_some(train::Samples {
+            images: &val_px,
+            labels: &val_y,
+        }),
+        progress: ctx.bars,
+        checkpoint: Some(&checkpoint),
+        epoch_budget: None,
+        init: initial.as_deref(),
+        freeze: model.freeze,
+    };
+    let info = guarded(|| {
+        on_device!(ctx.device, |D, device| {
+            let trained =
+                train::train::<D>(&run, &device).map_err(|e| map_train_error(e, setup))?;
+            for (k, net) in trained.nets.iter().enumerate() {
+                let bytes = net_bytes(net, &checkpoint).map_err(|e| map_train_error(e, setup))?;
+                writer.write(&format!("model-{k}.bin"), &bytes)?;
+            }
+            Ok(TrainedModel {
+                classes: classes.clone(),
+                nets: trained.nets.len(),
+                selected_epoch: trained.selected_epoch,
+                history: trained.history,
+                train_stats: trained.train_stats,
+                train_images: train_px.len(),
+                validation_images: val_px.len(),
+                excluded,
+            })
+        })
+    })
+    .map_err(|e| e.of("train", &setup.train))?;
+    writer.write_json("model.json", &info)
+}
+
+/// A model's pretrained weights as an initial record, or a diagnostic listing what does not fit.
+fn pretrained<B: Backend>(
+    config: &NetConfig,
+    path: &std::path::Path,
+    model: &str,
+    device: &B::Device,
+) -> Result<Vec<u8>, CellError> {
+    let mut net = crate::model::Net::<B>::new(config, device);
+    let loaded = crate::model::weights::load(&mut net, path, config).map_err(|e| {
+        CellError::fault(Code::WeightsMismatch, format!("{}: {e}", path.display()))
+            .of("model", model)
+    })?;
+    if let Some(problems) = loaded.problems() {
+        return Err(CellError::fault(
+            Code::WeightsMismatch,
+            format!("{} does not fit the architecture: {problems}", path.display()),
+        )
+        .help("use weights of the same architecture with torchvision key names; 3-channel weights need `channels 3` in the preprocessing")
+        .of("model", model));
+    }
+    net_bytes(&net, path).map_err(|e| CellError::fault(Code::OutputWrite, e.to_string()))
+}

@@ -1,0 +1,72 @@
+//! What a cell body reads: the plan, the output folder, the data's root, the device.
+
+use super::device::Device;
+use super::error::CellError;
+use super::store::Store;
+use crate::data::DataContext;
+use crate::diagnostics::Code;
+use crate::plan::{Cell, Plan};
+use crate::study::Study;
+use std::collections::HashMap;
+use std::path::Path;
+
+/// Everything a cell reads: the plan, the output folder, the data's root, the device.
+pub struct Ctx<'a> {
+    pub plan: &'a Plan,
+    pub store: &'a Store,
+    pub data: DataContext,
+    pub device: &'a Device,
+    pub bars: Option<&'a indicatif::MultiProgress>,
+    by_name: HashMap<&'a str, &'a Cell>,
+}
+
+impl<'a> Ctx<'a> {
+    pub fn new(
+        plan: &'a Plan,
+        store: &'a Store,
+        root: &Path,
+        device: &'a Device,
+        bars: Option<&'a indicatif::MultiProgress>,
+    ) -> Self {
+        Ctx {
+            plan,
+            store,
+            data: DataContext {
+                root: root.to_path_buf(),
+                seed: plan.study.seed,
+            },
+            device,
+            bars,
+            by_name: plan.cells.iter().map(|c| (c.name.as_str(), c)).collect(),
+        }
+    }
+
+    pub fn study(&self) -> &'a Study {
+        &self.plan.study
+    }
+
+    pub fn cell(&self, name: &str) -> Result<&'a Cell, CellError> {
+        self.by_name.get(name).copied().ok_or_else(|| {
+            CellError::fault(
+                Code::CorruptOutput,
+                format!("the plan has no cell `{name}`"),
+            )
+        })
+    }
+
+    /// A dependency's output file.
+    pub fn read<T: serde::de::DeserializeOwned>(
+        &self,
+        cell: &str,
+        file: &str,
+    ) -> Result<T, CellError> {
+        let c = self.cell(cell)?;
+        if !self.store.is_done(c) {
+            return Err(CellError::fault(
+                Code::CorruptOutput,
+                format!("cell `{cell}` has not finished"),
+            ));
+        }
+        self.store.read_json(c, file)
+    }
+}

@@ -1,0 +1,165 @@
+//! The process protocol: a cell run as `study run-cell` in a process of its own (what `--jobs N` and a
+//! cluster executor do), its failure written to `work/<id>/error.json` and read back by the parent.
+
+use super::context::Ctx;
+use super::device::Device;
+use super::error::CellError;
+use super::store::{self, PlanFile, Store};
+use super::{Body, Completion, execute_cell};
+use crate::diagnostics::Code;
+use crate::plan::Cell;
+use std::path::{Path, PathBuf};
+
+/// A failure as a process reports it to its parent (`work/<id>/error.json`).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct ReportedError {
+    code: String,
+    message: String,
+    help: Option<String>,
+    declaration: Option<(String, String)>,
+}
+
+impl ReportedError {
+    fn from(e: &CellError) -> Self {
+        match e {
+            CellError::Fault {
+                code,
+                message,
+                help,
+                declaration,
+            } => ReportedError {
+                code: code.id().into(),
+                message: message.clone(),
+                help: help.clone(),
+                declaration: declaration.clone(),
+            },
+            CellError::Data(problems) => ReportedError {
+                code: problems.first().map_or("E0069", |p| p.code.id()).into(),
+                message: e.summary(),
+                help: problems
+                    .first()
+                    .map(|p| p.help.clone())
+                    .filter(|h| !h.is_empty()),
+                declaration: problems
+                    .first()
+                    .map(|p| ("dataset".to_string(), p.dataset.clone())),
+            },
+        }
+    }
+
+    fn into_error(self) -> CellError {
+        CellError::Fault {
+            code: Code::parse(&self.code).unwrap_or(Code::Internal),
+            message: self.message,
+            help: self.help,
+            declaration: self.declaration,
+        }
+    }
+}
+
+fn error_file(store: &Store, cell: &Cell) -> PathBuf {
+    store.work_dir(cell).join("error.json")
+}
+
+/// Runs one cell through `EXECUTABLE run-cell` and reads back how it ended.
+pub(super) fn execute_in_process(
+    exe: &Path,
+    store: &Store,
+    cell: &Cell,
+    device: &Device,
+) -> Result<Completion, CellError> {
+    let _ = std::fs::remove_file(error_file(store, cell));
+    let output = std::process::Command::new(exe)
+        .arg("run-cell")
+        .arg("--plan")
+        .arg(store.root.join("plan.json"))
+        .args(["--cell", &cell.id, "--device", &device.arg(), "--out"])
+        .arg(&store.root)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .map_err(|e| {
+            CellError::fault(
+                Code::Internal,
+                format!("cannot start {}: {e}", exe.display()),
+            )
+        })?;
+    if output.status.success() {
+        return Ok(if store.is_done(cell) {
+            Completion::Done
+        } else {
+            Completion::Partial
+        });
+    }
+    let reported: Option<ReportedError> = std::fs::read(error_file(store, cell))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok());
+    Err(match reported {
+        Some(r) => r.into_error(),
+        None => {
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            let tail: Vec<&str> = stderr.lines().rev().take(5).collect();
+            CellError::fault(
+                Code::Internal,
+                format!(
+                    "`{}` ended with {}: {}",
+                    cell.name,
+                    output.status,
+                    tail.into_iter().rev().collect::<Vec<_>>().join(" / ")
+                ),
+            )
+        }
+    })
+}
+
+/// `study run-cell`: one cell of a plan written by `study run`, whose dependencies are finished.
+pub fn run_cell(
+    plan_path: &Path,
+    cell: &str,
+    out: &Path,
+    device: &Device,
+    body: Body,
+) -> Result<(), CellError> {
+    let bytes = std::fs::read(plan_path).map_err(|e| {
+        CellError::fault(Code::CorruptOutput, format!("{}: {e}", plan_path.display()))
+    })?;
+    let file: PlanFile = serde_json::from_slice(&bytes).map_err(|e| {
+        CellError::fault(Code::CorruptOutput, format!("{}: {e}", plan_path.display()))
+            .help("pass the plan.json that `study run` wrote into its output folder")
+    })?;
+    let store = Store::new(out);
+    std::fs::create_dir_all(store.cells()).map_err(|e| CellError::io(out, &e))?;
+    let ctx = Ctx::new(&file.plan, &store, &file.root, device, None);
+    let target = file
+        .plan
+        .cells
+        .iter()
+        .find(|c| c.id == cell || c.name == cell)
+        .ok_or_else(|| {
+            CellError::fault(
+                Code::CorruptOutput,
+                format!("the plan has no cell `{cell}`"),
+            )
+        })?;
+    if store.is_done(target) {
+        return Ok(());
+    }
+    for d in &target.deps {
+        let dep = ctx.cell(d)?;
+        if !store.is_done(dep) && !target.task.tolerates_missing_inputs() {
+            return Err(CellError::fault(
+                Code::CorruptOutput,
+                format!("cell `{}` needs `{d}`, which has not finished", target.name),
+            )
+            .help("run the cells in the plan's order"));
+        }
+    }
+    execute_cell(&ctx, target, body)
+        .map(|_| ())
+        .inspect_err(|e| {
+            // The parent of this process reads the failure back from here.
+            if let Ok(bytes) = serde_json::to_vec(&ReportedError::from(e)) {
+                let _ = store::write_atomic(&error_file(&store, target), &bytes);
+            }
+        })
+}

@@ -1,0 +1,312 @@
+//! The scheduler: runs the selected cells of a plan in dependency order on `jobs` workers, skipping
+//! cells already finished, stopping at the first failure unless asked to keep going.
+
+use super::context::Ctx;
+use super::device::Device;
+use super::error::CellError;
+use super::process::execute_in_process;
+use super::store::Store;
+use super::{Body, Completion, execute_cell};
+use crate::plan::Plan;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// How a run goes.
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub out: PathBuf,
+    pub device: Device,
+    /// Cells run at the same time.
+    pub jobs: usize,
+    /// Go on with independent cells after a failure (else stop at the first one).
+    pub keep_going: bool,
+    /// Run only cells whose name matches (`*` matches any text), with the cells they need.
+    pub only: Option<String>,
+    /// Draw progress bars.
+    pub progress: bool,
+    /// Run each cell as `EXECUTABLE run-cell …` in a process of its own (what a cluster executor does):
+    /// with several jobs, trainings then run in parallel, each process with its own random generator.
+    pub executable: Option<PathBuf>,
+}
+
+impl Options {
+    /// The command line's defaults: the CPU, one job, stop at the first failure, every cell, no bars.
+    pub fn new(out: impl Into<PathBuf>) -> Self {
+        Options {
+            out: out.into(),
+            device: Device::Cpu,
+            jobs: 1,
+            keep_going: false,
+            only: None,
+            progress: false,
+            executable: None,
+        }
+    }
+}
+
+/// What a run did.
+#[derive(Debug, Default)]
+pub struct RunSummary {
+    pub ran: Vec<String>,
+    pub skipped: usize,
+    pub failed: Vec<(String, CellError)>,
+    /// Cells not run because a cell they need failed (or the run stopped first).
+    pub blocked: Vec<String>,
+    pub seconds: f64,
+}
+
+/// `*`-wildcard match of a cell name.
+fn matches(pattern: &str, name: &str) -> bool {
+    let parts: Vec<&str> = pattern.split('*').collect();
+    if parts.len() == 1 {
+        return name == pattern || name.starts_with(&format!("{pattern}/"));
+    }
+    let mut rest = name;
+    for (i, part) in parts.iter().enumerate() {
+        if i == 0 {
+            let Some(r) = rest.strip_prefix(part) else {
+                return false;
+            };
+            rest = r;
+        } else if i == parts.len() - 1 {
+            return rest.ends_with(part);
+        } else {
+            match rest.find(part) {
+                Some(at) => rest = &rest[at + part.len()..],
+                None => return false,
+            }
+        }
+    }
+    true
+}
+
+/// Cell positions by name.
+fn name_index(plan: &Plan) -> HashMap<&str, usize> {
+    plan.cells
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.name.as_str(), i))
+        .collect()
+}
+
+/// The cells to run: all, or those matching `only` and everything they need.
+fn selected(plan: &Plan, only: Option<&str>) -> Vec<bool> {
+    let Some(pattern) = only else {
+        return vec![true; plan.cells.len()];
+    };
+    let index = name_index(plan);
+    let mut keep = vec![false; plan.cells.len()];
+    let mut stack: Vec<usize> = plan
+        .cells
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| matches(pattern, &c.name))
+        .map(|(i, _)| i)
+        .collect();
+    while let Some(i) = stack.pop() {
+        if std::mem::replace(&mut keep[i], true) {
+            continue;
+        }
+        stack.extend(
+            plan.cells[i]
+                .deps
+                .iter()
+                .filter_map(|d| index.get(d.as_str())),
+        );
+    }
+    keep
+}
+
+#[derive(Clone, Debug, PartialEq)]
+enum Status {
+    Pending,
+    Running,
+    Done,
+    /// Finished without its missing inputs (not cached).
+    Partial,
+    Failed,
+    Blocked,
+}
+
+/// Runs a plan into `opts.out`. Errors only for problems with the output folder itself; failing cells
+/// are reported in the outcome.
+pub fn run(plan: &Plan, root: &Path, opts: &Options, body: Body) -> Result<RunSummary, CellError> {
+    let started = Instant::now();
+    let store = Store::open(plan, root, &opts.out)?;
+    let bars = opts.progress.then(indicatif::MultiProgress::new);
+    let ctx = Ctx::new(plan, &store, root, &opts.device, bars.as_ref());
+    let wanted = selected(plan, opts.only.as_deref());
+    let index = name_index(plan);
+    let mut status: Vec<Status> = plan
+        .cells
+        .iter()
+        .map(|c| {
+            if store.is_done(c) {
+                Status::Done
+            } else {
+                Status::Pending
+            }
+        })
+        .collect();
+    let mut outcome = RunSummary {
+        skipped: (0..plan.cells.len())
+            .filter(|i| wanted[*i] && status[*i] == Status::Done)
+            .count(),
+        ..RunSummary::default()
+    };
+    let to_run = (0..plan.cells.len())
+        .filter(|i| wanted[*i] && status[*i] == Status::Pending)
+        .count();
+    store.log(&format!(
+        "run of \"{}\" ({}): {} cell(s) to run, {} already done",
+        plan.study.name,
+        &plan.fingerprint[..16],
+        to_run,
+        outcome.skipped
+    ));
+    let overall = match &bars {
+        Some(b) if to_run > 0 => {
+            let bar = b.add(indicatif::ProgressBar::new(to_run as u64));
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{prefix:>5} [{bar:30}] {pos}/{len} cells  {elapsed} eta {eta}  {msg}",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+                .progress_chars("=> "),
+            );
+            bar.set_prefix("run");
+            bar
+        }
+        _ => indicatif::ProgressBar::hidden(),
+    };
+
+    let state = std::sync::Mutex::new((&mut status, &mut outcome, false));
+    let wake = std::sync::Condvar::new();
+    let jobs = opts.jobs.max(1);
+    std::thread::scope(|scope| {
+        for _ in 0..jobs {
+            scope.spawn(|| {
+                loop {
+                    // Pick the first pending cell whose dependencies are settled.
+                    let next = {
+                        let mut guard = state.lock().unwrap_or_else(|p| p.into_inner());
+                        loop {
+                            let (status, outcome, stopped) = &mut *guard;
+                            let mut pick = None;
+                            let mut waiting = false;
+                            for i in 0..plan.cells.len() {
+                                if !wanted[i] || status[i] != Status::Pending {
+                                    continue;
+                                }
+                                let cell = &plan.cells[i];
+                                let deps: Vec<&Status> = cell
+                                    .deps
+                                    .iter()
+                                    .filter_map(|d| index.get(d.as_str()).map(|j| &status[*j]))
+                                    .collect();
+                                let unsettled = deps
+                                    .iter()
+                                    .any(|s| matches!(s, Status::Pending | Status::Running));
+                                let broken = deps.iter().any(|s| {
+                                    matches!(s, Status::Failed | Status::Blocked | Status::Partial)
+                                });
+                                if *stopped {
+                                    status[i] = Status::Blocked;
+                                    outcome.blocked.push(cell.name.clone());
+                                    continue;
+                                }
+                                if unsettled {
+                                    waiting = true;
+                                    continue;
+                                }
+                                if broken && !cell.task.tolerates_missing_inputs() {
+                                    status[i] = Status::Blocked;
+                                    outcome.blocked.push(cell.name.clone());
+                                    store.log(&format!("blocked {}", cell.name));
+                                    continue;
+                                }
+                                pick = Some(i);
+                                break;
+                            }
+                            if let Some(i) = pick {
+                                status[i] = Status::Running;
+                                break Some(i);
+                            }
+                            if !waiting {
+                                // No pending cell is left for this worker.
+                                wake.notify_all();
+                                break None;
+                            }
+                            guard = wake.wait(guard).unwrap_or_else(|p| p.into_inner());
+                        }
+                    };
+                    let Some(i) = next else { break };
+                    let cell = &plan.cells[i];
+                    overall.set_message(cell.name.clone());
+                    store.log(&format!("start {} ({})", cell.name, cell.id));
+                    let t = Instant::now();
+                    let result = match &opts.executable {
+                        Some(exe) => execute_in_process(exe, &store, cell, &opts.device),
+                        None => execute_cell(&ctx, cell, body),
+                    };
+                    let secs = t.elapsed().as_secs_f64();
+                    overall.inc(1);
+                    let mut guard = state.lock().unwrap_or_else(|p| p.into_inner());
+                    let (status, outcome, stopped) = &mut *guard;
+                    match result {
+                        Ok(Completion::Done) => {
+                            status[i] = Status::Done;
+                            outcome.ran.push(cell.name.clone());
+                            store.log(&format!("done {} in {secs:.2} s", cell.name));
+                        }
+                        Ok(Completion::Partial) => {
+                            status[i] = Status::Partial;
+                            outcome.ran.push(cell.name.clone());
+                            store.log(&format!("partial {} (inputs missing)", cell.name));
+                        }
+                        Err(e) => {
+                            status[i] = Status::Failed;
+                            store.log(&format!("failed {}: {}", cell.name, e.summary()));
+                            if let Some(b) = &bars {
+                                let _ = b.println(format!("failed {}: {}", cell.name, e.summary()));
+                            }
+                            outcome.failed.push((cell.name.clone(), e));
+                            if !opts.keep_going {
+                                *stopped = true;
+                            }
+                        }
+                    }
+                    wake.notify_all();
+                }
+            });
+        }
+    });
+    overall.finish_and_clear();
+    outcome.seconds = started.elapsed().as_secs_f64();
+    store.log(&format!(
+        "end: {} ran, {} skipped, {} failed, {} blocked, {:.2} s",
+        outcome.ran.len(),
+        outcome.skipped,
+        outcome.failed.len(),
+        outcome.blocked.len(),
+        outcome.seconds
+    ));
+    Ok(outcome)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::matches;
+
+    #[test]
+    fn patterns() {
+        assert!(matches("train/*", "train/cnn/full/s/p/t/rep1"));
+        assert!(matches("train", "train/cnn/full/s/p/t/rep1"));
+        assert!(matches("*rep2", "train/cnn/full/s/p/t/rep2"));
+        assert!(matches("probe/source_probe", "probe/source_probe"));
+        assert!(!matches("probe/source", "probe/source_probe"));
+        assert!(matches("*full*rep1", "evaluate/cnn/full/s/p/t/rep1"));
+        assert!(!matches("*lungs*", "evaluate/cnn/full/s/p/t/rep1"));
+    }
+}

@@ -1,0 +1,114 @@
+//! An experiment's measures, combined over its trained models.
+
+use super::{
+    AUC_RANGE, ProbeError, Results, positive_of, roc, scores_of, sources_in, unit_metric,
+    unit_threshold,
+};
+use crate::eval::estimate::{UnitValue, combine};
+use crate::eval::metrics::Scores;
+use crate::eval::predictions::Predictions;
+use crate::study::Experiment;
+
+/// An experiment's measures per grid point, evaluated partition and (with `per source`) source, each
+/// combined over the units (trained models) of its point. `units[i]` holds the predictions of the
+/// models trained at `exp.points[i]`.
+pub fn aggregate(
+    name: &str,
+    exp: &Experiment,
+    units: &[Vec<Predictions>],
+    seed: u64,
+) -> Result<Results, ProbeError> {
+    let mut results = Results::new(name, "experiment");
+    let mut curves = Vec::new();
+    let mut worst = Vec::new();
+    for (point, units) in exp.points.iter().zip(units) {
+        results.units += units.len();
+        let mut thresholds = Vec::new();
+        let mut positives = Vec::new();
+        for u in units {
+            let positive = positive_of(exp, u)?;
+            thresholds.push(unit_threshold(exp, u, positive, &mut results.notes));
+            positives.push(positive);
+        }
+        for partition in &exp.evaluate {
+            let mut scopes: Vec<Option<String>> = vec![None];
+            if exp.per_source {
+                let mut all: Vec<String> = units
+                    .iter()
+                    .flat_map(|u| sources_in(u, partition))
+                    .collect();
+                all.sort();
+                all.dedup();
+                scopes.extend(all.into_iter().map(Some));
+            }
+            for scope in &scopes {
+                // Each unit's scores in this scope, once for every metric and the ROC curves.
+                let scores: Vec<Scores> = units
+                    .iter()
+                    .enumerate()
+                    .map(|(k, u)| scores_of(u, u.rows(partition, scope.as_deref()), positives[k]))
+                    .collect();
+                for metric in &exp.measures {
+                    let per_unit: Vec<Result<UnitValue, String>> = scores
+                        .iter()
+                        .enumerate()
+                        .map(|(k, s)| {
+                            unit_metric(
+                                *metric,
+                                s,
+                                thresholds[k],
+                                exp.confidence,
+                                exp.bootstrap,
+                                seed ^ k as u64,
+                            )
+                        })
+                        .collect();
+                    let mut args = vec![partition.clone()];
+                    args.extend(scope.clone());
+                    results.push(
+                        metric.name(),
+                        args,
+                        Some(point),
+                        combine(&per_unit, exp.confidence, AUC_RANGE),
+                    );
+                }
+                for (u, s) in units.iter().zip(&scores) {
+                    if let Some(curve) = roc::curve(s) {
+                        curves.push(serde_json::json!({
+                            "point": point, "partition": partition, "source": scope,
+                            "unit": u.cell, "roc": curve,
+                        }));
+                    }
+                }
+            }
+            if exp.per_source {
+                for metric in &exp.measures {
+                    let by_source: Vec<(String, f64)> = results
+                        .entries
+                        .iter()
+                        .filter(|e| e.field == metric.name() && e.point.as_ref() == Some(point))
+                        .filter(|e| e.args.len() == 2 && &e.args[0] == partition)
+                        .filter_map(|e| Some((e.args[1].clone(), e.estimate.value?)))
+                        .collect();
+                    if let Some((source, value)) =
+                        by_source.iter().min_by(|a, b| a.1.total_cmp(&b.1))
+                    {
+                        worst.push(serde_json::json!({
+                            "point": point, "partition": partition, "metric": metric.name(),
+                            "source": source, "value": value,
+                        }));
+                    }
+                }
+            }
+        }
+    }
+    results.details = serde_json::json!({
+        "varying": exp.varying,
+        "measures": exp.measures.iter().map(|m| m.name()).collect::<Vec<_>>(),
+        "partitions": exp.evaluate,
+        "confidence": exp.confidence,
+        "roc": curves,
+        "worst_source": worst,
+    });
+    Ok(results)
+}

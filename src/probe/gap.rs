@@ -1,0 +1,154 @@
+//! The seen − unseen gap of an experiment's metric, overall and per unseen source.
+
+use super::{
+    AUC_RANGE, ProbeError, Results, held_out_seen, positive_of, scores_of, sources_in,
+    threshold_metric, unit_metric, unit_threshold,
+};
+use crate::eval::estimate::{UnitValue, combine};
+use crate::eval::metrics::{Scores, auc, percentile_interval};
+use crate::eval::predictions::Predictions;
+use crate::study::{Experiment, GridPoint, Metric, Split};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+/// Seen − unseen of an experiment's metric, with a bootstrap interval, overall and per unseen source.
+/// `units` are the predictions of the models experiment `experiment` trained at `point`.
+pub struct GapInput<'a> {
+    pub experiment: &'a str,
+    pub exp: &'a Experiment,
+    pub point: &'a GridPoint,
+    pub split: &'a Split,
+    pub metric: Metric,
+    pub units: &'a [Predictions],
+}
+
+pub fn gap(name: &str, input: GapInput, seed: u64) -> Result<Results, ProbeError> {
+    let GapInput {
+        experiment,
+        exp,
+        point,
+        split,
+        metric,
+        units,
+    } = input;
+    let seen = held_out_seen(split);
+    let mut results = Results::new(name, "gap");
+    results.units = units.len();
+    let mut notes = Vec::new();
+    let mut unseen_sources: Vec<String> =
+        units.iter().flat_map(|u| sources_in(u, "unseen")).collect();
+    unseen_sources.sort();
+    unseen_sources.dedup();
+    let scopes: Vec<Option<String>> = std::iter::once(None)
+        .chain(unseen_sources.into_iter().map(Some))
+        .collect();
+    // Per unit, once: its positive class, its decision threshold and its scores on the seen partition.
+    let mut per_unit = Vec::with_capacity(units.len());
+    for u in units {
+        let positive = positive_of(exp, u)?;
+        let threshold = unit_threshold(exp, u, positive, &mut notes);
+        per_unit.push((
+            positive,
+            threshold,
+            scores_of(u, u.rows(&seen, None), positive),
+        ));
+    }
+    let seen_units: Vec<Result<UnitValue, String>> = per_unit
+        .iter()
+        .enumerate()
+        .map(|(k, (_, threshold, s))| {
+            unit_metric(
+                metric,
+                s,
+                *threshold,
+                exp.confidence,
+                exp.bootstrap,
+                seed ^ k as u64,
+            )
+        })
+        .collect();
+    let mut table = Vec::new();
+    results.push(
+        "seen",
+        vec![],
+        None,
+        combine(&seen_units, exp.confidence, AUC_RANGE),
+    );
+    for scope in &scopes {
+        let (mut unseen_units, mut gap_units) = (Vec::new(), Vec::new());
+        for (k, (u, (positive, threshold, a))) in units.iter().zip(&per_unit).enumerate() {
+            let b = scores_of(u, u.rows("unseen", scope.as_deref()), *positive);
+            let seed = seed ^ (k as u64) << 8;
+            unseen_units.push(unit_metric(
+                metric,
+                &b,
+                *threshold,
+                exp.confidence,
+                exp.bootstrap,
+                seed,
+            ));
+            gap_units.push(difference(
+                metric,
+                a,
+                &b,
+                *threshold,
+                exp.confidence,
+                exp.bootstrap,
+                seed ^ 7,
+            ));
+        }
+        let args: Vec<String> = scope.iter().cloned().collect();
+        let unseen = combine(&unseen_units, exp.confidence, AUC_RANGE);
+        let g = combine(&gap_units, exp.confidence, Some((-1.0, 1.0)));
+        table.push(serde_json::json!({ "source": scope, "unseen": unseen, "gap": g }));
+        results.push("unseen", args.clone(), None, unseen);
+        results.push("gap", args, None, g);
+    }
+    results.notes = notes;
+    results.details = serde_json::json!({
+        "experiment": experiment, "point": point, "metric": metric.name(),
+        "seen_partition": seen, "table": table,
+    });
+    Ok(results)
+}
+
+/// `metric(a) − metric(b)` with a percentile interval from stratified resamples of both sets.
+fn difference(
+    metric: Metric,
+    a: &Scores,
+    b: &Scores,
+    threshold: f64,
+    level: f64,
+    resamples: u32,
+    seed: u64,
+) -> Result<UnitValue, String> {
+    let stat = |s: &Scores| -> Option<f64> {
+        if metric == Metric::Auc {
+            auc(s).get()
+        } else {
+            threshold_metric(metric, threshold)(s)
+        }
+    };
+    let va = stat(a).ok_or("the seen partition lacks a class")?;
+    let vb = stat(b).ok_or("the unseen images lack a class")?;
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut draw = |s: &Scores| Scores {
+        positives: (0..s.positives.len())
+            .map(|_| s.positives[rng.random_range(0..s.positives.len())])
+            .collect(),
+        negatives: (0..s.negatives.len())
+            .map(|_| s.negatives[rng.random_range(0..s.negatives.len())])
+            .collect(),
+    };
+    let mut values = Vec::with_capacity(resamples as usize);
+    for _ in 0..resamples {
+        let (ra, rb) = (draw(a), draw(b));
+        if let (Some(x), Some(y)) = (stat(&ra), stat(&rb)) {
+            values.push(x - y);
+        }
+    }
+    Ok(match percentile_interval(values, level) {
+        Some(i) => UnitValue::with_interval(va - vb, i.lower, i.upper),
+        None => UnitValue::plain(va - vb),
+    })
+}
