@@ -30,7 +30,7 @@ fn main() {
     let normalise = |prepared: &study::data::cache::Prepared| {
         for o in &prepared.outcomes {
             if let Ok(study::data::cache::PreparedImage::Image(px)) = o {
-                let mut g = study::data::images::Gray::from_u8(224, 224, px);
+                let mut g = study::data::gray::Gray::from_u8(224, 224, px);
                 study::data::transform::normalize(&mut g, &pre.normalize, None);
                 std::hint::black_box(g);
             }

@@ -129,3 +129,29 @@ impl SourceMap {
         format!("{}:{line}:{col}", file.name)
     }
 }
+
+/// A path as shown to users: lexically normalised, with `/` separators.
+pub fn display_path(path: &Path) -> String {
+    normalize(path).to_string_lossy().replace('\\', "/")
+}
+
+/// Removes `.` and resolves `..` lexically, without touching the file system.
+pub fn normalize(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                let last = out.components().next_back();
+                if matches!(last, Some(Component::Normal(_))) {
+                    out.pop();
+                } else if !matches!(last, Some(Component::RootDir | Component::Prefix(_))) {
+                    out.push("..");
+                }
+            }
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
+}

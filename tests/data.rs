@@ -172,7 +172,7 @@ fn synthetic_images_are_determined_by_the_seed_and_markers_appear_only_where_dec
         dir.path(),
     );
     let table = load_dataset(&s, "d", &ctx(dir.path(), 3)).expect("loads");
-    let corner_max = |img: &study::data::images::Gray| {
+    let corner_max = |img: &study::data::gray::Gray| {
         (0..12)
             .flat_map(|y| (0..12).map(move |x| (x, y)))
             .map(|(x, y)| img.get(x, y))
@@ -623,7 +623,7 @@ fn jpeg_rgb_and_palette_images_become_gray() {
 #[test]
 fn augmentation_is_seeded_and_resizing_keeps_ranges() {
     use rand::SeedableRng;
-    let img = study::data::images::Gray {
+    let img = study::data::gray::Gray {
         width: 32,
         height: 32,
         data: (0..1024).map(|i| (i % 32) as f32 / 31.0).collect(),

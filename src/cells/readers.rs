@@ -5,7 +5,7 @@ use super::split::Partitions;
 use crate::data::Problem;
 use crate::data::Record;
 use crate::data::cache::{self, MaskOverride, PreparedImage};
-use crate::data::images::Gray;
+use crate::data::gray::Gray;
 use crate::exec::{CellError, Ctx};
 use crate::study::{Crop, CropOp, MaskSource, OnError, Preprocess, Region, Setup, Target};
 

@@ -3,7 +3,7 @@
 use super::readers::{images_of, partitions, records};
 use super::train::TrainedModel;
 use super::{guarded, net_config, probe_point, train_cells};
-use crate::data::images::Gray;
+use crate::data::gray::Gray;
 use crate::data::transform::{Cropped, crop, resize};
 use crate::diagnostics::Code;
 use crate::eval::estimate::{UnitValue, combine};

@@ -4,7 +4,7 @@
 use super::guarded;
 use super::readers::{Masks, records};
 use crate::data::Record;
-use crate::data::images::Gray;
+use crate::data::gray::Gray;
 use crate::data::transform::{rescale_min_max, resize};
 use crate::diagnostics::Code;
 use crate::exec::device::on_device;

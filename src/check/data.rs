@@ -490,7 +490,7 @@ impl Checker<'_> {
                             format!("the synthetic generator cannot draw class `{c}`"),
                         )
                         .at(*span, "unknown synthetic class")
-                        .help(super::values::did_you_mean(c, SYNTHETIC_CLASSES)),
+                        .help(crate::diagnostics::did_you_mean(c, SYNTHETIC_CLASSES)),
                     );
                     ok = false;
                 }
@@ -1308,7 +1308,10 @@ impl Checker<'_> {
                         format!("unknown region `{}`", c.name.name),
                     )
                     .at(c.name.span, "unknown region")
-                    .help(super::values::did_you_mean(&c.name.name, &["lungs", "box"])),
+                    .help(crate::diagnostics::did_you_mean(
+                        &c.name.name,
+                        &["lungs", "box"],
+                    )),
                 );
                 None
             }

@@ -1,7 +1,8 @@
 //! Experiments (grids of training runs) and probes.
 
 use super::Checker;
-use super::values::{Allow, Entries, decl_owner, did_you_mean};
+use super::values::{Allow, Entries, decl_owner};
+use crate::diagnostics::did_you_mean;
 use crate::diagnostics::{Code, Diagnostic};
 use crate::source::Span;
 use crate::study::*;

@@ -1,7 +1,8 @@
 //! Hypotheses: decision rules over the results of probes and experiments, typed and resolved.
 
 use super::Checker;
-use super::values::{Allow, decl_owner, did_you_mean};
+use super::values::{Allow, decl_owner};
+use crate::diagnostics::did_you_mean;
 use crate::diagnostics::{Code, Diagnostic};
 use crate::study::*;
 use crate::syntax::ast::{self, Decl, DeclKind, Expr, RuleKind, SegmentArg, Unit};

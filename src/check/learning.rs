@@ -308,7 +308,7 @@ impl Checker<'_> {
                     format!("unknown optimizer `{name}`"),
                 )
                 .at(call.name.span, "unknown optimizer")
-                .help(super::values::did_you_mean(name, &options)),
+                .help(crate::diagnostics::did_you_mean(name, &options)),
             );
             return None;
         }
@@ -400,7 +400,7 @@ impl Checker<'_> {
                     format!("unknown schedule `{}`", name.name),
                 )
                 .at(name.span, "unknown schedule")
-                .help(super::values::did_you_mean(&name.name, &options)),
+                .help(crate::diagnostics::did_you_mean(&name.name, &options)),
             );
             return None;
         }
@@ -582,7 +582,7 @@ impl Checker<'_> {
             self.error(
                 Diagnostic::new(Code::UnknownMetric, format!("unknown metric `{}`", id.name))
                     .at(id.span, "unknown metric")
-                    .help(super::values::did_you_mean(&id.name, &names)),
+                    .help(crate::diagnostics::did_you_mean(&id.name, &names)),
             );
             None
         })

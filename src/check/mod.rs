@@ -8,17 +8,16 @@ mod learning;
 mod split;
 mod values;
 
-pub use values::suggest;
-
 use crate::diagnostics::{Code, Diagnostic, Diagnostics};
+use crate::diagnostics::{did_you_mean, suggest};
+use crate::source::normalize;
 use crate::source::{SourceMap, Span};
 use crate::study::*;
 use crate::syntax::ast::{self, Decl, DeclKind, Ident, Item, Value};
-use crate::syntax::normalize;
 use indexmap::IndexMap;
 use std::collections::HashSet;
 use std::path::{Component, Path, PathBuf};
-use values::{Allow, did_you_mean};
+use values::Allow;
 
 /// A declared name.
 #[derive(Clone, Debug)]
@@ -112,11 +111,11 @@ impl<'a> Checker<'a> {
     pub fn resolve_path(&self, span: Span, written: &str) -> String {
         let written_path = Path::new(written);
         if written_path.is_absolute() {
-            return crate::syntax::display_path(written_path);
+            return crate::source::display_path(written_path);
         }
         let dir = self.sources.get(span.file).dir();
         let full = normalize(&dir.join(written_path));
-        crate::syntax::display_path(&relative_to(&full, &self.root_dir))
+        crate::source::display_path(&relative_to(&full, &self.root_dir))
     }
 
     fn header(&mut self, items: &[&Item], ast: &ast::Ast) {

@@ -1,7 +1,8 @@
 //! Splits: which images train, select and test, and which sources are seen or unseen.
 
 use super::Checker;
-use super::values::{Allow, decl_owner, did_you_mean};
+use super::values::{Allow, decl_owner};
+use crate::diagnostics::did_you_mean;
 use crate::diagnostics::{Code, Diagnostic};
 use crate::source::Span;
 use crate::study::*;

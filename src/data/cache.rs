@@ -3,7 +3,8 @@
 //! through a memory map. A warm cache decodes nothing. Normalisation and augmentation happen later, per
 //! batch, because they depend on the training partition and the epoch.
 
-use super::images::{Gray, load_record};
+use super::gray::Gray;
+use super::images::load_record;
 use super::transform::{Cropped, crop, rescale_min_max, resize};
 use super::{ImageSource, Problem, Record};
 use crate::study::{Crop, Preprocess, Rescale, Study};

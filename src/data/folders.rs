@@ -28,7 +28,7 @@ pub fn load(name: &str, dataset: &Dataset, ctx: &DataContext) -> Result<Table, V
                 name,
                 format!(
                     "folder `{}` does not exist",
-                    crate::syntax::display_path(&root)
+                    crate::source::display_path(&root)
                 ),
                 super::manifest::download_help(name),
             )

@@ -1,52 +1,10 @@
 //! Decoding: PNG and JPEG (8 or 16 bit, gray, RGB or palette) and DICOM → one f32 gray plane in [0, 1].
 
+use super::gray::{Gray, min_max};
 use super::metadata::{self, Sex};
 use super::{ImageSource, Place, Problem};
 use crate::diagnostics::Code;
 use std::path::Path;
-
-/// A gray image, row-major, values in [0, 1].
-#[derive(Clone, Debug, PartialEq)]
-pub struct Gray {
-    pub width: usize,
-    pub height: usize,
-    pub data: Vec<f32>,
-}
-
-impl Gray {
-    pub fn new(width: usize, height: usize, fill: f32) -> Self {
-        Gray {
-            width,
-            height,
-            data: vec![fill; width * height],
-        }
-    }
-
-    pub fn get(&self, x: usize, y: usize) -> f32 {
-        self.data[y * self.width + x]
-    }
-
-    pub fn set(&mut self, x: usize, y: usize, v: f32) {
-        self.data[y * self.width + x] = v;
-    }
-
-    /// 8-bit copy, for previews and caches.
-    pub fn to_u8(&self) -> Vec<u8> {
-        self.data
-            .iter()
-            // Adding 0.5 and truncating rounds non-negative values, and vectorises unlike `round`.
-            .map(|v| (v.clamp(0.0, 1.0) * 255.0 + 0.5) as u8)
-            .collect()
-    }
-
-    pub fn from_u8(width: usize, height: usize, bytes: &[u8]) -> Self {
-        Gray {
-            width,
-            height,
-            data: bytes.iter().map(|b| *b as f32 / 255.0).collect(),
-        }
-    }
-}
 
 /// Decodes an image file (by content, not by extension) for dataset `dataset`.
 pub fn decode_file(path: &Path, dataset: &str) -> Result<Gray, Problem> {
@@ -234,17 +192,21 @@ pub fn apply_window(values: &[f32], center: f64, width: f64) -> Vec<f32> {
         .collect()
 }
 
-pub fn min_max(values: &[f32]) -> Vec<f32> {
-    let (lo, hi) = values
-        .iter()
-        .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), v| {
-            (lo.min(*v), hi.max(*v))
-        });
-    let range = hi - lo;
-    if !range.is_finite() || range <= 0.0 {
-        return vec![0.0; values.len()];
+/// The declaration of synthetic dataset `name`, which images of `dataset` come from.
+fn synthetic_spec<'s>(
+    study: &'s crate::study::Study,
+    name: &str,
+    dataset: &str,
+) -> Result<&'s crate::study::Synthetic, Problem> {
+    match study.datasets.get(name).map(|d| &d.source) {
+        Some(crate::study::DatasetSource::Synthetic(spec)) => Ok(spec),
+        _ => Err(Problem::new(
+            Code::DataMissing,
+            dataset,
+            format!("no synthetic dataset `{name}`"),
+            "",
+        )),
     }
-    values.iter().map(|v| (v - lo) / range).collect()
 }
 
 /// Decodes an image or mask of any source.
@@ -261,16 +223,7 @@ pub fn load(
             source,
             index,
         } => {
-            let Some(crate::study::DatasetSource::Synthetic(spec)) =
-                study.datasets.get(name).map(|d| &d.source)
-            else {
-                return Err(Problem::new(
-                    Code::DataMissing,
-                    dataset,
-                    format!("no synthetic dataset `{name}`"),
-                    "",
-                ));
-            };
+            let spec = synthetic_spec(study, name, dataset)?;
             Ok(super::synthetic::render(spec, name, source, *index, seed).image)
         }
     }
@@ -288,16 +241,7 @@ pub fn load_record(
         index,
     } = &record.image
     {
-        let Some(crate::study::DatasetSource::Synthetic(spec)) =
-            study.datasets.get(dataset).map(|d| &d.source)
-        else {
-            return Err(Problem::new(
-                Code::DataMissing,
-                &record.dataset,
-                format!("no synthetic dataset `{dataset}`"),
-                "",
-            ));
-        };
+        let spec = synthetic_spec(study, dataset, &record.dataset)?;
         let drawn = super::synthetic::render(spec, dataset, source, *index, seed);
         return Ok((drawn.image, Some(drawn.mask)));
     }

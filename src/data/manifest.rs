@@ -34,7 +34,7 @@ pub fn load(name: &str, dataset: &Dataset, ctx: &DataContext) -> Result<Table, V
                 name,
                 format!(
                     "cannot read manifest `{}`: {e}",
-                    crate::syntax::display_path(&path)
+                    crate::source::display_path(&path)
                 ),
                 download_help(name),
             )
@@ -139,7 +139,7 @@ pub fn load(name: &str, dataset: &Dataset, ctx: &DataContext) -> Result<Table, V
                         name,
                         format!(
                             "image `{}` does not exist",
-                            crate::syntax::display_path(file)
+                            crate::source::display_path(file)
                         ),
                         download_help(name),
                     )
@@ -205,10 +205,11 @@ impl ColumnIndex {
         let mut find = |column: &str, role: &str| -> Option<usize> {
             let found = all.get(column).copied();
             if found.is_none() {
-                let help = match crate::check::suggest(column, header.iter().map(String::as_str)) {
-                    Some(s) => format!("did you mean `{s}`? (the {role} column)"),
-                    None => format!("the header has: {}", header.join(", ")),
-                };
+                let help =
+                    match crate::diagnostics::suggest(column, header.iter().map(String::as_str)) {
+                        Some(s) => format!("did you mean `{s}`? (the {role} column)"),
+                        None => format!("the header has: {}", header.join(", ")),
+                    };
                 problems.push(
                     Problem::new(
                         Code::MissingColumn,

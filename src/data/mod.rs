@@ -6,6 +6,7 @@
 
 pub mod cache;
 pub mod folders;
+pub mod gray;
 pub mod images;
 pub mod manifest;
 pub mod metadata;
@@ -316,7 +317,7 @@ pub fn problems_to_diagnostics(
                             .map(|b| String::from_utf8_lossy(&b).into_owned())
                             .unwrap_or_default();
                         let id = sources.add(
-                            crate::syntax::display_path(file),
+                            crate::source::display_path(file),
                             Some(file.clone()),
                             text,
                         );
@@ -327,7 +328,7 @@ pub fn problems_to_diagnostics(
                 d = d.at(Span::new(id, *start, *end), "here");
             }
             Some(Place::File(file)) => {
-                d.message = format!("{}: {}", crate::syntax::display_path(file), d.message);
+                d.message = format!("{}: {}", crate::source::display_path(file), d.message);
             }
             None => {}
         }

@@ -118,7 +118,7 @@ pub fn assign(
                         "split `{name}` names source `{s}`, but dataset `{}` has no image from it",
                         split.data
                     ),
-                    crate::check::suggest(s, options.iter().copied()).map_or_else(
+                    crate::diagnostics::suggest(s, options.iter().copied()).map_or_else(
                         || format!("the sources are: {}", sources.join(", ")),
                         |x| format!("did you mean `{x}`?"),
                     ),

@@ -256,7 +256,7 @@ pub fn report(
                             let _ = writeln!(
                                 out,
                                 "preview of {name}: {}\n",
-                                crate::syntax::display_path(&path)
+                                crate::source::display_path(&path)
                             );
                         }
                         Err(e) => problems.push(super::Problem::new(

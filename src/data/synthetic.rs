@@ -2,7 +2,7 @@
 //! per-source acquisition effects a study can plant as confounders. Fully determined by the study seed,
 //! the dataset, the source and the image index. The generative model is described in docs/synthetic.md.
 
-use super::images::Gray;
+use super::gray::Gray;
 use super::metadata::Sex;
 use super::{ImageSource, Record, Table};
 use crate::study::{Corner, MarkerGlyph, Synthetic, SyntheticSource};

@@ -1,7 +1,7 @@
 //! Image transforms: crops and occlusions, resizing (area when shrinking, bilinear otherwise),
 //! normalisation and seeded augmentation.
 
-use super::images::Gray;
+use super::gray::{Gray, min_max};
 use crate::study::{Augment, CropOp, Interpolation, Normalize, Rect, Region};
 use rand::Rng;
 
@@ -276,7 +276,7 @@ fn sample(image: &Gray, x: f32, y: f32) -> f32 {
 
 /// Min–max rescaling to [0, 1] (the 8-bit conversion of raw intensities).
 pub fn rescale_min_max(image: &mut Gray) {
-    image.data = super::images::min_max(&image.data);
+    image.data = min_max(&image.data);
 }
 
 /// Mean and standard deviation of the pixels.

@@ -9,7 +9,7 @@ pub use ast::Ast;
 pub use parser::parse_file;
 
 use crate::diagnostics::{Code, Diagnostic, Diagnostics};
-use crate::source::{FileId, SourceMap, Span};
+use crate::source::{FileId, SourceMap, Span, display_path};
 use std::path::{Path, PathBuf};
 
 /// Files larger than this are refused before parsing.
@@ -213,30 +213,4 @@ impl Loader {
             .help("include paths are relative to the file that contains the include"),
         );
     }
-}
-
-/// A path as shown to users: lexically normalised, with `/` separators.
-pub fn display_path(path: &Path) -> String {
-    normalize(path).to_string_lossy().replace('\\', "/")
-}
-
-/// Removes `.` and resolves `..` lexically, without touching the file system.
-pub fn normalize(path: &Path) -> PathBuf {
-    use std::path::Component;
-    let mut out = PathBuf::new();
-    for c in path.components() {
-        match c {
-            Component::CurDir => {}
-            Component::ParentDir => {
-                let last = out.components().next_back();
-                if matches!(last, Some(Component::Normal(_))) {
-                    out.pop();
-                } else if !matches!(last, Some(Component::RootDir | Component::Prefix(_))) {
-                    out.push("..");
-                }
-            }
-            other => out.push(other.as_os_str()),
-        }
-    }
-    out
 }

@@ -1,6 +1,6 @@
 //! Batch assembly: 8-bit prepared images → normalised, optionally augmented float tensors.
 
-use crate::data::images::Gray;
+use crate::data::gray::Gray;
 use crate::data::transform::{augment, normalize};
 use crate::study::{Normalize, Preprocess};
 use burn::prelude::*;
