@@ -151,7 +151,7 @@ fn measure<B: Backend>() -> Vec<(String, f64, f64)> {
 
 /// Milliseconds of a training-mode batch-norm forward and backward on `[32, c, hw, hw]`: burn's module on
 /// flex, the fused operation on the project's backend (what the models call).
-fn batch_norm_rows<B: AutodiffBackend>() -> Vec<(String, f64, f64)> {
+fn batch_norm_rows<B: AutodiffBackend + study::backend::ModelBackend>() -> Vec<(String, f64, f64)> {
     let device = Default::default();
     [(32usize, 128usize), (64, 64), (128, 32)]
         .into_iter()

@@ -10,9 +10,8 @@ use burn::module::AutodiffModule;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::{AdamConfig, GradientsParams, Optimizer};
 use burn::prelude::*;
-use burn::tensor::backend::AutodiffBackend;
 use std::time::Instant;
-use study::backend::Cpu;
+use study::backend::{Cpu, TrainBackend};
 use study::model::{Net, NetConfig};
 use study::study::Architecture;
 
@@ -66,7 +65,7 @@ fn batch<B: Backend>(shape: [usize; 4], device: &B::Device) -> (Tensor<B, 4>, Te
 }
 
 /// Train steps per second × batch; returns (train images/s, inference images/s, losses of the steps).
-fn throughput<B: AutodiffBackend>(
+fn throughput<B: TrainBackend>(
     case: &Case,
     steps: usize,
     device: &B::Device,

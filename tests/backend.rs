@@ -13,7 +13,7 @@ use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::module::{conv2d, max_pool2d_with_indices};
 use burn::tensor::ops::ConvOptions;
 use proptest::prelude::*;
-use study::backend::{Cpu, batch_norm};
+use study::backend::{Cpu, ModelBackend, batch_norm};
 use study::model::{Net, NetConfig};
 use study::study::Architecture;
 
@@ -304,7 +304,11 @@ fn batch_norm_module<B: Backend>(channels: usize, seed: u64) -> BatchNorm<B> {
 
 /// Training mode: output, gradients of x, γ and β of `Σ bn(x) · r`, and the updated running statistics.
 /// The reference (flex) runs burn's module; ours runs the fused operation.
-fn norm_train<B: AutodiffBackend>(shape: [usize; 4], seed: u64, fused: bool) -> [Vec<f32>; 6] {
+fn norm_train<B: AutodiffBackend + ModelBackend>(
+    shape: [usize; 4],
+    seed: u64,
+    fused: bool,
+) -> [Vec<f32>; 6] {
     let bn = batch_norm_module::<B>(shape[1], seed);
     // An offset and scale per channel, as real activations have.
     let x = tensor::<B, 4>(shape, seed ^ 4)
@@ -488,7 +492,7 @@ fn larger_convolutions_match_flex() {
 }
 
 /// Losses of twelve Adam steps of the small CNN from the same initial weights on one fixed batch.
-fn loss_curve<B: AutodiffBackend<Device = FlexDevice>>() -> Vec<f32> {
+fn loss_curve<B: AutodiffBackend<Device = FlexDevice> + ModelBackend>() -> Vec<f32> {
     let config = NetConfig {
         architecture: Architecture::Cnn {
             channels: vec![8, 16],

@@ -4,8 +4,8 @@
 //! [`Cpu`] has flex's tensor types and hands every operation to flex (`delegate`), except 2-D convolution
 //! (forward and both backward passes as im2col + the `gemm` crate's matrix product, or Winograd's
 //! F(2×2, 3×3) transform for 3×3 unit-stride convolutions between wide layers: `conv`) and 2-D max
-//! pooling (forward with indices and backward: `pool`). Batch-norm is fused in [`batch_norm`], which the
-//! models call and which falls back to burn's module on other backends. The first operation asks the C
+//! pooling (forward with indices and backward: `pool`). Batch-norm is fused through [`ModelBackend`], the
+//! extension of burn's `Backend` the models are generic over; other backends keep burn's module. The first operation asks the C
 //! allocator to keep freed memory (`keep_freed_memory`). Each replaced operation is checked against flex on
 //! random shapes and values in `tests/backend.rs`; `benches/README.md` has the numbers.
 
@@ -15,7 +15,7 @@ mod gemm;
 mod norm;
 mod pool;
 
-pub use norm::batch_norm;
+pub use norm::{ModelBackend, TrainBackend, batch_norm};
 
 use burn::backend::Flex;
 use burn::backend::flex::{FlexDevice, FlexQTensor, FlexTensor, Layout};

@@ -1,9 +1,9 @@
 //! Batch normalisation of NCHW feature maps as one fused operation: two passes forward, two backward,
 //! where burn's module composes it from about twenty whole-tensor operations.
 //!
-//! [`batch_norm`] takes the fused path when the backend is [`Cpu`] (inference: running statistics) or
-//! `Autodiff<Cpu>` (training: batch statistics, with its own backward step) and calls burn's module on
-//! every other backend, so models stay generic. Both paths compute what burn's `BatchNorm` computes,
+//! Models call it through [`ModelBackend::batch_norm`], an extension of burn's `Backend`: [`Cpu`] takes
+//! the fused path for inference (running statistics), `Autodiff<Cpu>` for training (batch statistics, with
+//! its own backward step), and every other backend keeps burn's module, so models stay generic. Both paths compute what burn's `BatchNorm` computes,
 //! running-statistics update (biased variance, momentum) included.
 
 use super::{Cpu, tensor, values};
@@ -14,29 +14,47 @@ use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::flex::FlexTensor;
 use burn::nn::BatchNorm;
 use burn::prelude::*;
+use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{TensorMetadata, TensorPrimitive};
 use rayon::prelude::*;
-use std::any::{Any, TypeId};
-
 type Train = Autodiff<Cpu>;
 
-/// `bn.forward(x)` for `[batch, channels, height, width]`, fused where the backend allows.
-pub fn batch_norm<B: Backend>(bn: &BatchNorm<B>, x: Tensor<B, 4>) -> Tensor<B, 4> {
-    if TypeId::of::<B>() == TypeId::of::<Train>() {
-        train(bn, x)
-    } else if TypeId::of::<B>() == TypeId::of::<Cpu>() {
-        infer(bn, x)
-    } else {
+/// A backend the models run on: burn's `Backend` with the batch-norm it computes best.
+pub trait ModelBackend: Backend {
+    /// `bn.forward(x)` for `[batch, channels, height, width]`.
+    fn batch_norm(bn: &BatchNorm<Self>, x: Tensor<Self, 4>) -> Tensor<Self, 4> {
         bn.forward(x)
     }
 }
 
-/// `value` as type `U`, which the caller has checked it is.
-fn cast<T: 'static, U: 'static>(value: T) -> U {
-    match (Box::new(value) as Box<dyn Any>).downcast::<U>() {
-        Ok(u) => *u,
-        Err(_) => unreachable!("cast between different types"),
+/// A backend the models train on: autodiff over a backend the models also run on (validation and
+/// prediction use the inner one).
+pub trait TrainBackend: AutodiffBackend<InnerBackend: ModelBackend> + ModelBackend {}
+
+impl<B> TrainBackend for B where B: AutodiffBackend<InnerBackend: ModelBackend> + ModelBackend {}
+
+impl ModelBackend for Cpu {
+    fn batch_norm(bn: &BatchNorm<Self>, x: Tensor<Self, 4>) -> Tensor<Self, 4> {
+        infer(bn, x)
     }
+}
+
+impl ModelBackend for Train {
+    fn batch_norm(bn: &BatchNorm<Self>, x: Tensor<Self, 4>) -> Tensor<Self, 4> {
+        train(bn, x)
+    }
+}
+
+impl ModelBackend for burn::backend::Flex {}
+impl ModelBackend for Autodiff<burn::backend::Flex> {}
+#[cfg(feature = "cuda")]
+impl ModelBackend for burn::backend::Cuda {}
+#[cfg(feature = "cuda")]
+impl ModelBackend for Autodiff<burn::backend::Cuda> {}
+
+/// `bn.forward(x)`, fused where the backend allows.
+pub fn batch_norm<B: ModelBackend>(bn: &BatchNorm<B>, x: Tensor<B, 4>) -> Tensor<B, 4> {
+    B::batch_norm(bn, x)
 }
 
 /// Per-channel sizes of a feature map.
@@ -133,11 +151,10 @@ fn vector<B: Backend>(tensor: Tensor<B, 1>) -> Vec<f32> {
 }
 
 /// Inference: running statistics, one pass.
-fn infer<B: Backend>(bn: &BatchNorm<B>, x: Tensor<B, 4>) -> Tensor<B, 4> {
-    let x: Tensor<Cpu, 4> = cast(x);
+fn infer(bn: &BatchNorm<Cpu>, x: Tensor<Cpu, 4>) -> Tensor<Cpu, 4> {
     let primitive = x.clone().into_primitive().tensor();
     let Some(xv) = values(&primitive) else {
-        return cast(cast::<_, BatchNorm<Cpu>>(bn.clone()).forward(x));
+        return bn.forward(x);
     };
     let p = Planes::of(&primitive);
     let (mean, var) = (
@@ -149,19 +166,17 @@ fn infer<B: Backend>(bn: &BatchNorm<B>, x: Tensor<B, 4>) -> Tensor<B, 4> {
         .map(|c| gamma[c] / (var[c] + bn.epsilon as f32).sqrt())
         .collect();
     let y = tensor(normalise(&xv, p, &mean, &scale, &beta), primitive.shape());
-    cast(Tensor::<Cpu, 4>::from_primitive(TensorPrimitive::Float(y)))
+    Tensor::<Cpu, 4>::from_primitive(TensorPrimitive::Float(y))
 }
 
 /// Training: batch statistics, the running statistics updated, and a backward step.
-fn train<B: Backend>(bn: &BatchNorm<B>, x: Tensor<B, 4>) -> Tensor<B, 4> {
+fn train(bn: &BatchNorm<Train>, x: Tensor<Train, 4>) -> Tensor<Train, 4> {
     let device = x.device();
-    let x: Tensor<Train, 4> = cast(x);
-    let (gamma, beta): (Tensor<Train, 1>, Tensor<Train, 1>) =
-        (cast(bn.gamma.val()), cast(bn.beta.val()));
+    let (gamma, beta) = (bn.gamma.val(), bn.beta.val());
     let x = x.into_primitive().tensor();
     let Some(xv) = values(&x.primitive) else {
         let x = Tensor::<Train, 4>::from_primitive(TensorPrimitive::Float(x));
-        return bn.forward(cast(x));
+        return bn.forward(x);
     };
     let p = Planes::of(&x.primitive);
     let (mean, var) = statistics(&xv, p);
@@ -180,9 +195,9 @@ fn train<B: Backend>(bn: &BatchNorm<B>, x: Tensor<B, 4>) -> Tensor<B, 4> {
         x.primitive.shape(),
     );
 
-    let update = |state: &burn::module::RunningState<Tensor<B, 1>>, batch: &[f64]| {
+    let update = |state: &burn::module::RunningState<Tensor<Train, 1>>, batch: &[f64]| {
         let batch: Vec<f32> = batch.iter().map(|&v| v as f32).collect();
-        let batch = Tensor::<B, 1>::from_floats(batch.as_slice(), &device);
+        let batch = Tensor::<Train, 1>::from_floats(batch.as_slice(), &device);
         let old = state.value_sync().to_device(&device);
         state.update(
             old.mul_scalar(1.0 - bn.momentum)
@@ -217,9 +232,7 @@ fn train<B: Backend>(bn: &BatchNorm<B>, x: Tensor<B, 4>) -> Tensor<B, 4> {
         ),
         OpsKind::UnTracked(prep) => prep.finish(y),
     };
-    cast(Tensor::<Train, 4>::from_primitive(TensorPrimitive::Float(
-        out,
-    )))
+    Tensor::<Train, 4>::from_primitive(TensorPrimitive::Float(out))
 }
 
 /// What the backward step needs: the input and the per-channel batch mean, 1/σ and γ.

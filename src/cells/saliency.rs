@@ -3,6 +3,7 @@
 use super::readers::{images_of, partitions, records};
 use super::train::TrainedModel;
 use super::{guarded, net_config, probe_point, train_cells};
+use crate::backend::ModelBackend;
 use crate::data::gray::Gray;
 use crate::data::transform::{Cropped, crop, resize};
 use crate::diagnostics::Code;
@@ -47,7 +48,7 @@ fn mask_in_crop(mask: &Gray, op: &CropOp, size: usize) -> Option<Gray> {
 /// class's logit with respect to their spatial mean, ReLU, upsampled to the input. The head after
 /// global pooling is piecewise linear in inference mode, so the gradient is taken by exact forward
 /// differences on the pooled features (batch-norm and dropout stay in inference mode).
-fn grad_cam<B: Backend>(
+fn grad_cam<B: ModelBackend>(
     net: &crate::model::Net<B>,
     x: Tensor<B, 4>,
     size: usize,

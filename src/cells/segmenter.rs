@@ -3,6 +3,7 @@
 
 use super::guarded;
 use super::readers::{Masks, records};
+use crate::backend::ModelBackend;
 use crate::data::Record;
 use crate::data::gray::Gray;
 use crate::data::transform::{rescale_min_max, resize};
@@ -28,7 +29,7 @@ fn unet_bytes<B: Backend>(net: &UNet<B>) -> Result<Vec<u8>, CellError> {
     .map_err(|e| CellError::fault(Code::OutputWrite, e.to_string()))
 }
 
-fn load_unet<B: Backend>(
+fn load_unet<B: ModelBackend>(
     bytes: Vec<u8>,
     seg: &crate::study::Segmenter,
     device: &B::Device,

@@ -3,6 +3,7 @@
 
 use super::readers::{images_of, partitions, records, target_classes, target_value};
 use super::{guarded, net_config, train_task};
+use crate::backend::ModelBackend;
 use crate::data::Record;
 use crate::diagnostics::Code;
 use crate::exec::device::on_device;
@@ -13,7 +14,7 @@ use crate::plan::Cell;
 use crate::study::Setup;
 use crate::train::checkpoint::net_bytes;
 use crate::train::{self, EpochLog, TrainError};
-use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::backend::AutodiffBackend;
 use serde::{Deserialize, Serialize};
 
 /// What a train cell writes beside its weights (`model-<k>.bin`, one per snapshot of an ensemble).
@@ -179,7 +180,7 @@ pub fn train(ctx: &Ctx, cell: &Cell, writer: &CellWriter) -> Result<(), CellErro
 }
 
 /// A model's pretrained weights as an initial record, or a diagnostic listing what does not fit.
-fn pretrained<B: Backend>(
+fn pretrained<B: ModelBackend>(
     config: &NetConfig,
     path: &std::path::Path,
     model: &str,

@@ -3,6 +3,7 @@
 
 use super::NetConfig;
 use super::layers::{Head, conv};
+use crate::backend::ModelBackend;
 use crate::backend::batch_norm;
 use burn::module::Module;
 use burn::nn::conv::Conv2d;
@@ -44,7 +45,7 @@ pub struct DenseNet<B: Backend> {
     head: Head<B>,
 }
 
-impl<B: Backend> DenseNet<B> {
+impl<B: ModelBackend> DenseNet<B> {
     pub fn new(config: &NetConfig, device: &B::Device) -> Self {
         let mut features = 64;
         let mut blocks = Vec::new();

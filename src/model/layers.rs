@@ -1,6 +1,7 @@
 //! Building blocks shared by the architectures.
 
 use super::NetConfig;
+use crate::backend::ModelBackend;
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{
@@ -15,7 +16,7 @@ pub struct ConvBn<B: Backend> {
     pub bn: BatchNorm<B>,
 }
 
-impl<B: Backend> ConvBn<B> {
+impl<B: ModelBackend> ConvBn<B> {
     pub fn new(
         c_in: usize,
         c_out: usize,
@@ -61,7 +62,7 @@ pub struct Head<B: Backend> {
     output: Linear<B>,
 }
 
-impl<B: Backend> Head<B> {
+impl<B: ModelBackend> Head<B> {
     pub fn new(features: usize, config: &NetConfig, device: &B::Device) -> Self {
         let mut hidden = Vec::new();
         let mut d_in = features;

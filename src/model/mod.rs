@@ -11,6 +11,7 @@ pub mod weights;
 
 pub use layers::Head;
 
+use crate::backend::ModelBackend;
 use crate::study::Architecture;
 use burn::module::Module;
 use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig, MaxPool2d, MaxPool2dConfig};
@@ -37,7 +38,7 @@ pub enum Net<B: Backend> {
     Vgg(vgg::Vgg<B>),
 }
 
-impl<B: Backend> Net<B> {
+impl<B: ModelBackend> Net<B> {
     pub fn new(config: &NetConfig, device: &B::Device) -> Self {
         match &config.architecture {
             Architecture::Cnn { channels, kernel } => {
@@ -87,7 +88,7 @@ pub struct Cnn<B: Backend> {
     head: Head<B>,
 }
 
-impl<B: Backend> Cnn<B> {
+impl<B: ModelBackend> Cnn<B> {
     fn new(config: &NetConfig, channels: &[u32], kernel: usize, device: &B::Device) -> Self {
         let mut stages = Vec::new();
         let mut c_in = config.in_channels;

@@ -3,6 +3,7 @@
 
 use super::NetConfig;
 use super::layers::{ConvBn, Head};
+use crate::backend::ModelBackend;
 use burn::module::Module;
 use burn::nn::PaddingConfig2d;
 use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig, MaxPool2d, MaxPool2dConfig};
@@ -18,7 +19,7 @@ pub struct Block<B: Backend> {
     downsample: Option<ConvBn<B>>,
 }
 
-impl<B: Backend> Block<B> {
+impl<B: ModelBackend> Block<B> {
     fn basic(c_in: usize, c_out: usize, stride: usize, device: &B::Device) -> Self {
         Block {
             a: ConvBn::new(c_in, c_out, 3, stride, 1, device),
@@ -62,7 +63,7 @@ pub struct ResNet<B: Backend> {
     head: Head<B>,
 }
 
-impl<B: Backend> ResNet<B> {
+impl<B: ModelBackend> ResNet<B> {
     pub fn new(config: &NetConfig, depth: u32, device: &B::Device) -> Self {
         let (counts, bottleneck): ([usize; 4], bool) = match depth {
             18 => ([2, 2, 2, 2], false),

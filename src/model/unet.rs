@@ -2,6 +2,7 @@
 //! convolutions up, skip connections) that outputs one logit per pixel, trained with Dice + BCE.
 
 use super::layers::ConvBn;
+use crate::backend::ModelBackend;
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, ConvTranspose2d, ConvTranspose2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
@@ -14,7 +15,7 @@ pub struct DoubleConv<B: Backend> {
     b: ConvBn<B>,
 }
 
-impl<B: Backend> DoubleConv<B> {
+impl<B: ModelBackend> DoubleConv<B> {
     fn new(c_in: usize, c_out: usize, device: &B::Device) -> Self {
         DoubleConv {
             a: ConvBn::new(c_in, c_out, 3, 1, 1, device),
@@ -36,7 +37,7 @@ pub struct UNet<B: Backend> {
     out: Conv2d<B>,
 }
 
-impl<B: Backend> UNet<B> {
+impl<B: ModelBackend> UNet<B> {
     /// `depth` poolings (inputs must be divisible by 2^depth); `base` channels at full resolution.
     pub fn new(in_channels: usize, depth: usize, base: usize, device: &B::Device) -> Self {
         let widths: Vec<usize> = (0..=depth).map(|i| base << i).collect();

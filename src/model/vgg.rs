@@ -2,6 +2,7 @@
 
 use super::NetConfig;
 use super::layers::{Head, conv};
+use crate::backend::ModelBackend;
 use burn::module::Module;
 use burn::nn::conv::Conv2d;
 use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig, MaxPool2d, MaxPool2dConfig};
@@ -32,7 +33,7 @@ pub struct Vgg<B: Backend> {
     head: Head<B>,
 }
 
-impl<B: Backend> Vgg<B> {
+impl<B: ModelBackend> Vgg<B> {
     pub fn new(config: &NetConfig, depth: u32, device: &B::Device) -> Self {
         let mut convs = Vec::new();
         let mut pool_after = Vec::new();

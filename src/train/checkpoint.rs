@@ -3,6 +3,7 @@
 //! is renamed last, so a checkpoint is either whole or absent.
 
 use super::{EpochLog, TrainError};
+use crate::backend::{ModelBackend, TrainBackend};
 use crate::model::{Net, NetConfig};
 use burn::module::Module;
 use burn::optim::Optimizer;
@@ -51,7 +52,7 @@ pub(crate) fn net_bytes<B: Backend>(net: &Net<B>, dir: &Path) -> Result<Vec<u8>,
     Recorder::<B>::record(&recorder(), net.clone().into_record(), ()).map_err(|e| fail(dir, e))
 }
 
-pub(crate) fn net_from_bytes<B: Backend>(
+pub(crate) fn net_from_bytes<B: ModelBackend>(
     config: &NetConfig,
     bytes: &[u8],
     device: &B::Device,
@@ -61,7 +62,7 @@ pub(crate) fn net_from_bytes<B: Backend>(
     Ok(Net::new(config, device).load_record(record))
 }
 
-pub(crate) fn load_net<B: Backend>(
+pub(crate) fn load_net<B: ModelBackend>(
     dir: &Path,
     name: &str,
     config: &NetConfig,
@@ -100,7 +101,7 @@ pub fn save<AB: AutodiffBackend, O: Optimizer<Net<AB>, AB>>(
     write(dir, "state.json", json.to_string().as_bytes())
 }
 
-pub fn load<AB: AutodiffBackend, O: Optimizer<Net<AB>, AB>>(
+pub fn load<AB: TrainBackend, O: Optimizer<Net<AB>, AB>>(
     dir: &Path,
     config: &NetConfig,
     device: &AB::Device,

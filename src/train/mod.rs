@@ -6,6 +6,7 @@ pub(crate) mod checkpoint;
 pub mod schedule;
 pub mod segment;
 
+use crate::backend::{ModelBackend, TrainBackend};
 use crate::eval::metrics::{Scores, auc};
 use crate::model::{Net, NetConfig};
 use crate::study::{
@@ -19,7 +20,6 @@ use burn::optim::{
     AdamConfig, AdamWConfig, GradientsParams, Optimizer, SgdConfig, decay::WeightDecayConfig,
 };
 use burn::prelude::*;
-use burn::tensor::backend::AutodiffBackend;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
@@ -87,7 +87,7 @@ pub enum TrainError {
     Checkpoint { path: String, reason: String },
 }
 
-pub fn train<AB: AutodiffBackend>(
+pub fn train<AB: TrainBackend>(
     run: &Run,
     device: &AB::Device,
 ) -> Result<Trained<AB::InnerBackend>, TrainError> {
@@ -157,7 +157,7 @@ pub fn hold_backend_rng() -> std::sync::MutexGuard<'static, ()> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-fn fit<AB: AutodiffBackend, O: Optimizer<Net<AB>, AB>>(
+fn fit<AB: TrainBackend, O: Optimizer<Net<AB>, AB>>(
     run: &Run,
     mut optim: O,
     device: &AB::Device,
@@ -386,7 +386,7 @@ fn auc_of(probs: &[Vec<f32>], labels: &[usize], positive: usize) -> Option<f64> 
 }
 
 /// Class probabilities of every image, averaged over the nets of an ensemble.
-pub fn predict<B: Backend>(
+pub fn predict<B: ModelBackend>(
     nets: &[Net<B>],
     batcher: &Batcher,
     images: &[Vec<u8>],
@@ -413,7 +413,7 @@ pub fn predict<B: Backend>(
     sum
 }
 
-fn predict_with_loss<B: Backend>(
+fn predict_with_loss<B: ModelBackend>(
     net: &Net<B>,
     batcher: &Batcher,
     split: Samples,
@@ -422,7 +422,7 @@ fn predict_with_loss<B: Backend>(
     predict_inner(net, batcher, split, device, true)
 }
 
-fn predict_inner<B: Backend>(
+fn predict_inner<B: ModelBackend>(
     net: &Net<B>,
     batcher: &Batcher,
     split: Samples,

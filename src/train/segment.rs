@@ -1,11 +1,11 @@
 //! Training the U-Net lung segmenter (Adam, Dice + BCE) and predicting masks with it.
 
 use super::TrainError;
+use crate::backend::{ModelBackend, TrainBackend};
 use crate::model::unet::{UNet, dice_bce, dice_iou};
 use burn::module::AutodiffModule;
 use burn::optim::{AdamConfig, GradientsParams, Optimizer};
 use burn::prelude::*;
-use burn::tensor::backend::AutodiffBackend;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
@@ -40,7 +40,7 @@ fn stack<B: Backend>(items: &[&Vec<f32>], size: usize, device: &B::Device) -> Te
 
 /// Trains on `images` and `masks` (each `size`×`size`, values in [0, 1]) minus a held-out share, and
 /// measures Dice and IoU on that share.
-pub fn fit<AB: AutodiffBackend>(
+pub fn fit<AB: TrainBackend>(
     config: &Config,
     images: &[Vec<f32>],
     masks: &[Vec<f32>],
@@ -122,7 +122,7 @@ pub fn fit<AB: AutodiffBackend>(
 }
 
 /// Binary masks (0 or 255 per pixel) of images prepared like the training images.
-pub fn predict<B: Backend>(
+pub fn predict<B: ModelBackend>(
     net: &UNet<B>,
     images: &[Vec<f32>],
     size: usize,
