@@ -116,7 +116,7 @@ impl Checker<'_> {
                 let r = self.quantity(rhs);
                 Some(Condition::Compare {
                     lhs: l?,
-                    op: super::data::compare_op(*op),
+                    op: super::dataset::compare_op(*op),
                     rhs: r?,
                 })
             }

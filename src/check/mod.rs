@@ -1,10 +1,18 @@
 //! Stage 2, check: `Ast` → `Study`. Resolves names (one namespace for all declarations, declaration order
 //! kept), types every value, checks ranges and cross-declaration rules, and reports every problem at once.
+//! One module per declaration kind, as `declaration` dispatches: `dataset/` (by source), `crop`,
+//! `preprocess`, `segmenter`, `learning` (models and trainings), `split`, `experiment` and its `grid`,
+//! `probe`, `hypothesis`; `values` reads the blocks and values they all share.
 
-mod data;
+mod crop;
+mod dataset;
 mod experiment;
+mod grid;
 mod hypothesis;
 mod learning;
+mod preprocess;
+mod probe;
+mod segmenter;
 mod split;
 mod values;
 
@@ -99,6 +107,13 @@ fn empty_study() -> Study {
 }
 
 impl<'a> Checker<'a> {
+    pub(in crate::check) fn symbol_span(&self, name: &str) -> Span {
+        self.symbols
+            .get(name)
+            .map(|s| s.span)
+            .unwrap_or(Span::new(crate::source::FileId(0), 0, 0))
+    }
+
     pub fn origin(&self, span: Span) -> Origin {
         Origin {
             location: self.sources.location(span),

@@ -6,6 +6,13 @@ use crate::source::Span;
 use crate::syntax::ast::*;
 use indexmap::IndexMap;
 
+/// "… given twice": the second place and the first one, both labelled.
+pub fn conflict(code: Code, message: impl Into<String>, again: Span, first: Span) -> Diagnostic {
+    Diagnostic::new(code, message)
+        .at(again, "given again here")
+        .also(first, "first given here")
+}
+
 /// How messages name a declaration: `KIND `name``.
 pub fn decl_owner(decl: &crate::syntax::ast::Decl) -> String {
     format!(
@@ -102,12 +109,12 @@ impl Checker<'_> {
                         );
                     } else if let Some(first) = out.map.get(key) {
                         self.error(
-                            Diagnostic::new(
+                            conflict(
                                 Code::DuplicateEntry,
                                 format!("`{key}` is given twice in {owner}"),
+                                e.key.span,
+                                first.key.span,
                             )
-                            .at(e.key.span, "given again here")
-                            .also(first.key.span, "first given here")
                             .help("keep one of them"),
                         );
                     } else {
@@ -203,12 +210,12 @@ impl Checker<'_> {
             };
             if let Some(first) = spans.get(name) {
                 self.error(
-                    Diagnostic::new(
+                    conflict(
                         Code::DuplicateEntry,
                         format!("`{name}` is given twice to {owner}"),
+                        arg.span,
+                        *first,
                     )
-                    .at(arg.span, "given again here")
-                    .also(*first, "first given here")
                     .help("keep one of them"),
                 );
                 continue;
