@@ -486,3 +486,41 @@ pub fn format_text(
     let parsed = super::parse_file(file, text)?;
     Ok(format_file(&parsed, text))
 }
+
+/// What `format_in_place` did to a file.
+#[derive(Debug, PartialEq)]
+pub enum Formatted {
+    Unchanged,
+    /// Only checking, and the file is not in the canonical layout.
+    WouldChange,
+    Written,
+}
+
+/// Why a file could not be formatted.
+#[derive(Debug)]
+pub enum FormatError {
+    /// The file cannot be read or parsed: the diagnostics, with the sources they point into.
+    Study(crate::source::SourceMap, crate::diagnostics::Diagnostics),
+    Write(std::io::Error),
+}
+
+/// `study fmt`: formats a file in place (or only checks it). The new text goes to a file beside it, then
+/// is renamed over it, so a failure never leaves half a study behind.
+pub fn format_in_place(path: &std::path::Path, check_only: bool) -> Result<Formatted, FormatError> {
+    let (original, formatted) =
+        format_path(path).map_err(|(sources, diags)| FormatError::Study(sources, diags))?;
+    if original == formatted {
+        return Ok(Formatted::Unchanged);
+    }
+    if check_only {
+        return Ok(Formatted::WouldChange);
+    }
+    let tmp = path.with_extension("study.fmt-tmp");
+    std::fs::write(&tmp, formatted)
+        .and_then(|_| std::fs::rename(&tmp, path))
+        .map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            FormatError::Write(e)
+        })?;
+    Ok(Formatted::Written)
+}

@@ -1,7 +1,9 @@
 //! Stage 1, parse: study text → `Ast`. Reads the root file and every file it includes, each once.
 
 pub mod ast;
+mod errors;
 pub mod format;
+mod grammar;
 mod lexical;
 mod parser;
 
