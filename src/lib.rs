@@ -16,6 +16,7 @@
 pub mod backend;
 pub mod cells;
 pub mod check;
+pub mod cli;
 pub mod data;
 pub mod diagnostics;
 pub mod eval;
@@ -44,6 +45,23 @@ pub struct LoadedStudy {
     pub sources: SourceMap,
     pub study: Option<Study>,
     pub diagnostics: Diagnostics,
+}
+
+impl LoadedStudy {
+    /// `study check --format json`: validity, fingerprint and diagnostics of one file.
+    pub fn to_json(&self, file: &Path) -> serde_json::Value {
+        serde_json::json!({
+            "file": file.display().to_string(),
+            "valid": self.study.is_some(),
+            "fingerprint": self.study.as_ref().map(plan::fingerprint),
+            "diagnostics": self
+                .diagnostics
+                .items
+                .iter()
+                .map(|d| diagnostics::to_json(d, &self.sources))
+                .collect::<Vec<_>>(),
+        })
+    }
 }
 
 /// Parses and checks a study file and its includes.

@@ -1,131 +1,23 @@
 //! The `study` command line. Each subcommand is a thin layer over the library's pipeline functions.
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::Parser;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use study::cli::{Cli, Command, Format, RunArgs};
 use study::diagnostics::{self, Code, Style};
 use study::exec::{CellError, Device, Options};
 use study::source::SourceMap;
 use study::study::Study;
-
-#[derive(Parser)]
-#[command(
-    name = "study",
-    version,
-    about = "Declarative robustness and confounder studies of image classifiers"
-)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Check studies; exit 0 when all are valid, 1 otherwise.
-    Check {
-        files: Vec<PathBuf>,
-        /// Output format of the diagnostics.
-        #[arg(long, value_enum, default_value = "text")]
-        format: Format,
-    },
-    /// Show the execution plan of a study.
-    Plan {
-        file: PathBuf,
-        /// Print the whole plan as JSON.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Format studies in the canonical layout.
-    Fmt {
-        files: Vec<PathBuf>,
-        /// Only check; exit 1 when a file would change.
-        #[arg(long)]
-        check: bool,
-    },
-    /// Read a study's data: counts per source and label, demographics, associations, splits.
-    Data {
-        file: PathBuf,
-        /// Also write a preview grid (one row per source × label) of every synthetic dataset.
-        #[arg(long)]
-        preview: bool,
-    },
-    /// Run a study: every cell of its plan, skipping cells already finished, then write the report.
-    Run {
-        file: PathBuf,
-        /// Output folder (default: the study's `output`, relative to the study file).
-        #[arg(long)]
-        out: Option<PathBuf>,
-        /// `cpu`, `cuda` or `cuda:N`.
-        #[arg(long, default_value = "cpu")]
-        device: String,
-        /// Cells run at the same time; above 1, each cell runs as a `study run-cell` process.
-        #[arg(long, default_value_t = 1)]
-        jobs: usize,
-        /// After a failed cell, go on with every cell that does not need it.
-        #[arg(long, conflicts_with = "fail_fast")]
-        keep_going: bool,
-        /// Stop at the first failed cell (the default).
-        #[arg(long)]
-        fail_fast: bool,
-        /// Only cells whose name matches (`*` matches any text), and the cells they need.
-        #[arg(long)]
-        only: Option<String>,
-        /// Refuse to start unless every input file matches the study's lock file.
-        #[arg(long)]
-        locked: bool,
-        /// No progress bars.
-        #[arg(long)]
-        quiet: bool,
-    },
-    /// Run one cell of a plan written by `study run` (what a cluster job calls).
-    RunCell {
-        /// The plan.json in a run's output folder.
-        #[arg(long)]
-        plan: PathBuf,
-        /// The cell's id or name.
-        #[arg(long)]
-        cell: String,
-        #[arg(long)]
-        out: PathBuf,
-        #[arg(long, default_value = "cpu")]
-        device: String,
-    },
-    /// Render report.md, report.html and metrics.csv again from a run's results.json.
-    Report { dir: PathBuf },
-    /// Write the lock file: the content hash of every input file, beside the study (`<name>.lock`).
-    Lock { file: PathBuf },
-    /// Explain a diagnostic code, with a wrong and a fixed example.
-    Explain {
-        /// A code such as E0012 (or `all` to list every code).
-        code: String,
-    },
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum Format {
-    Text,
-    Json,
-}
+use study::syntax::format::{FormatError, Formatted, format_in_place};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match cli.command {
+    match Cli::parse().command {
         Command::Check { files, format } => check(&files, format),
         Command::Plan { file, json } => plan(&file, json),
         Command::Fmt { files, check } => fmt(&files, check),
         Command::Data { file, preview } => data(&file, preview),
-        Command::Run {
-            file,
-            out,
-            device,
-            jobs,
-            keep_going,
-            fail_fast: _,
-            only,
-            locked,
-            quiet,
-        } => run(&file, out, &device, jobs, keep_going, only, locked, quiet),
+        Command::Run(args) => run(args),
         Command::RunCell {
             plan,
             cell,
@@ -141,30 +33,21 @@ fn main() -> ExitCode {
 /// Prints a run-stage error against the study's sources.
 fn report_error(e: &CellError, s: &Study, sources: &mut SourceMap) {
     let diags = e.to_diagnostics(s, sources);
-    eprint!("{}", diagnostics::render_all(&diags, sources, style()));
+    print_diagnostics(&diags, sources);
 }
 
-#[allow(clippy::too_many_arguments)]
-fn run(
-    file: &Path,
-    out: Option<PathBuf>,
-    device: &str,
-    jobs: usize,
-    keep_going: bool,
-    only: Option<String>,
-    locked: bool,
-    quiet: bool,
-) -> ExitCode {
+fn run(args: RunArgs) -> ExitCode {
+    let file = &args.file;
     let Some((mut loaded, s)) = load_valid(file) else {
         return ExitCode::from(1);
     };
     let root = study::study_root(file);
-    let checked = Device::parse(device)
+    let out = args.out.unwrap_or_else(|| root.join(&s.output));
+    let started = Device::parse(&args.device)
         .and_then(|d| d.probe().map(|_| d))
-        .and_then(|d| Ok((d, locked.then(|| study::check_lock(file, &s)).transpose()?)));
-    let device = match checked {
-        Ok((device, lock)) => {
-            if let Some(lock) = lock {
+        .and_then(|device| {
+            if args.locked {
+                let lock = study::check_lock(file, &s)?;
                 let path = study::lock_path(file);
                 eprintln!(
                     "inputs match {} ({} files)",
@@ -172,27 +55,22 @@ fn run(
                     lock.files.len()
                 );
             }
-            device
-        }
-        Err(e) => {
-            report_error(&e, &s, &mut loaded.sources);
-            return ExitCode::from(1);
-        }
-    };
-    let plan = study::plan(&s);
-    let out = out.unwrap_or_else(|| root.join(&s.output));
-    let options = Options {
-        out: out.clone(),
-        device,
-        jobs,
-        keep_going,
-        only,
-        progress: !quiet && std::io::stderr().is_terminal(),
-        // Several jobs run cells as processes of their own, so that trainings run in parallel.
-        executable: (jobs > 1).then(|| std::env::current_exe().ok()).flatten(),
-    };
-    let summary = match study::run(&plan, &root, &options) {
-        Ok(o) => o,
+            let options = Options {
+                out: out.clone(),
+                device,
+                jobs: args.jobs,
+                keep_going: args.keep_going,
+                only: args.only,
+                progress: !args.quiet && std::io::stderr().is_terminal(),
+                // Several jobs run cells as processes of their own, so that trainings run in parallel.
+                executable: (args.jobs > 1)
+                    .then(|| std::env::current_exe().ok())
+                    .flatten(),
+            };
+            study::run(&study::plan(&s), &root, &options)
+        });
+    let summary = match started {
+        Ok(summary) => summary,
         Err(e) => {
             report_error(&e, &s, &mut loaded.sources);
             return ExitCode::from(1);
@@ -205,10 +83,8 @@ fn run(
         eprintln!("failed: {cell}");
     }
     if !summary.blocked.is_empty() {
-        eprintln!(
-            "not run ({} cells) because a cell they need failed",
-            summary.blocked.len()
-        );
+        let n = summary.blocked.len();
+        eprintln!("not run ({n} cells) because a cell they need failed");
     }
     eprintln!(
         "{} cell(s) run, {} already done, {} failed in {:.1} s",
@@ -219,12 +95,8 @@ fn run(
     );
     if let Some(verdicts) = study::verdicts(&out) {
         for v in &verdicts {
-            println!(
-                "{}: {} ({})",
-                v.hypothesis,
-                format!("{:?}", v.outcome).to_lowercase(),
-                v.reason
-            );
+            let outcome = format!("{:?}", v.outcome).to_lowercase();
+            println!("{}: {outcome} ({})", v.hypothesis, v.reason);
         }
         println!("report: {}", out.join("report.md").display());
     }
@@ -239,8 +111,7 @@ fn run_cell(plan: &Path, cell: &str, out: &Path, device: &str) -> ExitCode {
         return ExitCode::SUCCESS;
     };
     // Without the study's sources, the diagnostic names the declaration's file and line.
-    let bytes = std::fs::read(plan).unwrap_or_default();
-    match serde_json::from_slice::<study::exec::store::PlanFile>(&bytes) {
+    match study::exec::store::PlanFile::read(plan) {
         Ok(f) => report_error(&e, &f.plan.study, &mut SourceMap::new()),
         Err(_) => eprintln!("{}", e.summary()),
     }
@@ -248,49 +119,43 @@ fn run_cell(plan: &Path, cell: &str, out: &Path, device: &str) -> ExitCode {
 }
 
 fn report(dir: &Path) -> ExitCode {
-    match study::report(dir) {
-        Ok(files) => {
-            for f in files {
-                println!("wrote {}", dir.join(f).display());
-            }
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("{}", e.summary());
-            ExitCode::from(1)
-        }
+    let written = study::report(dir);
+    match &written {
+        Ok(files) => files
+            .iter()
+            .for_each(|f| println!("wrote {}", dir.join(f).display())),
+        Err(e) => eprintln!("{}", e.summary()),
     }
+    exit(written.is_ok())
 }
 
 fn lock(file: &Path) -> ExitCode {
     let Some((mut loaded, s)) = load_valid(file) else {
         return ExitCode::from(1);
     };
-    match study::lock(file, &s) {
-        Ok((path, lock)) => {
-            println!(
-                "wrote {} ({} input files)",
-                path.display(),
-                lock.files.len()
-            );
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            report_error(&e, &s, &mut loaded.sources);
-            ExitCode::from(1)
-        }
+    let written = study::lock(file, &s);
+    match &written {
+        Ok((path, lock)) => println!(
+            "wrote {} ({} input files)",
+            path.display(),
+            lock.files.len()
+        ),
+        Err(e) => report_error(e, &s, &mut loaded.sources),
     }
+    exit(written.is_ok())
 }
 
 /// Loads a study and prints its diagnostics; the study when it is valid.
 fn load_valid(file: &Path) -> Option<(study::LoadedStudy, Study)> {
     let mut loaded = study::load(file);
-    eprint!(
-        "{}",
-        diagnostics::render_all(&loaded.diagnostics, &loaded.sources, style())
-    );
+    print_diagnostics(&loaded.diagnostics, &loaded.sources);
     let s = loaded.study.take()?;
     Some((loaded, s))
+}
+
+/// Renders diagnostics to standard error.
+fn print_diagnostics(diags: &study::diagnostics::Diagnostics, sources: &SourceMap) {
+    eprint!("{}", diagnostics::render_all(diags, sources, style()));
 }
 
 /// Exit 0 on success, 1 otherwise.
@@ -323,17 +188,18 @@ fn check(files: &[PathBuf], format: Format) -> ExitCode {
         valid &= loaded.study.is_some();
         match format {
             Format::Text => {
-                eprint!("{}", diagnostics::render_all(&loaded.diagnostics, &loaded.sources, style()));
+                print_diagnostics(&loaded.diagnostics, &loaded.sources);
                 if let Some(s) = &loaded.study {
-                    eprintln!("{}: ok ({} fingerprint {})", file.display(), s.name, &study::plan::fingerprint(s)[..16]);
+                    let fingerprint = study::plan::fingerprint(s);
+                    eprintln!(
+                        "{}: ok ({} fingerprint {})",
+                        file.display(),
+                        s.name,
+                        &fingerprint[..16]
+                    );
                 }
             }
-            Format::Json => json.push(serde_json::json!({
-                "file": file.display().to_string(),
-                "valid": loaded.study.is_some(),
-                "fingerprint": loaded.study.as_ref().map(study::plan::fingerprint),
-                "diagnostics": loaded.diagnostics.items.iter().map(|d| diagnostics::to_json(d, &loaded.sources)).collect::<Vec<_>>(),
-            })),
+            Format::Json => json.push(loaded.to_json(file)),
         }
     }
     if let Format::Json = format {
@@ -350,50 +216,32 @@ fn plan(file: &Path, json: bool) -> ExitCode {
         return ExitCode::from(1);
     };
     let plan = study::plan(&s);
-    if json {
-        match serde_json::to_string_pretty(&plan) {
-            Ok(text) => println!("{text}"),
-            Err(e) => {
-                eprintln!("cannot serialise the plan: {e}");
-                return ExitCode::from(1);
-            }
-        }
-    } else {
+    if !json {
         print!("{}", study::plan::summary(&plan));
+        return ExitCode::SUCCESS;
     }
-    ExitCode::SUCCESS
+    let text = serde_json::to_string_pretty(&plan);
+    match &text {
+        Ok(text) => println!("{text}"),
+        Err(e) => eprintln!("cannot serialise the plan: {e}"),
+    }
+    exit(text.is_ok())
 }
 
 fn fmt(files: &[PathBuf], check_only: bool) -> ExitCode {
-    let mut status = ExitCode::SUCCESS;
+    let mut ok = true;
     for file in files {
-        match study::syntax::format::format_path(file) {
-            Ok((original, formatted)) if original == formatted => {}
-            Ok((_, formatted)) if check_only => {
-                println!("{} would be reformatted", file.display());
-                let _ = formatted;
-                status = ExitCode::from(1);
-            }
-            Ok((_, formatted)) => {
-                // Write next to the file, then rename: a failure never leaves half a study behind.
-                let tmp = file.with_extension("study.fmt-tmp");
-                let written =
-                    std::fs::write(&tmp, formatted).and_then(|_| std::fs::rename(&tmp, file));
-                if let Err(e) = written {
-                    let _ = std::fs::remove_file(&tmp);
-                    eprintln!("cannot write {}: {e}", file.display());
-                    status = ExitCode::from(1);
-                } else {
-                    println!("formatted {}", file.display());
-                }
-            }
-            Err((sources, diags)) => {
-                eprint!("{}", diagnostics::render_all(&diags, &sources, style()));
-                status = ExitCode::from(1);
-            }
+        let result = format_in_place(file, check_only);
+        match &result {
+            Ok(Formatted::Unchanged) => {}
+            Ok(Formatted::WouldChange) => println!("{} would be reformatted", file.display()),
+            Ok(Formatted::Written) => println!("formatted {}", file.display()),
+            Err(FormatError::Study(sources, diags)) => print_diagnostics(diags, sources),
+            Err(FormatError::Write(e)) => eprintln!("cannot write {}: {e}", file.display()),
         }
+        ok &= matches!(result, Ok(Formatted::Unchanged | Formatted::Written));
     }
-    status
+    exit(ok)
 }
 
 fn data(file: &Path, preview: bool) -> ExitCode {
@@ -413,19 +261,15 @@ fn data(file: &Path, preview: bool) -> ExitCode {
 
 fn explain(code: &str) -> ExitCode {
     if code.eq_ignore_ascii_case("all") {
-        for c in Code::ALL {
-            println!("{}  {}", c, c.title());
-        }
+        Code::ALL
+            .iter()
+            .for_each(|c| println!("{c}  {}", c.title()));
         return ExitCode::SUCCESS;
     }
-    match Code::parse(code) {
-        Some(c) => {
-            println!("{c}: {}\n\n{}", c.title(), c.explanation());
-            ExitCode::SUCCESS
-        }
-        None => {
-            eprintln!("unknown code `{code}`; `study explain all` lists every code");
-            ExitCode::from(2)
-        }
-    }
+    let Some(c) = Code::parse(code) else {
+        eprintln!("unknown code `{code}`; `study explain all` lists every code");
+        return ExitCode::from(2);
+    };
+    println!("{c}: {}\n\n{}", c.title(), c.explanation());
+    ExitCode::SUCCESS
 }

@@ -120,13 +120,7 @@ pub fn run_cell(
     device: &Device,
     body: Body,
 ) -> Result<(), CellError> {
-    let bytes = std::fs::read(plan_path).map_err(|e| {
-        CellError::fault(Code::CorruptOutput, format!("{}: {e}", plan_path.display()))
-    })?;
-    let file: PlanFile = serde_json::from_slice(&bytes).map_err(|e| {
-        CellError::fault(Code::CorruptOutput, format!("{}: {e}", plan_path.display()))
-            .help("pass the plan.json that `study run` wrote into its output folder")
-    })?;
+    let file = PlanFile::read(plan_path)?;
     let store = Store::new(out);
     std::fs::create_dir_all(store.cells()).map_err(|e| CellError::io(out, &e))?;
     let ctx = Ctx::new(&file.plan, &store, &file.root, device, None);

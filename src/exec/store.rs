@@ -26,6 +26,22 @@ pub struct PlanFile {
     pub plan: Plan,
 }
 
+impl PlanFile {
+    /// Reads the plan file `run` wrote into its output folder (what `run-cell` reads).
+    pub fn read(path: &Path) -> Result<PlanFile, CellError> {
+        let corrupt = |e: &dyn std::fmt::Display| {
+            CellError::fault(
+                crate::diagnostics::Code::CorruptOutput,
+                format!("{}: {e}", path.display()),
+            )
+        };
+        let bytes = std::fs::read(path).map_err(|e| corrupt(&e))?;
+        serde_json::from_slice(&bytes).map_err(|e| {
+            corrupt(&e).help("pass the plan.json that `study run` wrote into its output folder")
+        })
+    }
+}
+
 /// Which study an output folder belongs to.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Owner {

@@ -1,0 +1,107 @@
+//! The command line's vocabulary: subcommands and their arguments (clap). `main.rs` parses them and
+//! calls the pipeline functions of the library.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(
+    name = "study",
+    version,
+    about = "Declarative robustness and confounder studies of image classifiers"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Check studies; exit 0 when all are valid, 1 otherwise.
+    Check {
+        files: Vec<PathBuf>,
+        /// Output format of the diagnostics.
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
+    /// Show the execution plan of a study.
+    Plan {
+        file: PathBuf,
+        /// Print the whole plan as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Format studies in the canonical layout.
+    Fmt {
+        files: Vec<PathBuf>,
+        /// Only check; exit 1 when a file would change.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Read a study's data: counts per source and label, demographics, associations, splits.
+    Data {
+        file: PathBuf,
+        /// Also write a preview grid (one row per source × label) of every synthetic dataset.
+        #[arg(long)]
+        preview: bool,
+    },
+    /// Run a study: every cell of its plan, skipping cells already finished, then write the report.
+    Run(RunArgs),
+    /// Run one cell of a plan written by `study run` (what a cluster job calls).
+    RunCell {
+        /// The plan.json in a run's output folder.
+        #[arg(long)]
+        plan: PathBuf,
+        /// The cell's id or name.
+        #[arg(long)]
+        cell: String,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value = "cpu")]
+        device: String,
+    },
+    /// Render report.md, report.html and metrics.csv again from a run's results.json.
+    Report { dir: PathBuf },
+    /// Write the lock file: the content hash of every input file, beside the study (`<name>.lock`).
+    Lock { file: PathBuf },
+    /// Explain a diagnostic code, with a wrong and a fixed example.
+    Explain {
+        /// A code such as E0012 (or `all` to list every code).
+        code: String,
+    },
+}
+
+#[derive(Args)]
+pub struct RunArgs {
+    pub file: PathBuf,
+    /// Output folder (default: the study's `output`, relative to the study file).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// `cpu`, `cuda` or `cuda:N`.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Cells run at the same time; above 1, each cell runs as a `study run-cell` process.
+    #[arg(long, default_value_t = 1)]
+    pub jobs: usize,
+    /// After a failed cell, go on with every cell that does not need it.
+    #[arg(long, conflicts_with = "fail_fast")]
+    pub keep_going: bool,
+    /// Stop at the first failed cell (the default).
+    #[arg(long)]
+    pub fail_fast: bool,
+    /// Only cells whose name matches (`*` matches any text), and the cells they need.
+    #[arg(long)]
+    pub only: Option<String>,
+    /// Refuse to start unless every input file matches the study's lock file.
+    #[arg(long)]
+    pub locked: bool,
+    /// No progress bars.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
