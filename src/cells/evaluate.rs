@@ -1,6 +1,7 @@
 //! The evaluate cell: predicts every image of a train cell's fold with its model(s).
 
-use super::readers::{images_of, partitions, records, target_value};
+use super::images::images_of;
+use super::readers::{partitions, records, target_value};
 use super::train::TrainedModel;
 use super::{guarded, net_config, train_task};
 use crate::diagnostics::Code;

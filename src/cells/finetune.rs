@@ -1,7 +1,8 @@
 //! The fine-tuning probe: each trained model fine-tuned on a few labelled images of each unseen source,
 //! measured on the rest of that source.
 
-use super::readers::{images_of, partitions, records, target_value};
+use super::images::images_of;
+use super::readers::{partitions, records, target_value};
 use super::train::TrainedModel;
 use super::{guarded, net_config, probe_point, train_cells};
 use crate::diagnostics::Code;

@@ -5,6 +5,7 @@
 mod aggregate;
 mod evaluate;
 mod finetune;
+mod images;
 mod prepare;
 mod probes;
 mod readers;
@@ -15,9 +16,8 @@ mod split;
 mod train;
 mod verdict;
 
-pub use prepare::Records;
+pub use readers::{Partitions, Records};
 pub use report::{document, publish};
-pub use split::Partitions;
 pub use train::TrainedModel;
 
 use crate::diagnostics::Code;

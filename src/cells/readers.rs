@@ -1,13 +1,61 @@
 //! What later cells read from earlier ones: records, partitions, target values, prepared images.
 
-use super::prepare::Records;
-use super::split::Partitions;
 use crate::data::Problem;
-use crate::data::Record;
 use crate::data::cache::{self, MaskOverride, PreparedImage};
 use crate::data::gray::Gray;
+use crate::data::split::{Assignment, Fold};
+use crate::data::{Record, Table};
 use crate::exec::{CellError, Ctx};
-use crate::study::{Crop, CropOp, MaskSource, OnError, Preprocess, Region, Setup, Target};
+use crate::study::{Crop, Preprocess, Target};
+use serde::{Deserialize, Serialize};
+
+/// What a prepare cell writes: the dataset's records and what was left out.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Records {
+    pub records: Vec<Record>,
+    /// Rows or images skipped under `on_error skip`, with the reason.
+    pub skipped: Vec<String>,
+    pub dropped: usize,
+    pub filtered: usize,
+}
+
+impl Records {
+    pub fn table(self) -> Table {
+        Table {
+            records: self.records,
+            skipped: Vec::new(),
+            dropped: self.dropped,
+            filtered: self.filtered,
+        }
+    }
+}
+
+/// What a split cell writes: a partition (or none) per record, per fold.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Partitions {
+    pub folds: Vec<(Option<String>, Vec<Option<String>>)>,
+}
+
+impl Partitions {
+    pub fn assignment(&self, split: &str) -> Assignment {
+        Assignment {
+            split: split.to_string(),
+            folds: self
+                .folds
+                .iter()
+                .map(|(name, partitions)| Fold {
+                    name: name.clone(),
+                    partitions: partitions.clone(),
+                })
+                .collect(),
+        }
+    }
+
+    /// The index of a fold by name (`None` for splits without folds).
+    pub fn fold_index(&self, fold: &Option<String>) -> usize {
+        self.folds.iter().position(|(n, _)| n == fold).unwrap_or(0)
+    }
+}
 
 /// The records of a dataset, from its prepare cell.
 pub fn records(ctx: &Ctx, dataset: &str) -> Result<Records, CellError> {
@@ -105,78 +153,4 @@ pub fn prepared(
         )
     })
     .outcomes
-}
-
-/// The images of some records for a setup: 8-bit pixels of the usable ones, and why the others are not.
-pub struct Images {
-    /// (record index, pixels)
-    pub usable: Vec<(usize, Vec<u8>)>,
-    pub excluded: Vec<(String, String)>,
-}
-
-pub fn images_of(
-    ctx: &Ctx,
-    setup: &Setup,
-    records: &[Record],
-    wanted: &[usize],
-) -> Result<Images, CellError> {
-    let study = ctx.study();
-    let crop = &study.crops[&setup.crop];
-    let pre = &study.preprocessings[&setup.preprocess];
-    let chosen: Vec<Record> = wanted.iter().map(|i| records[*i].clone()).collect();
-    let masks = crop_masks(ctx, &crop.op, &chosen)?;
-    let outcomes = prepared(ctx, &chosen, crop, pre, masks.as_ref());
-    let mut out = Images {
-        usable: Vec::new(),
-        excluded: Vec::new(),
-    };
-    let mut problems: Vec<Problem> = Vec::new();
-    for (k, o) in outcomes.into_iter().enumerate() {
-        let r = &chosen[k];
-        match o {
-            Ok(PreparedImage::Image(px)) => out.usable.push((wanted[k], px)),
-            Ok(PreparedImage::Rejected) => out.excluded.push((
-                r.id.clone(),
-                "lung box too small (rejected by the crop)".into(),
-            )),
-            Ok(PreparedImage::NoMask) => out
-                .excluded
-                .push((r.id.clone(), "no lung mask for this image".into())),
-            Err(p) => {
-                let skip = study
-                    .datasets
-                    .get(&r.dataset)
-                    .is_some_and(|d| d.on_error == OnError::Skip);
-                if skip {
-                    out.excluded.push((r.id.clone(), p.message.clone()));
-                } else {
-                    problems.push(p);
-                }
-            }
-        }
-    }
-    if !problems.is_empty() {
-        return Err(CellError::Data(problems));
-    }
-    Ok(out)
-}
-
-/// Lung masks from a segmenter when the crop asks for them.
-fn crop_masks(ctx: &Ctx, op: &CropOp, records: &[Record]) -> Result<Option<Masks>, CellError> {
-    let source = match op {
-        CropOp::LungBox { masks, .. } => masks,
-        CropOp::Occlude {
-            region: Region::Lungs(m),
-        }
-        | CropOp::KeepOnly {
-            region: Region::Lungs(m),
-        } => m,
-        _ => return Ok(None),
-    };
-    match source {
-        MaskSource::Dataset => Ok(None),
-        MaskSource::Segmenter(name) => {
-            super::segmenter::segmenter_masks(ctx, name, records).map(Some)
-        }
-    }
 }

@@ -1,6 +1,7 @@
 //! The saliency probe: Grad-CAM of trained models and the share of saliency inside the lungs.
 
-use super::readers::{images_of, partitions, records};
+use super::images::images_of;
+use super::readers::{partitions, records};
 use super::train::TrainedModel;
 use super::{guarded, net_config, probe_point, train_cells};
 use crate::backend::ModelBackend;

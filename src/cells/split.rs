@@ -1,37 +1,8 @@
 //! The split cell: assigns every record of the split's dataset to a partition, for every fold.
 
-use super::readers::records;
-use crate::data::split::{Assignment, Fold};
+use super::readers::{Partitions, records};
 use crate::exec::store::CellWriter;
 use crate::exec::{CellError, Ctx};
-use serde::{Deserialize, Serialize};
-
-/// What a split cell writes: a partition (or none) per record, per fold.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct Partitions {
-    pub folds: Vec<(Option<String>, Vec<Option<String>>)>,
-}
-
-impl Partitions {
-    pub fn assignment(&self, split: &str) -> Assignment {
-        Assignment {
-            split: split.to_string(),
-            folds: self
-                .folds
-                .iter()
-                .map(|(name, partitions)| Fold {
-                    name: name.clone(),
-                    partitions: partitions.clone(),
-                })
-                .collect(),
-        }
-    }
-
-    /// The index of a fold by name (`None` for splits without folds).
-    pub fn fold_index(&self, fold: &Option<String>) -> usize {
-        self.folds.iter().position(|(n, _)| n == fold).unwrap_or(0)
-    }
-}
 
 pub fn split(ctx: &Ctx, name: &str, writer: &CellWriter) -> Result<(), CellError> {
     let study = ctx.study();

@@ -1,7 +1,8 @@
 //! The train cell: trains one model (or an ensemble of snapshots) for one target, fold and repeat, and
 //! writes its weights and history.
 
-use super::readers::{images_of, partitions, records, target_classes, target_value};
+use super::images::images_of;
+use super::readers::{partitions, records, target_classes, target_value};
 use super::{guarded, net_config, train_task};
 use crate::backend::ModelBackend;
 use crate::data::Record;

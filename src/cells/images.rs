@@ -1,0 +1,81 @@
+//! The prepared images of records for a training setup: its crop (with lung masks from a segmenter when
+//! it asks for them) and preprocessing, through the shared cache.
+
+use super::readers::{Masks, prepared};
+use super::segmenter::segmenter_masks;
+use crate::data::cache::PreparedImage;
+use crate::data::{Problem, Record};
+use crate::exec::{CellError, Ctx};
+use crate::study::{CropOp, MaskSource, OnError, Region, Setup};
+
+/// The images of some records for a setup: 8-bit pixels of the usable ones, and why the others are not.
+pub struct Images {
+    /// (record index, pixels)
+    pub usable: Vec<(usize, Vec<u8>)>,
+    pub excluded: Vec<(String, String)>,
+}
+
+pub fn images_of(
+    ctx: &Ctx,
+    setup: &Setup,
+    records: &[Record],
+    wanted: &[usize],
+) -> Result<Images, CellError> {
+    let study = ctx.study();
+    let crop = &study.crops[&setup.crop];
+    let pre = &study.preprocessings[&setup.preprocess];
+    let chosen: Vec<Record> = wanted.iter().map(|i| records[*i].clone()).collect();
+    let masks = crop_masks(ctx, &crop.op, &chosen)?;
+    let outcomes = prepared(ctx, &chosen, crop, pre, masks.as_ref());
+    let mut out = Images {
+        usable: Vec::new(),
+        excluded: Vec::new(),
+    };
+    let mut problems: Vec<Problem> = Vec::new();
+    for (k, o) in outcomes.into_iter().enumerate() {
+        let r = &chosen[k];
+        match o {
+            Ok(PreparedImage::Image(px)) => out.usable.push((wanted[k], px)),
+            Ok(PreparedImage::Rejected) => out.excluded.push((
+                r.id.clone(),
+                "lung box too small (rejected by the crop)".into(),
+            )),
+            Ok(PreparedImage::NoMask) => out
+                .excluded
+                .push((r.id.clone(), "no lung mask for this image".into())),
+            Err(p) => {
+                let skip = study
+                    .datasets
+                    .get(&r.dataset)
+                    .is_some_and(|d| d.on_error == OnError::Skip);
+                if skip {
+                    out.excluded.push((r.id.clone(), p.message.clone()));
+                } else {
+                    problems.push(p);
+                }
+            }
+        }
+    }
+    if !problems.is_empty() {
+        return Err(CellError::Data(problems));
+    }
+    Ok(out)
+}
+
+/// Lung masks from a segmenter when the crop asks for them.
+fn crop_masks(ctx: &Ctx, op: &CropOp, records: &[Record]) -> Result<Option<Masks>, CellError> {
+    let source = match op {
+        CropOp::LungBox { masks, .. } => masks,
+        CropOp::Occlude {
+            region: Region::Lungs(m),
+        }
+        | CropOp::KeepOnly {
+            region: Region::Lungs(m),
+        } => m,
+        _ => return Ok(None),
+    };
+    match source {
+        MaskSource::Dataset => Ok(None),
+        MaskSource::Segmenter(name) => segmenter_masks(ctx, name, records).map(Some),
+    }
+}
