@@ -1,10 +1,13 @@
-//! Every invalid study in `tests/ui/` with a snapshot of exactly what the tool prints for it.
-//! Each file names the code it must produce on its first line: `// expect: E0012`.
+//! Every invalid study in `tests/ui/` is a test of its own (`cargo test --test ui -- NAME` runs one, and
+//! every differing snapshot is reported, not just the first): it must report the code its first line names
+//! (`// expect: E0012`) and print exactly its snapshot in `tests/ui/snapshots/`.
 
+use libtest_mimic::{Arguments, Failed, Trial};
 use std::path::{Path, PathBuf};
-use study::diagnostics::{Code, Style, render_all};
+use study::diagnostics::{Code, Severity, Style, render_all};
 
 fn cases() -> Vec<PathBuf> {
+    // Relative to the package root (where cargo runs tests), as the snapshots show the paths.
     let mut files: Vec<PathBuf> = std::fs::read_dir("tests/ui")
         .expect("tests/ui exists")
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -14,94 +17,111 @@ fn cases() -> Vec<PathBuf> {
     files
 }
 
-fn expected_code(path: &Path) -> Code {
-    let bytes = std::fs::read(path).expect("readable case");
-    let first = String::from_utf8_lossy(&bytes)
-        .lines()
-        .next()
-        .unwrap_or("")
-        .to_string();
+fn expected_code(path: &Path) -> Result<Code, Failed> {
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let text = String::from_utf8_lossy(&bytes);
+    let first = text.lines().next().unwrap_or("");
     let code = first
         .strip_prefix("// expect: ")
-        .unwrap_or_else(|| panic!("{} lacks `// expect: CODE`", path.display()));
-    Code::parse(code).unwrap_or_else(|| panic!("{}: unknown code {code}", path.display()))
+        .ok_or_else(|| format!("{} lacks `// expect: CODE`", path.display()))?;
+    Ok(Code::parse(code).ok_or_else(|| format!("{}: unknown code {code}", path.display()))?)
 }
 
-#[test]
-fn every_case_reports_its_code_and_matches_its_snapshot() {
+fn case_name(path: &Path) -> String {
+    path.file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("case")
+        .to_string()
+}
+
+/// One case: its code among the diagnostics, validity that matches the code's severity, a label on every
+/// diagnostic, and the rendered text equal to the snapshot.
+fn check_case(path: &Path) -> Result<(), Failed> {
+    let code = expected_code(path)?;
+    let loaded = study::load(path);
+    let codes: Vec<Code> = loaded.diagnostics.items.iter().map(|d| d.code).collect();
+    if !codes.contains(&code) {
+        return Err(format!("expected {code}, got {codes:?}").into());
+    }
+    match code.severity() {
+        Severity::Error if loaded.study.is_some() => {
+            return Err("an error must make the study invalid".into());
+        }
+        Severity::Warning if loaded.study.is_none() => {
+            return Err("a warning must not make the study invalid".into());
+        }
+        _ => {}
+    }
+    if let Some(d) = loaded
+        .diagnostics
+        .items
+        .iter()
+        .find(|d| d.labels.is_empty())
+    {
+        return Err(format!("{} has no label", d.code).into());
+    }
+    let rendered = render_all(&loaded.diagnostics, &loaded.sources, Style::plain());
+    insta::with_settings!({ snapshot_path => "ui/snapshots", prepend_module_to_snapshot => false, omit_expression => true }, {
+        insta::assert_snapshot!(case_name(path), rendered);
+    });
+    Ok(())
+}
+
+fn every_code_has_a_case() -> Result<(), Failed> {
+    let covered: Vec<Code> = cases()
+        .iter()
+        .map(|p| expected_code(p))
+        .collect::<Result<_, _>>()?;
+    // A file over 16 MiB cannot live in the repository (tests/parse_robustness.rs covers it); data and
+    // run codes come from reading data and running, not from the study text (tests/data.rs and
+    // tests/run.rs cover them).
+    let missing: Vec<String> = Code::ALL
+        .iter()
+        .filter(|c| **c != Code::TooLarge && !c.is_data() && !c.is_run())
+        .filter(|c| !covered.contains(c))
+        .map(|c| c.to_string())
+        .collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("no ui case for {}", missing.join(", ")).into())
+    }
+}
+
+fn every_code_has_an_explanation_with_examples() -> Result<(), Failed> {
+    let lacking: Vec<String> = Code::ALL
+        .iter()
+        .filter(|c| !(c.explanation().contains("Wrong") && c.explanation().contains("Fixed")))
+        .map(|c| c.to_string())
+        .collect();
+    if lacking.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("explanations without examples: {}", lacking.join(", ")).into())
+    }
+}
+
+fn main() {
+    let args = Arguments::from_args();
     let cases = cases();
-    assert!(cases.len() >= 30, "only {} ui cases", cases.len());
-    let mut wrong = Vec::new();
-    for path in cases {
-        let code = expected_code(&path);
-        let loaded = study::load(&path);
-        let codes: Vec<Code> = loaded.diagnostics.items.iter().map(|d| d.code).collect();
-        if !codes.contains(&code) {
-            wrong.push(format!(
-                "{}: expected {code}, got {codes:?}",
-                path.display()
-            ));
-            continue;
-        }
-        if code.severity() == study::diagnostics::Severity::Error {
-            assert!(
-                loaded.study.is_none(),
-                "{}: an error must make the study invalid",
-                path.display()
-            );
-        } else {
-            assert!(
-                loaded.study.is_some(),
-                "{}: a warning must not make the study invalid",
-                path.display()
-            );
-        }
-        for d in &loaded.diagnostics.items {
-            assert!(
-                !d.labels.is_empty(),
-                "{}: {} has no label",
-                path.display(),
-                d.code
-            );
-        }
-        let rendered = render_all(&loaded.diagnostics, &loaded.sources, Style::plain());
-        let name = path
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .unwrap_or("case")
-            .to_string();
-        insta::with_settings!({ snapshot_path => "ui/snapshots", prepend_module_to_snapshot => false, omit_expression => true }, {
-            insta::assert_snapshot!(name, rendered);
-        });
-    }
-    assert!(
-        wrong.is_empty(),
-        "cases without their code:\n{}",
-        wrong.join("\n")
-    );
-}
-
-#[test]
-fn every_code_has_a_case() {
-    let covered: Vec<Code> = cases().iter().map(|p| expected_code(p)).collect();
-    for code in Code::ALL {
-        // A file over 16 MiB cannot live in the repository (tests/parse_robustness.rs covers it); data
-        // and run codes come from reading data and running, not from the study text (tests/data.rs and
-        // tests/run.rs cover them).
-        if *code == Code::TooLarge || code.is_data() || code.is_run() {
-            continue;
-        }
-        assert!(covered.contains(code), "no ui case for {code}");
-    }
-}
-
-#[test]
-fn every_code_has_an_explanation_with_examples() {
-    for code in Code::ALL {
-        let text = code.explanation();
-        assert!(
-            text.contains("Wrong") && text.contains("Fixed"),
-            "{code} explanation lacks examples"
-        );
-    }
+    let mut trials = vec![
+        Trial::test("every_code_has_a_case", every_code_has_a_case),
+        Trial::test(
+            "every_code_has_an_explanation_with_examples",
+            every_code_has_an_explanation_with_examples,
+        ),
+        Trial::test("there_are_cases", {
+            let n = cases.len();
+            move || match n {
+                n if n >= 30 => Ok(()),
+                n => Err(format!("only {n} ui cases").into()),
+            }
+        }),
+    ];
+    trials.extend(cases.into_iter().map(|path| {
+        Trial::test(format!("case::{}", case_name(&path)), move || {
+            check_case(&path)
+        })
+    }));
+    libtest_mimic::run(&args, trials).exit();
 }
