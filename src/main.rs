@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use study::cli::{Cli, Command, Format, RunArgs};
-use study::diagnostics::{self, Code, Style};
+use study::diagnostics::{self, Code, IntoDiagnostics, Style};
 use study::exec::{CellError, Device, Options};
 use study::source::SourceMap;
 use study::study::Study;
@@ -32,7 +32,7 @@ fn main() -> ExitCode {
 
 /// Prints a run-stage error against the study's sources.
 fn report_error(e: &CellError, s: &Study, sources: &mut SourceMap) {
-    let diags = e.to_diagnostics(s, sources);
+    let diags = e.into_diagnostics(s, sources);
     print_diagnostics(&diags, sources);
 }
 

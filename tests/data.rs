@@ -5,7 +5,7 @@ mod common;
 use common::checked;
 use std::path::{Path, PathBuf};
 use study::data::{DataContext, Problem, load_dataset, split::assign};
-use study::diagnostics::Code;
+use study::diagnostics::{Code, IntoDiagnostics};
 
 fn shared(rel: &str) -> Option<PathBuf> {
     let p = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -440,7 +440,9 @@ fn data_problems_render_with_the_manifest_snippet_and_the_dataset_declaration() 
     let mut loaded = study::load_bytes("t.study", text.as_bytes(), Some(d));
     let s = loaded.study.take().expect("valid");
     let problems = load_dataset(&s, "d", &ctx(d, 1)).expect_err("bad age");
-    let diags = study::data::problems_to_diagnostics(&problems, &s, &mut loaded.sources);
+    let diags = problems
+        .as_slice()
+        .into_diagnostics(&s, &mut loaded.sources);
     let out =
         study::diagnostics::render_all(&diags, &loaded.sources, study::diagnostics::Style::plain());
     assert!(out.contains("study::E0043"), "{out}");

@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use study::diagnostics::Code;
+use study::diagnostics::IntoDiagnostics;
 use study::exec::{CellError, Device, Options, RunSummary};
 
 fn fixture() -> PathBuf {
@@ -453,7 +454,7 @@ fn a_diverging_cell_is_a_diagnostic_and_keep_going_finishes_the_rest() {
 
     // The diagnostic points at the declaration in the study text.
     let mut loaded = study::load(&path);
-    let diags = outcome.failed[0].1.to_diagnostics(&s, &mut loaded.sources);
+    let diags = (&outcome.failed[0].1).into_diagnostics(&s, &mut loaded.sources);
     let text =
         study::diagnostics::render_all(&diags, &loaded.sources, study::diagnostics::Style::plain());
     assert!(

@@ -11,7 +11,7 @@ use crate::eval::metrics::{Scores, delong_interval};
 use crate::exec::device::on_device;
 use crate::exec::{CellError, Ctx};
 use crate::plan::{Cell, Task};
-use crate::probe::Results;
+use crate::probe::{NoValue, Results};
 use crate::study::{GridPoint, Schedule, Selection};
 use crate::train::{self, batch::Batcher};
 use rand::SeedableRng;
@@ -43,7 +43,7 @@ pub fn finetune(
     training.schedule = Schedule::Constant;
     training.early_stop = None;
     training.select = Selection::Last;
-    let mut per_size: Vec<Vec<Result<UnitValue, String>>> = vec![Vec::new(); sizes.len()];
+    let mut per_size: Vec<Vec<Result<UnitValue, NoValue>>> = vec![Vec::new(); sizes.len()];
     let mut table = Vec::new();
     let trains = train_cells(ctx, &cell.deps, &setup)?;
     for (u, train_cell) in trains.iter().enumerate() {
@@ -102,9 +102,10 @@ pub fn finetune(
                 }
                 let rest: Vec<usize> = (0..usable.len()).filter(|j| !picked.contains(j)).collect();
                 if picked.len() < n || rest.is_empty() {
-                    per_size[k].push(Err(format!(
-                        "source {source} has too few images to fine-tune on {n}"
-                    )));
+                    per_size[k].push(Err(NoValue::TooFewToFineTune {
+                        name: source.clone(),
+                        n,
+                    }));
                     continue;
                 }
                 let tune_px: Vec<Vec<u8>> = picked.iter().map(|j| usable[*j].1.clone()).collect();
@@ -154,7 +155,7 @@ pub fn finetune(
                     "unit": train_cell.name, "source": source, "n": n, "evaluated": rest.len(),
                     "auc": unit.as_ref().ok().map(|u| u.value),
                 }));
-                per_size[k].push(unit);
+                per_size[k].push(unit.map_err(NoValue::from));
             }
         }
     }

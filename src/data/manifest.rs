@@ -348,7 +348,7 @@ fn read_row(
     let Some(label) = map_label(label_map, get(index.label)).map_err(|m| {
         bad(
             index.label,
-            m,
+            m.to_string(),
             "extend the label map, or add `* => other` or `* => drop`",
         )
     })?
@@ -367,7 +367,7 @@ fn read_row(
         Some(i) => metadata::parse_age(get(i)).map_err(|m| {
             bad(
                 i,
-                m,
+                m.to_string(),
                 "fix the value, or filter the row out with `keep age is not missing`",
             )
         })?,

@@ -29,7 +29,7 @@ pub fn is_missing(raw: &str) -> bool {
 
 /// Age in years from `62`, `62.5`, or DICOM age strings `062Y`, `018M` (months), `010W`, `003D`.
 /// `Ok(None)` for a missing value, `Err` for text that is not an age.
-pub fn parse_age(raw: &str) -> Result<Option<f64>, String> {
+pub fn parse_age(raw: &str) -> Result<Option<f64>, AgeError> {
     let t = raw.trim();
     if is_missing(t) {
         return Ok(None);
@@ -43,25 +43,28 @@ pub fn parse_age(raw: &str) -> Result<Option<f64>, String> {
         "M" => 12.0,
         "W" => 52.1775,
         "D" => 365.25,
-        _ => {
-            return Err(format!(
-                "`{t}` is not an age (write years such as 62, or DICOM ages such as 062Y)"
-            ));
-        }
+        _ => return Err(AgeError::NotAnAge(t.to_string())),
     };
     match digits.parse::<u32>() {
         Ok(n) => check_age(n as f64 / per_year, t).map(Some),
-        Err(_) => Err(format!(
-            "`{t}` is not an age (write years such as 62, or DICOM ages such as 062Y)"
-        )),
+        Err(_) => Err(AgeError::NotAnAge(t.to_string())),
     }
 }
 
-fn check_age(years: f64, text: &str) -> Result<f64, String> {
+/// Why a value is not an age.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum AgeError {
+    #[error("`{0}` is not an age (write years such as 62, or DICOM ages such as 062Y)")]
+    NotAnAge(String),
+    #[error("age `{0}` is outside 0 to 130 years")]
+    OutOfRange(String),
+}
+
+fn check_age(years: f64, text: &str) -> Result<f64, AgeError> {
     if (0.0..=130.0).contains(&years) {
         Ok(years)
     } else {
-        Err(format!("age `{text}` is outside 0 to 130 years"))
+        Err(AgeError::OutOfRange(text.to_string()))
     }
 }
 

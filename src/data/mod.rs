@@ -1,7 +1,7 @@
 //! Data: datasets become tables of records (image reference, label, source and metadata); images are
 //! decoded, cropped, occluded, resized and normalised; splits assign records to partitions.
 //!
-//! This layer reports problems as `Problem`s that name files and byte ranges; `problems_to_diagnostics`
+//! This layer reports problems as `Problem`s that name files and byte ranges; its `IntoDiagnostics`
 //! turns them into coded diagnostics with snippets of the manifest and of the study.
 
 pub mod cache;
@@ -17,7 +17,7 @@ pub mod summary;
 pub mod synthetic;
 pub mod transform;
 
-use crate::diagnostics::{Code, Diagnostic, Diagnostics};
+use crate::diagnostics::{Code, Diagnostic, Diagnostics, IntoDiagnostics};
 use crate::source::{SourceMap, Span};
 use crate::study::{DatasetSource, LabelMap, LabelTarget, OnError, Study};
 use indexmap::IndexMap;
@@ -278,11 +278,11 @@ fn check_table(name: &str, table: &Table) -> Result<(), Vec<Problem>> {
 }
 
 /// Applies a label map to a raw label. `Ok(None)` means the row is dropped.
-pub fn map_label(map: Option<&LabelMap>, raw: &str) -> Result<Option<String>, String> {
+pub fn map_label(map: Option<&LabelMap>, raw: &str) -> Result<Option<String>, LabelError> {
     let raw = raw.trim();
     let Some(map) = map else {
         return if raw.is_empty() {
-            Err("the label is empty".into())
+            Err(LabelError::Empty)
         } else {
             Ok(Some(raw.to_string()))
         };
@@ -291,15 +291,28 @@ pub fn map_label(map: Option<&LabelMap>, raw: &str) -> Result<Option<String>, St
     match target {
         Some(LabelTarget::Class(c)) => Ok(Some(c.clone())),
         Some(LabelTarget::Drop) => Ok(None),
-        None => Err(format!(
-            "the label map has no entry for \"{raw}\" and no wildcard `*`"
-        )),
+        None => Err(LabelError::Unmapped(raw.to_string())),
     }
+}
+
+/// Why a raw label has no class.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum LabelError {
+    #[error("the label is empty")]
+    Empty,
+    #[error("the label map has no entry for \"{0}\" and no wildcard `*`")]
+    Unmapped(String),
 }
 
 /// Turns data problems into diagnostics: manifest cells are shown as snippets, and each diagnostic points
 /// back at the dataset's declaration in the study when it is known.
-pub fn problems_to_diagnostics(
+impl IntoDiagnostics<Study> for &[Problem] {
+    fn into_diagnostics(self, study: &Study, sources: &mut SourceMap) -> Diagnostics {
+        problems_to_diagnostics(self, study, sources)
+    }
+}
+
+fn problems_to_diagnostics(
     problems: &[Problem],
     study: &Study,
     sources: &mut SourceMap,

@@ -11,6 +11,13 @@ use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, S
 use serde::Serialize;
 use std::fmt;
 
+/// A typed error that becomes diagnostics (after Nickel's `IntoDiagnostics`). `context` is what it needs
+/// to point at the study text (for errors of later stages, the checked study, whose declarations keep
+/// their spans); `sources` receives the files it quotes (a manifest, an image folder).
+pub trait IntoDiagnostics<C: ?Sized> {
+    fn into_diagnostics(self, context: &C, sources: &mut SourceMap) -> Diagnostics;
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {

@@ -65,14 +65,14 @@ impl Estimate {
 
     /// A value without uncertainty (a count, a statistic of the whole data).
     pub fn exact(value: f64) -> Self {
-        combine(&[Ok(UnitValue::plain(value))], 0.95, None)
+        combine::<std::convert::Infallible>(&[Ok(UnitValue::plain(value))], 0.95, None)
     }
 }
 
 /// Combines units at confidence `level`; `range` clips the interval (for example [0, 1] for an AUC).
 /// Any undefined unit makes the estimate undefined, with that unit's reason.
-pub fn combine(
-    units: &[Result<UnitValue, String>],
+pub fn combine<E: std::fmt::Display>(
+    units: &[Result<UnitValue, E>],
     level: f64,
     range: Option<(f64, f64)>,
 ) -> Estimate {
@@ -83,7 +83,7 @@ pub fn combine(
     for (k, u) in units.iter().enumerate() {
         match u {
             Ok(u) => values.push(u.clone()),
-            Err(why) if units.len() == 1 => return Estimate::undefined(why.clone()),
+            Err(why) if units.len() == 1 => return Estimate::undefined(why.to_string()),
             Err(why) => {
                 return Estimate::undefined(format!("unit {} of {}: {why}", k + 1, units.len()));
             }
@@ -138,7 +138,7 @@ mod tests {
 
     #[test]
     fn one_unit_keeps_its_interval() {
-        let e = combine(
+        let e = combine::<String>(
             &[Ok(UnitValue::with_interval(0.8, 0.7, 0.9))],
             0.95,
             Some((0.0, 1.0)),
@@ -152,7 +152,7 @@ mod tests {
     #[test]
     fn units_add_their_spread() {
         // Two units at 0.7 and 0.9, each ±0.1 (95 %): v̄ = (0.1/1.96)², s² = 0.02, Var = v̄ + 0.01.
-        let e = combine(
+        let e = combine::<String>(
             &[
                 Ok(UnitValue::with_interval(0.7, 0.6, 0.8)),
                 Ok(UnitValue::with_interval(0.9, 0.8, 1.0)),
@@ -170,7 +170,7 @@ mod tests {
 
     #[test]
     fn an_undefined_unit_makes_it_undefined() {
-        let e = combine(
+        let e = combine::<String>(
             &[Ok(UnitValue::plain(0.5)), Err("one class".into())],
             0.95,
             None,

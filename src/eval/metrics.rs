@@ -48,11 +48,11 @@ impl Scores {
         s
     }
 
-    fn undefined(&self) -> Option<String> {
+    fn undefined(&self) -> Option<Undefined> {
         match (self.positives.len(), self.negatives.len()) {
-            (0, 0) => Some("no images".into()),
-            (0, _) => Some("no positive images (one class present)".into()),
-            (_, 0) => Some("no negative images (one class present)".into()),
+            (0, 0) => Some(Undefined::NoImages),
+            (0, _) => Some(Undefined::OneClass("positive")),
+            (_, 0) => Some(Undefined::OneClass("negative")),
             _ => None,
         }
     }
@@ -81,7 +81,7 @@ fn midranks(values: &[f64]) -> Vec<f64> {
 /// The AUC: the probability that a random positive scores above a random negative, ties counting half.
 pub fn auc(s: &Scores) -> Value {
     if let Some(why) = s.undefined() {
-        return Value::Undefined(why);
+        return Value::Undefined(why.to_string());
     }
     let (m, n) = (s.positives.len() as f64, s.negatives.len() as f64);
     let all: Vec<f64> = s.positives.iter().chain(&s.negatives).copied().collect();
@@ -123,6 +123,20 @@ fn sample_covariance(a: &[f64], b: &[f64]) -> f64 {
         / (k - 1) as f64
 }
 
+/// Why a statistic has no value on a set of scores.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Undefined {
+    #[error("no images")]
+    NoImages,
+    /// Only one class is present; the other (`positive` or `negative`) has no image.
+    #[error("no {0} images (one class present)")]
+    OneClass(&'static str),
+    #[error("the statistic is undefined on every resample")]
+    EveryResample,
+    #[error("the two models were not scored on the same images")]
+    Unpaired,
+}
+
 /// AUC with DeLong's variance.
 #[derive(Clone, Debug, PartialEq)]
 pub struct DeLong {
@@ -130,7 +144,7 @@ pub struct DeLong {
     pub variance: f64,
 }
 
-pub fn delong(s: &Scores) -> Result<DeLong, String> {
+pub fn delong(s: &Scores) -> Result<DeLong, Undefined> {
     if let Some(why) = s.undefined() {
         return Err(why);
     }
@@ -153,7 +167,7 @@ pub struct Interval {
 }
 
 /// The DeLong confidence interval of the AUC at `level` (0.95 for 95 %), clipped to [0, 1].
-pub fn delong_interval(s: &Scores, level: f64) -> Result<(f64, Interval), String> {
+pub fn delong_interval(s: &Scores, level: f64) -> Result<(f64, Interval), Undefined> {
     let d = delong(s)?;
     let half = z_of(level) * d.variance.sqrt();
     Ok((
@@ -175,9 +189,9 @@ pub struct PairedTest {
     pub p: f64,
 }
 
-pub fn delong_paired(a: &[f64], b: &[f64], labels: &[bool]) -> Result<PairedTest, String> {
+pub fn delong_paired(a: &[f64], b: &[f64], labels: &[bool]) -> Result<PairedTest, Undefined> {
     if a.len() != b.len() || a.len() != labels.len() {
-        return Err("the two models were not scored on the same images".into());
+        return Err(Undefined::Unpaired);
     }
     let (sa, sb) = (Scores::new(a, labels), Scores::new(b, labels));
     if let Some(why) = sa.undefined() {
@@ -224,7 +238,7 @@ pub fn bootstrap_interval(
     resamples: u32,
     seed: u64,
     statistic: impl Fn(&Scores) -> Option<f64>,
-) -> Result<Interval, String> {
+) -> Result<Interval, Undefined> {
     if let Some(why) = s.undefined() {
         return Err(why);
     }
@@ -245,8 +259,7 @@ pub fn bootstrap_interval(
             values.push(v);
         }
     }
-    percentile_interval(values, level)
-        .ok_or_else(|| "the statistic is undefined on every resample".into())
+    percentile_interval(values, level).ok_or(Undefined::EveryResample)
 }
 
 /// The central `level` percentile interval of resampled values (`None` when there are none).
@@ -332,7 +345,7 @@ impl Confusion {
 
 /// The threshold maximising Youden's J = sensitivity + specificity − 1 over the observed scores; among
 /// equal J the highest threshold (the most specific) wins.
-pub fn youden_threshold(s: &Scores) -> Result<f64, String> {
+pub fn youden_threshold(s: &Scores) -> Result<f64, Undefined> {
     if let Some(why) = s.undefined() {
         return Err(why);
     }

@@ -1,7 +1,7 @@
 //! Why a cell could not finish, and how that becomes a diagnostic pointing at the study.
 
 use crate::data::Problem;
-use crate::diagnostics::{Code, Diagnostic, Diagnostics};
+use crate::diagnostics::{Code, Diagnostic, Diagnostics, IntoDiagnostics};
 use crate::source::SourceMap;
 use crate::study::Study;
 use std::path::Path;
@@ -53,12 +53,37 @@ impl CellError {
         self
     }
 
-    /// Diagnostics pointing at the study (and at data files for data problems).
-    pub fn to_diagnostics(&self, study: &Study, sources: &mut SourceMap) -> Diagnostics {
+    /// One line for logs and reports.
+    pub fn summary(&self) -> String {
         match self {
             CellError::Data(problems) => {
-                crate::data::problems_to_diagnostics(problems, study, sources)
+                let first = problems
+                    .first()
+                    .map_or(String::new(), |p| format!("{} {}", p.code.id(), p.message));
+                if problems.len() > 1 {
+                    format!("{first} (and {} more data problems)", problems.len() - 1)
+                } else {
+                    first
+                }
             }
+            CellError::Fault {
+                code,
+                message,
+                declaration,
+                ..
+            } => match declaration {
+                Some((kind, name)) => format!("{} {message} ({kind} `{name}`)", code.id()),
+                None => format!("{} {message}", code.id()),
+            },
+        }
+    }
+}
+
+/// Diagnostics pointing at the study (and at data files for data problems).
+impl IntoDiagnostics<Study> for &CellError {
+    fn into_diagnostics(self, study: &Study, sources: &mut SourceMap) -> Diagnostics {
+        match self {
+            CellError::Data(problems) => problems.as_slice().into_diagnostics(study, sources),
             CellError::Fault {
                 code,
                 message,
@@ -87,31 +112,6 @@ impl CellError {
                 out.push(d);
                 out
             }
-        }
-    }
-
-    /// One line for logs and reports.
-    pub fn summary(&self) -> String {
-        match self {
-            CellError::Data(problems) => {
-                let first = problems
-                    .first()
-                    .map_or(String::new(), |p| format!("{} {}", p.code.id(), p.message));
-                if problems.len() > 1 {
-                    format!("{first} (and {} more data problems)", problems.len() - 1)
-                } else {
-                    first
-                }
-            }
-            CellError::Fault {
-                code,
-                message,
-                declaration,
-                ..
-            } => match declaration {
-                Some((kind, name)) => format!("{} {message} ({kind} `{name}`)", code.id()),
-                None => format!("{} {message}", code.id()),
-            },
         }
     }
 }

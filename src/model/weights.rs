@@ -163,13 +163,22 @@ fn classifier_fits(config: &NetConfig) -> bool {
     config.head.is_empty()
 }
 
+/// Why a weights file could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum WeightsError {
+    #[error(transparent)]
+    Safetensors(#[from] burn_store::SafetensorsStoreError),
+    #[error(transparent)]
+    Pytorch(#[from] burn_store::PytorchStoreError),
+}
+
 /// Loads a weights file into `net`. Files ending in `.safetensors` are read as safetensors, anything else
 /// as a PyTorch pickle (`.pth`, `.pt`, `.bin`).
 pub fn load<B: Backend>(
     net: &mut Net<B>,
     path: &Path,
     config: &NetConfig,
-) -> Result<Loaded, String> {
+) -> Result<Loaded, WeightsError> {
     let with_classifier = classifier_fits(config);
     let rules = torchvision_rules(&config.architecture, with_classifier);
     // Keys that never map: batch-norm counters, and the classifier when the head is new.
@@ -187,7 +196,7 @@ pub fn load<B: Backend>(
         for (from, to) in &rules {
             store = store.with_key_remapping(from, to.clone());
         }
-        net.load_from(&mut store).map_err(|e| e.to_string())?
+        net.load_from(&mut store)?
     } else {
         let mut store = PytorchStore::from_file(path)
             .allow_partial(true)
@@ -196,7 +205,7 @@ pub fn load<B: Backend>(
         for (from, to) in &rules {
             store = store.with_key_remapping(from, to.clone());
         }
-        net.load_from(&mut store).map_err(|e| e.to_string())?
+        net.load_from(&mut store)?
     };
     let head_loaded = with_classifier && result.applied.iter().any(|k| k.starts_with("head."));
     // Batch-norm `weight`/`bias` are applied as `gamma`/`beta`; the store still lists the file's names.

@@ -1,7 +1,7 @@
 //! An experiment's measures, combined over its trained models.
 
 use super::{
-    AUC_RANGE, ProbeError, Results, positive_of, roc, scores_of, sources_in, unit_metric,
+    AUC_RANGE, NoValue, ProbeError, Results, positive_of, roc, scores_of, sources_in, unit_metric,
     unit_threshold,
 };
 use crate::eval::estimate::{UnitValue, combine};
@@ -49,7 +49,7 @@ pub fn aggregate(
                     .map(|(k, u)| scores_of(u, u.rows(partition, scope.as_deref()), positives[k]))
                     .collect();
                 for metric in &exp.measures {
-                    let per_unit: Vec<Result<UnitValue, String>> = scores
+                    let per_unit: Vec<Result<UnitValue, NoValue>> = scores
                         .iter()
                         .enumerate()
                         .map(|(k, s)| {

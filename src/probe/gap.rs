@@ -1,7 +1,7 @@
 //! The seen − unseen gap of an experiment's metric, overall and per unseen source.
 
 use super::{
-    AUC_RANGE, ProbeError, Results, held_out_seen, positive_of, scores_of, sources_in,
+    AUC_RANGE, NoValue, ProbeError, Results, held_out_seen, positive_of, scores_of, sources_in,
     threshold_metric, unit_metric, unit_threshold,
 };
 use crate::eval::estimate::{UnitValue, combine};
@@ -53,7 +53,7 @@ pub fn gap(name: &str, input: GapInput, seed: u64) -> Result<Results, ProbeError
             scores_of(u, u.rows(&seen, None), positive),
         ));
     }
-    let seen_units: Vec<Result<UnitValue, String>> = per_unit
+    let seen_units: Vec<Result<UnitValue, NoValue>> = per_unit
         .iter()
         .enumerate()
         .map(|(k, (_, threshold, s))| {
@@ -121,7 +121,7 @@ fn difference(
     level: f64,
     resamples: u32,
     seed: u64,
-) -> Result<UnitValue, String> {
+) -> Result<UnitValue, NoValue> {
     let stat = |s: &Scores| -> Option<f64> {
         if metric == Metric::Auc {
             auc(s).get()
@@ -129,8 +129,8 @@ fn difference(
             threshold_metric(metric, threshold)(s)
         }
     };
-    let va = stat(a).ok_or("the seen partition lacks a class")?;
-    let vb = stat(b).ok_or("the unseen images lack a class")?;
+    let va = stat(a).ok_or(NoValue::SideLacksClass("seen partition lacks"))?;
+    let vb = stat(b).ok_or(NoValue::SideLacksClass("unseen images lack"))?;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut draw = |s: &Scores| Scores {
         positives: (0..s.positives.len())

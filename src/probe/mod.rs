@@ -22,7 +22,7 @@ pub use results::{ResultEntry, Results, SegmenterResult, point_label};
 
 use crate::eval::estimate::UnitValue;
 use crate::eval::metrics::{
-    Scores, auc, bootstrap_interval, confusion, delong_interval, percentile_interval,
+    Scores, Undefined, auc, bootstrap_interval, confusion, delong_interval, percentile_interval,
     youden_threshold,
 };
 use crate::eval::predictions::{Prediction, Predictions};
@@ -31,6 +31,23 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 const AUC_RANGE: Option<(f64, f64)> = Some((0.0, 1.0));
+
+/// Why one unit (one trained model) has no value of a number; the reason is kept in the results.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum NoValue {
+    #[error(transparent)]
+    Metric(#[from] Undefined),
+    /// A threshold metric whose denominator class (`positive` or `negative`) has no image.
+    #[error("no {0} images")]
+    NoClass(&'static str),
+    #[error("no images")]
+    NoImages,
+    /// A difference whose side (`seen partition lacks`, `unseen images lack`) misses a class.
+    #[error("the {0} a class")]
+    SideLacksClass(&'static str),
+    #[error("source {name} has too few images to fine-tune on {n}")]
+    TooFewToFineTune { name: String, n: usize },
+}
 
 /// Why a probe could not compute its results.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
@@ -85,18 +102,18 @@ fn unit_metric(
     level: f64,
     resamples: u32,
     seed: u64,
-) -> Result<UnitValue, String> {
+) -> Result<UnitValue, NoValue> {
     if metric == Metric::Auc {
         return match delong_interval(s, level) {
             Ok((a, i)) => Ok(UnitValue::with_interval(a, i.lower, i.upper)),
-            Err(why) => auc(s).get().map(UnitValue::plain).ok_or(why),
+            Err(why) => auc(s).get().map(UnitValue::plain).ok_or(why.into()),
         };
     }
     let f = threshold_metric(metric, threshold);
-    let value = f(s).ok_or_else(|| match metric {
-        Metric::Sensitivity => "no positive images".to_string(),
-        Metric::Specificity => "no negative images".to_string(),
-        _ => "no images".to_string(),
+    let value = f(s).ok_or(match metric {
+        Metric::Sensitivity => NoValue::NoClass("positive"),
+        Metric::Specificity => NoValue::NoClass("negative"),
+        _ => NoValue::NoImages,
     })?;
     Ok(match bootstrap_interval(s, level, resamples, seed, f) {
         Ok(i) => UnitValue::with_interval(value, i.lower, i.upper),

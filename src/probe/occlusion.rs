@@ -1,6 +1,6 @@
 //! The main task's AUC under each crop, side by side: what is left when the lungs are hidden.
 
-use super::{AUC_RANGE, PROBE_LEVEL, Results, held_out_seen, scores_of, unit_metric};
+use super::{AUC_RANGE, NoValue, PROBE_LEVEL, Results, held_out_seen, scores_of, unit_metric};
 use crate::eval::estimate::{UnitValue, combine};
 use crate::eval::predictions::Predictions;
 use crate::study::{Metric, Split};
@@ -19,7 +19,7 @@ pub fn occlusion(
     for (crop, units) in crops.iter().zip(units) {
         results.units += units.len();
         for p in split.partitions().iter().filter(|p| *p != "train") {
-            let per_unit: Vec<Result<UnitValue, String>> = units
+            let per_unit: Vec<Result<UnitValue, NoValue>> = units
                 .iter()
                 .map(|u| {
                     unit_metric(

@@ -168,7 +168,7 @@ fn quantity(q: &Quantity, lookup: &dyn Lookup, terms: &mut Vec<Term>) -> Option<
         Quantity::Result(r) => {
             let (value, undefined) = match read(r, lookup) {
                 Ok(v) => (Some(v), None),
-                Err(why) => (None, Some(why)),
+                Err(why) => (None, Some(why.to_string())),
             };
             terms.push(Term {
                 text: r.text.clone(),
@@ -180,18 +180,31 @@ fn quantity(q: &Quantity, lookup: &dyn Lookup, terms: &mut Vec<Term>) -> Option<
     }
 }
 
-fn read(r: &ResultRef, lookup: &dyn Lookup) -> Result<f64, String> {
-    let results = lookup.results(&r.target).ok_or_else(|| {
-        format!(
-            "`{}` has no results (its cell failed or did not run)",
-            r.target
-        )
-    })?;
+/// Why a rule could not read a number.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+enum Unread {
+    #[error("`{0}` has no results (its cell failed or did not run)")]
+    NoResults(String),
+    #[error("not computed")]
+    NotComputed,
+    /// The number is undefined, for the reason its results give.
+    #[error("{0}")]
+    Undefined(String),
+    #[error("a standard error needs at least two repeats")]
+    NoRepeats,
+    #[error("no interval for this number")]
+    NoInterval,
+}
+
+fn read(r: &ResultRef, lookup: &dyn Lookup) -> Result<f64, Unread> {
+    let results = lookup
+        .results(&r.target)
+        .ok_or_else(|| Unread::NoResults(r.target.clone()))?;
     let e = results
         .find(&r.field, &r.args, r.point.as_ref())
-        .ok_or_else(|| "not computed".to_string())?;
+        .ok_or(Unread::NotComputed)?;
     if let Some(why) = &e.undefined {
-        return Err(why.clone());
+        return Err(Unread::Undefined(why.clone()));
     }
     let v = match r.statistic {
         Statistic::Value => e.value,
@@ -199,9 +212,9 @@ fn read(r: &ResultRef, lookup: &dyn Lookup) -> Result<f64, String> {
         Statistic::Upper => e.upper,
         Statistic::Se => e.se,
     };
-    v.ok_or_else(|| match r.statistic {
-        Statistic::Se => "a standard error needs at least two repeats".to_string(),
-        _ => "no interval for this number".to_string(),
+    v.ok_or(match r.statistic {
+        Statistic::Se => Unread::NoRepeats,
+        _ => Unread::NoInterval,
     })
 }
 
