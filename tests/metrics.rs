@@ -159,14 +159,14 @@ fn paired_delong_matches_the_reference() {
 #[test]
 fn undefined_metrics_say_why() {
     let one_class = Scores::new(&[0.2, 0.9], &[true, true]);
-    assert!(matches!(auc(&one_class), Value::Undefined(w) if w.contains("one class")));
+    assert!(matches!(auc(&one_class), MetricValue::Undefined(w) if w.contains("one class")));
     assert!(delong(&one_class).is_err());
     assert!(bootstrap_interval(&one_class, 0.95, 200, 1, |s| auc(s).get()).is_err());
     let c = confusion(&one_class, 0.5);
-    assert!(matches!(c.specificity(), Value::Undefined(_)));
-    assert!(matches!(c.balanced_accuracy(), Value::Undefined(_)));
-    assert_eq!(c.sensitivity(), Value::Defined(0.5));
-    assert!(matches!(auc(&Scores::new(&[], &[])), Value::Undefined(w) if w == "no images"));
+    assert!(matches!(c.specificity(), MetricValue::Undefined(_)));
+    assert!(matches!(c.balanced_accuracy(), MetricValue::Undefined(_)));
+    assert_eq!(c.sensitivity(), MetricValue::Defined(0.5));
+    assert!(matches!(auc(&Scores::new(&[], &[])), MetricValue::Undefined(w) if w == "no images"));
 }
 
 /// Binormal scores with a known AUC: positives ~ N(d, 1), negatives ~ N(0, 1), AUC = Φ(d / √2).
@@ -214,10 +214,13 @@ fn bootstrap_is_seeded_and_macro_auc_averages_classes() {
         vec![0.2, 0.1, 0.7],
         vec![0.7, 0.2, 0.1],
     ];
-    assert_eq!(macro_auc(&scores, &[0, 1, 2, 0], 3), Value::Defined(1.0));
+    assert_eq!(
+        macro_auc(&scores, &[0, 1, 2, 0], 3),
+        MetricValue::Defined(1.0)
+    );
     assert!(matches!(
         macro_auc(&scores, &[0, 0, 0, 0], 3),
-        Value::Undefined(_)
+        MetricValue::Undefined(_)
     ));
     assert_eq!(
         mean_se(&[0.8, 0.9, 1.0])

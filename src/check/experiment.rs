@@ -11,14 +11,14 @@ use crate::syntax::ast::Decl;
 use indexmap::IndexMap;
 
 /// A diagnostic waiting for the span it will be reported at.
-pub(in crate::check) struct Problem {
+pub(in crate::check) struct PendingDiagnostic {
     code: Code,
     message: String,
     label: String,
     help: String,
 }
 
-impl Problem {
+impl PendingDiagnostic {
     pub(in crate::check) fn at_span(self, span: Span) -> Diagnostic {
         Diagnostic::new(self.code, self.message)
             .at(span, self.label)
@@ -261,7 +261,10 @@ impl Checker<'_> {
     }
 
     /// Everything that cannot work in one training setup: (name, other name, diagnostic without label).
-    pub(in crate::check) fn setup_problems(&self, s: &Setup) -> Vec<(String, String, Problem)> {
+    pub(in crate::check) fn setup_problems(
+        &self,
+        s: &Setup,
+    ) -> Vec<(String, String, PendingDiagnostic)> {
         let mut out = Vec::new();
         let (Some(model), Some(pre), Some(crop), Some(split), Some(train)) = (
             self.study.models.get(&s.model),
@@ -279,7 +282,7 @@ impl Checker<'_> {
             out.push((
                 s.preprocess.clone(),
                 s.model.clone(),
-                Problem {
+                PendingDiagnostic {
                     code: Code::IncompatibleChoice,
                     message: format!(
                         "model `{}` takes {input} px inputs, but preprocess `{}` resizes to {} px",
@@ -290,7 +293,7 @@ impl Checker<'_> {
                 },
             ));
         } else if size < model.architecture.min_input() {
-            out.push((s.preprocess.clone(), s.model.clone(), Problem {
+            out.push((s.preprocess.clone(), s.model.clone(), PendingDiagnostic {
                 code: Code::InputTooSmall,
                 message: format!(
                     "model `{}` ({}) needs inputs of at least {} px, but preprocess `{}` resizes to {size} px",
@@ -324,7 +327,7 @@ impl Checker<'_> {
             out.push((
                 s.crop.clone(),
                 s.split.clone(),
-                Problem {
+                PendingDiagnostic {
                     code: Code::IncompatibleChoice,
                     message: format!(
                         "crop `{}` uses the dataset's lung masks, but dataset `{}` has none",
@@ -341,7 +344,7 @@ impl Checker<'_> {
             && split.fractions.get("validation").copied().unwrap_or(0.0) == 0.0
             && !split.partitions().contains(&"validation".to_string())
         {
-            out.push((s.train.clone(), s.split.clone(), Problem {
+            out.push((s.train.clone(), s.split.clone(), PendingDiagnostic {
                 code: Code::IncompatibleChoice,
                 message: format!("train `{}` selects or stops on the validation partition, but split `{}` has none", s.train, s.split),
                 label: "no validation partition".into(),

@@ -324,24 +324,24 @@ impl Style {
 }
 
 /// Adapter that hands one diagnostic, with its file's text, to miette.
-struct Rendered<'a> {
+struct MietteView<'a> {
     diag: &'a Diagnostic,
     /// Labels in this file are drawn here; labels in other files become related notes.
     source: Option<NamedSource<String>>,
     labels: Vec<LabeledSpan>,
-    related: Vec<Rendered<'a>>,
+    related: Vec<MietteView<'a>>,
     note: Option<String>,
 }
 
-impl fmt::Debug for Rendered<'_> {
+impl fmt::Debug for MietteView<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Rendered")
+        f.debug_struct("MietteView")
             .field("code", &self.diag.code)
             .finish()
     }
 }
 
-impl fmt::Display for Rendered<'_> {
+impl fmt::Display for MietteView<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.note {
             Some(note) => f.write_str(note),
@@ -350,9 +350,9 @@ impl fmt::Display for Rendered<'_> {
     }
 }
 
-impl std::error::Error for Rendered<'_> {}
+impl std::error::Error for MietteView<'_> {}
 
-impl miette::Diagnostic for Rendered<'_> {
+impl miette::Diagnostic for MietteView<'_> {
     fn code<'b>(&'b self) -> Option<Box<dyn fmt::Display + 'b>> {
         self.note
             .is_none()
@@ -406,9 +406,9 @@ fn named_source(sources: &SourceMap, span: Span) -> NamedSource<String> {
     NamedSource::new(file.name.clone(), file.text.clone())
 }
 
-fn adapt<'a>(diag: &'a Diagnostic, sources: &SourceMap) -> Rendered<'a> {
+fn adapt<'a>(diag: &'a Diagnostic, sources: &SourceMap) -> MietteView<'a> {
     let Some(home) = diag.primary_span().map(|s| s.file) else {
-        return Rendered {
+        return MietteView {
             diag,
             source: None,
             labels: vec![],
@@ -427,7 +427,7 @@ fn adapt<'a>(diag: &'a Diagnostic, sources: &SourceMap) -> Rendered<'a> {
         .labels
         .iter()
         .filter(|l| l.span.file != home)
-        .map(|l| Rendered {
+        .map(|l| MietteView {
             diag,
             source: Some(named_source(sources, l.span)),
             labels: vec![labeled(&Label {
@@ -438,7 +438,7 @@ fn adapt<'a>(diag: &'a Diagnostic, sources: &SourceMap) -> Rendered<'a> {
             note: Some(format!("see {}", sources.location(l.span))),
         })
         .collect();
-    Rendered {
+    MietteView {
         diag,
         source,
         labels,

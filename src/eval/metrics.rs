@@ -10,16 +10,16 @@ use statrs::distribution::{ContinuousCDF, Normal};
 /// A metric's value, or the reason it has none.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Value {
+pub enum MetricValue {
     Defined(f64),
     Undefined(String),
 }
 
-impl Value {
+impl MetricValue {
     pub fn get(&self) -> Option<f64> {
         match self {
-            Value::Defined(x) => Some(*x),
-            Value::Undefined(_) => None,
+            MetricValue::Defined(x) => Some(*x),
+            MetricValue::Undefined(_) => None,
         }
     }
 }
@@ -79,15 +79,15 @@ fn midranks(values: &[f64]) -> Vec<f64> {
 }
 
 /// The AUC: the probability that a random positive scores above a random negative, ties counting half.
-pub fn auc(s: &Scores) -> Value {
+pub fn auc(s: &Scores) -> MetricValue {
     if let Some(why) = s.undefined() {
-        return Value::Undefined(why.to_string());
+        return MetricValue::Undefined(why.to_string());
     }
     let (m, n) = (s.positives.len() as f64, s.negatives.len() as f64);
     let all: Vec<f64> = s.positives.iter().chain(&s.negatives).copied().collect();
     let ranks = midranks(&all);
     let rank_sum: f64 = ranks[..s.positives.len()].iter().sum();
-    Value::Defined((rank_sum - m * (m + 1.0) / 2.0) / (m * n))
+    MetricValue::Defined((rank_sum - m * (m + 1.0) / 2.0) / (m * n))
 }
 
 /// DeLong's structural components: per positive, the share of negatives it beats; per negative, the
@@ -302,24 +302,24 @@ pub fn confusion(s: &Scores, threshold: f64) -> Confusion {
     }
 }
 
-fn ratio(num: usize, den: usize, why: &str) -> Value {
+fn ratio(num: usize, den: usize, why: &str) -> MetricValue {
     if den == 0 {
-        Value::Undefined(why.into())
+        MetricValue::Undefined(why.into())
     } else {
-        Value::Defined(num as f64 / den as f64)
+        MetricValue::Defined(num as f64 / den as f64)
     }
 }
 
 impl Confusion {
-    pub fn sensitivity(&self) -> Value {
+    pub fn sensitivity(&self) -> MetricValue {
         ratio(self.tp, self.tp + self.fn_, "no positive images")
     }
 
-    pub fn specificity(&self) -> Value {
+    pub fn specificity(&self) -> MetricValue {
         ratio(self.tn, self.tn + self.fp, "no negative images")
     }
 
-    pub fn accuracy(&self) -> Value {
+    pub fn accuracy(&self) -> MetricValue {
         ratio(
             self.tp + self.tn,
             self.tp + self.tn + self.fp + self.fn_,
@@ -327,7 +327,7 @@ impl Confusion {
         )
     }
 
-    pub fn f1(&self) -> Value {
+    pub fn f1(&self) -> MetricValue {
         ratio(
             2 * self.tp,
             2 * self.tp + self.fp + self.fn_,
@@ -335,10 +335,14 @@ impl Confusion {
         )
     }
 
-    pub fn balanced_accuracy(&self) -> Value {
+    pub fn balanced_accuracy(&self) -> MetricValue {
         match (self.sensitivity(), self.specificity()) {
-            (Value::Defined(a), Value::Defined(b)) => Value::Defined((a + b) / 2.0),
-            (Value::Undefined(w), _) | (_, Value::Undefined(w)) => Value::Undefined(w),
+            (MetricValue::Defined(a), MetricValue::Defined(b)) => {
+                MetricValue::Defined((a + b) / 2.0)
+            }
+            (MetricValue::Undefined(w), _) | (_, MetricValue::Undefined(w)) => {
+                MetricValue::Undefined(w)
+            }
         }
     }
 }
@@ -365,19 +369,19 @@ pub fn youden_threshold(s: &Scores) -> Result<f64, Undefined> {
 }
 
 /// Macro-averaged one-vs-rest AUC of a multi-class problem: `scores[i][k]` is image i's score for class k.
-pub fn macro_auc(scores: &[Vec<f64>], labels: &[usize], classes: usize) -> Value {
+pub fn macro_auc(scores: &[Vec<f64>], labels: &[usize], classes: usize) -> MetricValue {
     let mut aucs = Vec::new();
     for k in 0..classes {
         let column: Vec<f64> = scores.iter().map(|s| s[k]).collect();
         let is_k: Vec<bool> = labels.iter().map(|l| *l == k).collect();
-        if let Value::Defined(a) = auc(&Scores::new(&column, &is_k)) {
+        if let MetricValue::Defined(a) = auc(&Scores::new(&column, &is_k)) {
             aucs.push(a);
         }
     }
     if aucs.len() < 2 {
-        return Value::Undefined("fewer than two classes present".into());
+        return MetricValue::Undefined("fewer than two classes present".into());
     }
-    Value::Defined(aucs.iter().sum::<f64>() / aucs.len() as f64)
+    MetricValue::Defined(aucs.iter().sum::<f64>() / aucs.len() as f64)
 }
 
 /// Mean and standard error over repeats.

@@ -11,7 +11,7 @@ use burn::prelude::*;
 use burn::tensor::activation::relu;
 
 #[derive(Module, Debug)]
-pub struct Block<B: Backend> {
+pub struct ResidualBlock<B: Backend> {
     a: ConvBn<B>,
     b: ConvBn<B>,
     /// The third (expanding 1×1) convolution of a bottleneck block.
@@ -19,9 +19,9 @@ pub struct Block<B: Backend> {
     downsample: Option<ConvBn<B>>,
 }
 
-impl<B: ModelBackend> Block<B> {
+impl<B: ModelBackend> ResidualBlock<B> {
     fn basic(c_in: usize, c_out: usize, stride: usize, device: &B::Device) -> Self {
-        Block {
+        ResidualBlock {
             a: ConvBn::new(c_in, c_out, 3, stride, 1, device),
             b: ConvBn::new(c_out, c_out, 3, 1, 1, device),
             c: None,
@@ -32,7 +32,7 @@ impl<B: ModelBackend> Block<B> {
 
     fn bottleneck(c_in: usize, width: usize, stride: usize, device: &B::Device) -> Self {
         let c_out = width * 4;
-        Block {
+        ResidualBlock {
             a: ConvBn::new(c_in, width, 1, 1, 0, device),
             b: ConvBn::new(width, width, 3, stride, 1, device),
             c: Some(ConvBn::new(width, c_out, 1, 1, 0, device)),
@@ -58,7 +58,7 @@ impl<B: ModelBackend> Block<B> {
 pub struct ResNet<B: Backend> {
     stem: ConvBn<B>,
     pool: MaxPool2d,
-    blocks: Vec<Block<B>>,
+    blocks: Vec<ResidualBlock<B>>,
     gap: AdaptiveAvgPool2d,
     head: Head<B>,
 }
@@ -77,9 +77,9 @@ impl<B: ModelBackend> ResNet<B> {
             for i in 0..*count {
                 let stride = if stage > 0 && i == 0 { 2 } else { 1 };
                 let block = if bottleneck {
-                    Block::bottleneck(c_in, width, stride, device)
+                    ResidualBlock::bottleneck(c_in, width, stride, device)
                 } else {
-                    Block::basic(c_in, width, stride, device)
+                    ResidualBlock::basic(c_in, width, stride, device)
                 };
                 c_in = if bottleneck { width * 4 } else { width };
                 blocks.push(block);

@@ -107,7 +107,7 @@ impl Task {
 
 /// Builds the plan of a checked study.
 pub fn plan(study: &Study) -> Plan {
-    let mut b = Builder {
+    let mut b = PlanBuilder {
         study,
         cells: IndexMap::new(),
     };
@@ -156,12 +156,12 @@ pub fn plan(study: &Study) -> Plan {
     }
 }
 
-struct Builder<'s> {
+struct PlanBuilder<'s> {
     study: &'s Study,
     cells: IndexMap<String, Cell>,
 }
 
-impl Builder<'_> {
+impl PlanBuilder<'_> {
     /// Adds a cell once; its id hashes its kind, name, content, seed and dependencies' ids.
     fn add(
         &mut self,

@@ -87,7 +87,7 @@ fn threshold_metric(metric: Metric, threshold: f64) -> impl Fn(&Scores) -> Optio
             Metric::F1 => c.f1(),
             Metric::BalancedAccuracy => c.balanced_accuracy(),
             Metric::Auc | Metric::Loss => {
-                crate::eval::metrics::Value::Undefined("not a threshold metric".into())
+                crate::eval::metrics::MetricValue::Undefined("not a threshold metric".into())
             }
         }
         .get()

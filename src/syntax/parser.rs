@@ -21,7 +21,7 @@ pub fn parse_file(file: FileId, text: &str) -> Result<File, Vec<Diagnostic>> {
         Ok(pairs) => pairs,
         Err(_) => return Err(vec![syntax_error(file, text)]),
     };
-    let mut builder = Builder {
+    let mut builder = AstBuilder {
         file,
         errors: Vec::new(),
     };
@@ -70,12 +70,12 @@ fn check_depth(file: FileId, text: &str) -> Option<Diagnostic> {
     })
 }
 
-struct Builder {
+struct AstBuilder {
     file: FileId,
     errors: Vec<Diagnostic>,
 }
 
-impl Builder {
+impl AstBuilder {
     fn span(&self, pair: &Pair<Rule>) -> Span {
         Span::new(self.file, pair.as_span().start(), trimmed_end(pair))
     }
