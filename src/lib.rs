@@ -148,6 +148,11 @@ pub fn run_cell(plan: &Path, cell: &str, out: &Path, device: &Device) -> Result<
     exec::run_cell(plan, cell, out, device, cells::body)
 }
 
+/// The study a run's plan file was made from (to point a `run-cell` failure at its declarations).
+pub fn planned_study(plan: &Path) -> Option<Study> {
+    exec::store::PlanFile::read(plan).ok().map(|f| f.plan.study)
+}
+
 /// Renders report.md, report.html and metrics.csv again from `dir/results.json`; the files written.
 pub fn report(dir: &Path) -> Result<Vec<String>, CellError> {
     let path = dir.join("results.json");

@@ -43,32 +43,30 @@ fn run(args: RunArgs) -> ExitCode {
     };
     let root = study::study_root(file);
     let out = args.out.unwrap_or_else(|| root.join(&s.output));
-    let started = Device::parse(&args.device)
-        .and_then(|d| d.probe().map(|_| d))
-        .and_then(|device| {
-            if args.locked {
-                let lock = study::check_lock(file, &s)?;
-                let path = study::lock_path(file);
-                eprintln!(
-                    "inputs match {} ({} files)",
-                    path.display(),
-                    lock.files.len()
-                );
-            }
-            let options = Options {
-                out: out.clone(),
-                device,
-                jobs: args.jobs,
-                keep_going: args.keep_going,
-                only: args.only,
-                progress: !args.quiet && std::io::stderr().is_terminal(),
-                // Several jobs run cells as processes of their own, so that trainings run in parallel.
-                executable: (args.jobs > 1)
-                    .then(|| std::env::current_exe().ok())
-                    .flatten(),
-            };
-            study::run(&study::plan(&s), &root, &options)
-        });
+    let started = Device::open(&args.device).and_then(|device| {
+        if args.locked {
+            let lock = study::check_lock(file, &s)?;
+            let path = study::lock_path(file);
+            eprintln!(
+                "inputs match {} ({} files)",
+                path.display(),
+                lock.files.len()
+            );
+        }
+        let options = Options {
+            out: out.clone(),
+            device,
+            jobs: args.jobs,
+            keep_going: args.keep_going,
+            only: args.only,
+            progress: !args.quiet && std::io::stderr().is_terminal(),
+            // Several jobs run cells as processes of their own, so that trainings run in parallel.
+            executable: (args.jobs > 1)
+                .then(|| std::env::current_exe().ok())
+                .flatten(),
+        };
+        study::run(&study::plan(&s), &root, &options)
+    });
     let summary = match started {
         Ok(summary) => summary,
         Err(e) => {
@@ -104,16 +102,14 @@ fn run(args: RunArgs) -> ExitCode {
 }
 
 fn run_cell(plan: &Path, cell: &str, out: &Path, device: &str) -> ExitCode {
-    let result = Device::parse(device)
-        .and_then(|d| d.probe().map(|_| d))
-        .and_then(|d| study::run_cell(plan, cell, out, &d));
+    let result = Device::open(device).and_then(|d| study::run_cell(plan, cell, out, &d));
     let Err(e) = result else {
         return ExitCode::SUCCESS;
     };
     // Without the study's sources, the diagnostic names the declaration's file and line.
-    match study::exec::store::PlanFile::read(plan) {
-        Ok(f) => report_error(&e, &f.plan.study, &mut SourceMap::new()),
-        Err(_) => eprintln!("{}", e.summary()),
+    match study::planned_study(plan) {
+        Some(s) => report_error(&e, &s, &mut SourceMap::new()),
+        None => eprintln!("{}", e.summary()),
     }
     ExitCode::from(1)
 }

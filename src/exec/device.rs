@@ -45,6 +45,13 @@ impl Device {
     }
 
     /// Checks that the device can run work, before any cell starts.
+    /// A device named on the command line, checked to be usable.
+    pub fn open(text: &str) -> Result<Device, CellError> {
+        let device = Device::parse(text)?;
+        device.probe()?;
+        Ok(device)
+    }
+
     pub fn probe(&self) -> Result<(), CellError> {
         match self {
             Device::Cpu => Ok(()),
