@@ -1,7 +1,7 @@
 //! Crops and occlusions: full, boxes, lung boxes, regions kept or blacked out.
 
 use crate::check::Checker;
-use crate::check::values::{Allow, Entries, conflict};
+use crate::check::values::{Entries, conflict};
 use crate::diagnostics::{Code, Diagnostic};
 use crate::source::Span;
 use crate::study::*;
@@ -30,13 +30,7 @@ impl Checker<'_> {
         } else {
             &[]
         };
-        let e = self.entries(
-            decl.block.as_ref(),
-            &format!("crop `{name}`"),
-            allowed,
-            Allow::default(),
-            decl.span,
-        );
+        let e = self.block_entries(decl, &format!("crop `{name}`"), allowed);
         let op = match (name, call) {
             ("full", None) => CropOp::Full,
             ("box", Some(c)) => CropOp::Box {

@@ -3,7 +3,7 @@
 use crate::check::Checker;
 use crate::check::grid::{axis_kind, unique};
 use crate::check::probe::split_name;
-use crate::check::values::{Allow, Entries};
+use crate::check::values::Entries;
 use crate::diagnostics::{Code, Diagnostic, did_you_mean};
 use crate::source::Span;
 use crate::study::*;
@@ -47,13 +47,7 @@ impl Checker<'_> {
             "repeats",
         ];
         allowed.extend(GRID_AXES);
-        let e = self.entries(
-            decl.block.as_ref(),
-            &owner,
-            &allowed,
-            Allow::default(),
-            decl.span,
-        );
+        let e = self.block_entries(decl, &owner, &allowed);
         let (points, varying, axis_spans) = self.grid(&e, &owner)?;
         let mut ok = true;
 

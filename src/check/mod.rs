@@ -455,13 +455,7 @@ impl<'a> Checker<'a> {
                 "the report",
             );
         }
-        let e = self.entries(
-            decl.block.as_ref(),
-            "the report",
-            &["formats"],
-            Allow::default(),
-            decl.span,
-        );
+        let e = self.block_entries(decl, "the report", &["formats"]);
         if let Some(v) = e.get("formats").and_then(|e| self.one(e)) {
             let mut formats = Vec::new();
             for item in self.list(v) {

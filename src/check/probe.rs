@@ -3,7 +3,7 @@
 
 use crate::check::Checker;
 use crate::check::grid::unique;
-use crate::check::values::{Allow, Entries, decl_owner};
+use crate::check::values::{Entries, decl_owner};
 use crate::diagnostics::{Code, Diagnostic, did_you_mean};
 use crate::source::Span;
 use crate::study::*;
@@ -42,13 +42,7 @@ impl Checker<'_> {
             "finetune" => vec!["at", "sizes", "epochs"],
             _ => vec!["at", "samples", "masks"],
         };
-        let e = self.entries(
-            decl.block.as_ref(),
-            &owner,
-            &allowed,
-            Allow::default(),
-            decl.span,
-        );
+        let e = self.block_entries(decl, &owner, &allowed);
         let empty = ast::Call {
             name: variant.clone(),
             args: vec![],

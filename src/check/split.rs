@@ -33,13 +33,7 @@ impl Checker<'_> {
         };
         let mut allowed = vec!["data", "fractions", "stratify", "group"];
         allowed.extend_from_slice(specific);
-        let e = self.entries(
-            decl.block.as_ref(),
-            &owner,
-            &allowed,
-            Allow::default(),
-            decl.span,
-        );
+        let e = self.block_entries(decl, &owner, &allowed);
 
         let data_value = match e.get("data").and_then(|d| self.one(d)) {
             Some(v) => Some(v),

@@ -74,6 +74,23 @@ impl Checker<'_> {
     }
 
     /// Reads a block (or its absence) whose keys must be among `allowed`.
+    /// The entries of a declaration's block, named `owner` in messages, none of them special (`keep`,
+    /// mappings, rules).
+    pub fn block_entries<'b>(
+        &mut self,
+        decl: &'b Decl,
+        owner: &str,
+        allowed: &[&str],
+    ) -> Entries<'b> {
+        self.entries(
+            decl.block.as_ref(),
+            owner,
+            allowed,
+            Allow::default(),
+            decl.span,
+        )
+    }
+
     pub fn entries<'b>(
         &mut self,
         block: Option<&'b Block>,

@@ -1,7 +1,6 @@
 //! Datasets read from folders (one folder per label, or per source and label).
 
 use crate::check::Checker;
-use crate::check::values::Allow;
 use crate::diagnostics::{Code, Diagnostic};
 use crate::study::*;
 use crate::syntax::ast::{self, Decl};
@@ -19,13 +18,7 @@ impl Checker<'_> {
         dicom: bool,
     ) -> Option<Dataset> {
         let root = self.path_argument(decl, call, if dicom { "dicom" } else { "folders" });
-        let e = self.entries(
-            decl.block.as_ref(),
-            owner,
-            FOLDER_ENTRIES,
-            Allow::default(),
-            decl.span,
-        );
+        let e = self.block_entries(decl, owner, FOLDER_ENTRIES);
         let layout = match e.get("layout").and_then(|l| self.one(l)).map(|v| {
             self.choice(
                 v,

@@ -38,13 +38,7 @@ impl Checker<'_> {
                     .help("set its parameters in the block: synthetic { size 128, ... }"),
             );
         }
-        let e = self.entries(
-            decl.block.as_ref(),
-            owner,
-            SYNTHETIC_ENTRIES,
-            Allow::default(),
-            decl.span,
-        );
+        let e = self.block_entries(decl, owner, SYNTHETIC_ENTRIES);
         let size = match e.get("size").and_then(|s| self.one(s)) {
             Some(v) => self.integer(v, "the image size", 16, 2048, true)? as u32,
             None => 128,
