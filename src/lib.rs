@@ -135,9 +135,11 @@ pub fn data_context(file: &Path, study: &Study) -> data::DataContext {
     }
 }
 
-/// Runs a plan into `opts.out` (cells already finished are skipped), then publishes its report.
-/// Errors only for problems with the output folder itself; failing cells are in the summary.
+/// Runs a plan into `opts.out` (cells already finished are skipped), then publishes its report, holding
+/// the folder's claim throughout (one run at a time; a folder of other files is refused). Errors only
+/// for problems with the output folder itself; failing cells are in the summary.
 pub fn run(plan: &plan::Plan, root: &Path, opts: &Options) -> Result<RunSummary, CellError> {
+    let _claim = exec::claim(&opts.out)?;
     let summary = exec::run(plan, root, opts, cells::body)?;
     cells::publish(&Store::new(&opts.out), plan)?;
     Ok(summary)

@@ -144,7 +144,7 @@ codes! {
 
     MissingClass = "E0050", "a partition lacks a class";
 
-    OtherStudy = "E0060", "the output folder belongs to another study";
+    OtherStudy = "E0060", "the output folder belongs to another study or holds other files";
 
     Diverged = "E0061", "training diverged";
 
@@ -163,6 +163,8 @@ codes! {
     NothingToTrain = "E0068", "nothing left to train on";
 
     Internal = "E0069", "internal error";
+
+    OutputInUse = "E0070", "the output folder is being written by another run";
 
     Unused = "W0001", "declaration is never used";
 }

@@ -9,6 +9,7 @@ mod context;
 pub mod device;
 mod error;
 pub mod lock;
+pub mod output;
 mod process;
 mod scheduler;
 pub mod store;
@@ -16,6 +17,7 @@ pub mod store;
 pub use context::Ctx;
 pub use device::Device;
 pub use error::CellError;
+pub use output::{OutputClaim, claim};
 pub use process::run_cell;
 pub use scheduler::{Options, RunSummary, run};
 

@@ -69,21 +69,22 @@ pub(super) fn execute_in_process(
     device: &Device,
 ) -> Result<Completion, CellError> {
     let _ = std::fs::remove_file(error_file(store, cell));
-    let output = std::process::Command::new(exe)
+    let mut command = std::process::Command::new(exe);
+    command
         .arg("run-cell")
         .arg("--plan")
         .arg(store.root.join("plan.json"))
         .args(["--cell", &cell.id, "--device", &device.arg(), "--out"])
         .arg(&store.root)
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .output()
-        .map_err(|e| {
-            CellError::fault(
-                Code::Internal,
-                format!("cannot start {}: {e}", exe.display()),
-            )
-        })?;
+        .stderr(std::process::Stdio::piped());
+    die_with_parent(&mut command);
+    let output = command.output().map_err(|e| {
+        CellError::fault(
+            Code::Internal,
+            format!("cannot start {}: {e}", exe.display()),
+        )
+    })?;
     if output.status.success() {
         return Ok(if store.is_done(cell) {
             Completion::Done
@@ -111,6 +112,32 @@ pub(super) fn execute_in_process(
         }
     })
 }
+
+/// Makes the child end when this process ends, however it ends (a killed run leaves no orphans
+/// computing cells). The thread that starts the child waits for it, so the child's parent thread lives
+/// as long as the child is wanted.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn die_with_parent(command: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: between fork and exec the closure calls only async-signal-safe functions (prctl, getppid).
+    let parent = unsafe { libc::getpid() };
+    unsafe {
+        command.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // The parent may have died before the request took effect (no allocation after fork).
+            if libc::getppid() != parent {
+                return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
+            }
+            Ok(())
+        });
+    }
+}
+
+/// Elsewhere children are left to finish their cell.
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn die_with_parent(_command: &mut std::process::Command) {}
 
 /// `study run-cell`: one cell of a plan written by `study run`, whose dependencies are finished.
 pub fn run_cell(

@@ -1,0 +1,187 @@
+//! Faults around the output folder, each reproduced for real: a second run into a folder a run is
+//! writing, a run killed while its cell processes compute, a folder of the user's files given as `--out`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn fixture() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny-run.study")
+}
+
+fn study() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_study"))
+}
+
+#[test]
+fn a_second_run_into_a_folder_in_use_is_refused_with_the_holder() {
+    let out = tempfile::tempdir().expect("temp");
+    let claim = study::exec::claim(out.path()).expect("the folder is free");
+    let second = study()
+        .args(["run", "--quiet", "--out"])
+        .arg(out.path())
+        .arg(fixture())
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("E0070"), "{stderr}");
+    assert!(
+        stderr.contains(&format!("process {}", std::process::id())),
+        "the diagnostic names the process holding the folder:\n{stderr}"
+    );
+    assert!(
+        !out.path().join("cells").exists(),
+        "the refused run wrote nothing"
+    );
+    // Within one process too, the claim is exclusive while it is held, and free once dropped.
+    let again = study::exec::claim(out.path()).expect_err("held");
+    assert!(again.summary().contains("E0070"), "{}", again.summary());
+    drop(claim);
+    study::exec::claim(out.path()).expect("released");
+}
+
+#[test]
+fn a_killed_run_releases_its_folder() {
+    let out = tempfile::tempdir().expect("temp");
+    let mut child = study()
+        .args(["run", "--quiet", "--out"])
+        .arg(out.path())
+        .arg(fixture())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starts");
+    wait_for(|| out.path().join("run.log").exists(), "the run to start");
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reaped");
+    study::exec::claim(out.path()).expect("the kernel released the lock of the killed run");
+}
+
+#[test]
+fn a_folder_of_other_files_is_never_written_into() {
+    let out = tempfile::tempdir().expect("temp");
+    std::fs::write(out.path().join("report.md"), "my notes\n").expect("writes");
+    std::fs::write(out.path().join("data.csv"), "a,b\n").expect("writes");
+    let run = study()
+        .args(["run", "--quiet", "--out"])
+        .arg(out.path())
+        .arg(fixture())
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("E0060"), "{stderr}");
+    assert!(stderr.contains("`data.csv`, `report.md`"), "{stderr}");
+    assert_eq!(
+        std::fs::read_to_string(out.path().join("report.md")).expect("kept"),
+        "my notes\n"
+    );
+    let mut left: Vec<String> = std::fs::read_dir(out.path())
+        .expect("lists")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["data.csv", "report.md"], "nothing was added");
+}
+
+#[test]
+fn what_a_run_killed_early_left_is_still_its_folder() {
+    // A run killed after creating `cells/` but before writing `study.json` leaves only its own entries.
+    let out = tempfile::tempdir().expect("temp");
+    std::fs::create_dir_all(out.path().join("cells")).expect("creates");
+    std::fs::write(out.path().join("run.log"), "").expect("writes");
+    study::exec::claim(out.path()).expect("accepted as a study output");
+}
+
+/// Processes whose parent is `parent` and whose command line contains `needle` (Linux's /proc).
+#[cfg(target_os = "linux")]
+fn children_of(parent: u32, needle: &str) -> Vec<u32> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc").expect("proc").flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+        // `pid (comm) state ppid …`: the fields after the last `)`.
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .and_then(|p| p.parse::<u32>().ok());
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        if ppid == Some(parent) && String::from_utf8_lossy(&cmdline).contains(needle) {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn cell_processes_die_with_their_run() {
+    // The tiny study with trainings long enough (minutes) that a cell process outlives any wait below
+    // unless it dies with its run.
+    let dir = tempfile::tempdir().expect("temp");
+    let text = std::fs::read_to_string(fixture()).expect("fixture");
+    assert!(
+        text.contains("  epochs 2\n"),
+        "the fixture's training has 2 epochs"
+    );
+    let long = dir.path().join("long.study");
+    std::fs::write(&long, text.replace("  epochs 2\n", "  epochs 100000\n")).expect("writes");
+    let out = dir.path().join("out");
+    let mut child = study()
+        .args(["run", "--quiet", "--jobs", "2", "--out"])
+        .arg(&out)
+        .arg(&long)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starts");
+    let parent = child.id();
+    let log = out.join("run.log");
+    let mut cells = Vec::new();
+    wait_for(
+        || {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            cells = children_of(parent, "run-cell");
+            text.contains("start train") && !cells.is_empty()
+        },
+        "a training in a cell process",
+    );
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reaped");
+    let killed = Instant::now();
+    while !cells.iter().all(|pid| ended(*pid)) {
+        // An orphan would go on training for many minutes.
+        assert!(
+            killed.elapsed() < Duration::from_secs(30),
+            "cell processes {cells:?} outlived their run"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Whether a process has ended: gone, or a zombie waiting to be reaped.
+#[cfg(target_os = "linux")]
+fn ended(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| {
+            s.rsplit_once(')')
+                .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
+        })
+        .unwrap_or(true)
+}
+
+/// Waits up to two minutes for `condition`.
+fn wait_for(mut condition: impl FnMut() -> bool, what: &str) {
+    let started = Instant::now();
+    while !condition() {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
