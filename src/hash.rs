@@ -33,3 +33,21 @@ fn strip(v: &mut Value) {
 pub fn hash_hex(v: &Value) -> String {
     blake3::hash(v.to_string().as_bytes()).to_hex().to_string()
 }
+
+/// A file's length and modification time (ns since the epoch), or `None` when it cannot be read.
+pub fn file_stamp(path: &std::path::Path) -> Option<(u64, u128)> {
+    let m = std::fs::metadata(path).ok()?;
+    let modified = m
+        .modified()
+        .ok()?
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_nanos();
+    Some((m.len(), modified))
+}
+
+/// BLAKE3 of a file's bytes, as lowercase hex.
+pub fn file_hash(path: &std::path::Path) -> Option<String> {
+    let bytes = std::fs::read(path).ok()?;
+    Some(blake3::hash(&bytes).to_hex().to_string())
+}

@@ -74,6 +74,9 @@ fn run(args: RunArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    for (cell, why) in &summary.recomputed {
+        eprintln!("recomputed {cell}: {why}");
+    }
     for (_, e) in &summary.failed {
         report_error(e, &s, &mut loaded.sources);
     }

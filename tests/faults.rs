@@ -185,3 +185,144 @@ fn wait_for(mut condition: impl FnMut() -> bool, what: &str) {
         std::thread::sleep(Duration::from_millis(10));
     }
 }
+
+/// A run of the fixture into `out` through the library.
+fn run_into(out: &Path) -> study::exec::RunSummary {
+    let loaded = study::load(&fixture());
+    let s = loaded.study.expect("the fixture is valid");
+    let plan = study::plan(&s);
+    let root = fixture().parent().expect("folder").to_path_buf();
+    let summary = study::run(&plan, &root, &study::exec::Options::new(out)).expect("runs");
+    assert!(summary.failed.is_empty(), "{:?}", summary.failed);
+    summary
+}
+
+/// `results.json` without wall times and dates: what two runs of one study must agree on exactly.
+fn results(out: &Path) -> serde_json::Value {
+    fn strip(v: &mut serde_json::Value) {
+        match v {
+            serde_json::Value::Object(map) => {
+                map.remove("seconds");
+                map.remove("written_at");
+                map.values_mut().for_each(strip);
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(strip),
+            _ => {}
+        }
+    }
+    let bytes = std::fs::read(out.join("results.json")).expect("results.json");
+    let mut v: serde_json::Value = serde_json::from_slice(&bytes).expect("json");
+    strip(&mut v);
+    v
+}
+
+/// The folder of the finished cell named `name` in a run's output.
+fn cell_dir(out: &Path, name: &str) -> PathBuf {
+    let plan: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("plan.json")).expect("plan")).expect("json");
+    let id = plan["plan"]["cells"]
+        .as_array()
+        .expect("cells")
+        .iter()
+        .find(|c| c["name"] == name)
+        .and_then(|c| c["id"].as_str())
+        .unwrap_or_else(|| panic!("no cell {name}"));
+    out.join("cells").join(id)
+}
+
+#[test]
+fn damaged_cells_are_recomputed_never_read() {
+    let dir = tempfile::tempdir().expect("temp");
+    let out = dir.path().join("out");
+    run_into(&out);
+    let reference = results(&out);
+    let train = "train/cnn/full/s/small/quick/rep1";
+    let evaluate = "evaluate/cnn/full/s/small/quick/rep1";
+
+    // A done record deleted: the cell is recomputed, saved again, and the next run finds it finished.
+    std::fs::remove_file(cell_dir(&out, train).join("done.json")).expect("deletes");
+    let again = run_into(&out);
+    assert_eq!(again.recomputed.len(), 1, "{:?}", again.recomputed);
+    assert_eq!(again.recomputed[0].0, train);
+    assert!(again.recomputed[0].1.contains("done.json"));
+    assert!(again.ran.iter().any(|c| c == train), "{:?}", again.ran);
+    assert_eq!(results(&out), reference);
+    let third = run_into(&out);
+    assert!(
+        third.ran.is_empty() && third.recomputed.is_empty(),
+        "{third:?}"
+    );
+
+    // Digits changed in predictions (still valid JSON, same length): recomputed, not used.
+    let predictions = cell_dir(&out, evaluate).join("predictions.json");
+    let text = std::fs::read_to_string(&predictions).expect("reads");
+    let at = text.find("0.").expect("a probability");
+    let digit = text.as_bytes()[at + 2];
+    let edited = format!(
+        "{}{}{}",
+        &text[..at + 2],
+        if digit == b'1' { '2' } else { '1' },
+        &text[at + 3..]
+    );
+    std::fs::write(&predictions, edited).expect("edits");
+    let again = run_into(&out);
+    assert_eq!(
+        again.recomputed,
+        vec![(
+            evaluate.to_string(),
+            "`predictions.json` changed since the cell wrote it".to_string()
+        )]
+    );
+    assert_eq!(results(&out), reference);
+
+    // A truncated model file: recomputed, not decoded.
+    let model = cell_dir(&out, train).join("model-0.bin");
+    let bytes = std::fs::read(&model).expect("reads");
+    std::fs::write(&model, &bytes[..bytes.len() / 2]).expect("truncates");
+    let again = run_into(&out);
+    assert_eq!(again.recomputed.len(), 1, "{:?}", again.recomputed);
+    assert!(again.recomputed[0].1.contains("model-0.bin"));
+    assert_eq!(results(&out), reference);
+}
+
+#[test]
+fn a_truncated_model_that_passes_as_finished_is_a_diagnostic_not_a_panic() {
+    let dir = tempfile::tempdir().expect("temp");
+    let out = dir.path().join("out");
+    run_into(&out);
+    // Forge a train cell whose done record matches a truncated model (as if the file had been written
+    // truncated), then run its evaluation alone.
+    let train = cell_dir(&out, "train/cnn/full/s/small/quick/rep1");
+    let model = train.join("model-0.bin");
+    let bytes = std::fs::read(&model).expect("reads");
+    std::fs::write(&model, &bytes[..bytes.len() / 3]).expect("truncates");
+    let record = train.join("done.json");
+    let mut done: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&record).expect("reads")).expect("json");
+    let (size, modified) = study::hash::file_stamp(&model).expect("stamp");
+    done["files"]["model-0.bin"] = serde_json::json!({
+        "size": size, "modified": modified,
+        "blake3": study::hash::file_hash(&model).expect("hash"),
+    });
+    std::fs::write(&record, serde_json::to_vec(&done).expect("json")).expect("writes");
+    let evaluate = cell_dir(&out, "evaluate/cnn/full/s/small/quick/rep1");
+    std::fs::remove_dir_all(&evaluate).expect("removes");
+    let run = study()
+        .args(["run-cell", "--plan"])
+        .arg(out.join("plan.json"))
+        .args(["--cell", "evaluate/cnn/full/s/small/quick/rep1", "--out"])
+        .arg(&out)
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("E0067"), "{stderr}");
+    assert!(
+        stderr.contains("model-0.bin"),
+        "the file is named:\n{stderr}"
+    );
+    assert!(
+        !stderr.contains("E0069"),
+        "not an internal error:\n{stderr}"
+    );
+}

@@ -90,29 +90,16 @@ struct FileHashes {
 type Stamped = (u64, u128, String);
 
 impl FileHashes {
-    fn stamp(path: &Path) -> Option<(u64, u128)> {
-        let m = std::fs::metadata(path).ok()?;
-        let modified = m
-            .modified()
-            .ok()?
-            .duration_since(std::time::UNIX_EPOCH)
-            .ok()?
-            .as_nanos();
-        Some((m.len(), modified))
-    }
-
     /// The remembered hash when the file is unchanged, else the hash of its bytes (and the new memo entry).
     fn hash(&self, path: &Path) -> Option<(String, Option<(String, Stamped)>)> {
         let key = path.to_string_lossy().into_owned();
-        let stamp = Self::stamp(path)?;
+        let stamp = crate::hash::file_stamp(path)?;
         if let Some((len, modified, hash)) = self.files.get(&key)
             && (*len, *modified) == stamp
         {
             return Some((hash.clone(), None));
         }
-        let hash = blake3::hash(&std::fs::read(path).ok()?)
-            .to_hex()
-            .to_string();
+        let hash = crate::hash::file_hash(path)?;
         Some((hash.clone(), Some((key, (stamp.0, stamp.1, hash)))))
     }
 }

@@ -2,7 +2,7 @@
 
 use super::device::Device;
 use super::error::CellError;
-use super::store::Store;
+use super::store::{Damage, Store};
 use crate::data::DataContext;
 use crate::diagnostics::Code;
 use crate::plan::{Cell, Plan};
@@ -61,11 +61,13 @@ impl<'a> Ctx<'a> {
         file: &str,
     ) -> Result<T, CellError> {
         let c = self.cell(cell)?;
-        if !self.store.is_done(c) {
-            return Err(CellError::fault(
-                Code::CorruptOutput,
-                format!("cell `{cell}` has not finished"),
-            ));
+        if let Err(damage) = self.store.verify(c) {
+            let why = match damage {
+                Damage::NotFinished => "has not finished".to_string(),
+                other => format!("cannot be used: {other}"),
+            };
+            return Err(CellError::fault(Code::CorruptOutput, format!("cell `{cell}` {why}"))
+                .help("run the study again: cells that did not finish, or whose outputs changed, are recomputed"));
         }
         self.store.read_json(c, file)
     }

@@ -41,11 +41,12 @@ pub fn execute_cell(ctx: &Ctx, cell: &Cell, body: Body) -> Result<Completion, Ce
     let writer = ctx.store.begin(cell)?;
     match body(ctx, cell, &writer) {
         Ok(Completion::Done) => {
-            writer.commit(&Done {
+            writer.commit(Done {
                 cell: cell.name.clone(),
                 id: cell.id.clone(),
                 seconds: started.elapsed().as_secs_f64(),
                 backend: ctx.device.describe(),
+                files: Default::default(),
             })?;
             let _ = std::fs::remove_dir_all(ctx.store.work_dir(cell));
             Ok(Completion::Done)

@@ -5,7 +5,7 @@ use super::context::Ctx;
 use super::device::Device;
 use super::error::CellError;
 use super::process::execute_in_process;
-use super::store::Store;
+use super::store::{Damage, Store};
 use super::{Body, Completion, execute_cell};
 use crate::plan::Plan;
 use std::collections::HashMap;
@@ -53,6 +53,8 @@ pub struct RunSummary {
     pub failed: Vec<(String, CellError)>,
     /// Cells not run because a cell they need failed (or the run stopped first).
     pub blocked: Vec<String>,
+    /// Finished cells whose outputs had changed or gone, with why: recomputed, not read.
+    pub recomputed: Vec<(String, String)>,
     pub seconds: f64,
 }
 
@@ -138,21 +140,27 @@ pub fn run(plan: &Plan, root: &Path, opts: &Options, body: Body) -> Result<RunSu
     let ctx = Ctx::new(plan, &store, root, &opts.device, bars.as_ref());
     let wanted = selected(plan, opts.only.as_deref());
     let index = name_index(plan);
-    let mut status: Vec<Status> = plan
-        .cells
-        .iter()
-        .map(|c| {
-            if store.is_done(c) {
-                Status::Done
-            } else {
+    // A cell whose folder does not hold what it wrote is recomputed, never read.
+    let mut recomputed = Vec::new();
+    let mut status: Vec<Status> = Vec::with_capacity(plan.cells.len());
+    for c in &plan.cells {
+        status.push(match store.verify(c) {
+            Ok(_) => Status::Done,
+            Err(Damage::NotFinished) => Status::Pending,
+            Err(damage) => {
+                store.log(&format!("recomputing {}: {damage}", c.name));
+                let dir = store.cell_dir(c);
+                std::fs::remove_dir_all(&dir).map_err(|e| CellError::io(&dir, &e))?;
+                recomputed.push((c.name.clone(), damage.to_string()));
                 Status::Pending
             }
-        })
-        .collect();
+        });
+    }
     let mut outcome = RunSummary {
         skipped: (0..plan.cells.len())
             .filter(|i| wanted[*i] && status[*i] == Status::Done)
             .count(),
+        recomputed,
         ..RunSummary::default()
     };
     let to_run = (0..plan.cells.len())

@@ -15,6 +15,7 @@
 use super::error::CellError;
 use crate::plan::{Cell, Plan};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -56,6 +57,45 @@ pub struct Done {
     pub id: String,
     pub seconds: f64,
     pub backend: String,
+    /// Every other file of the cell as it was written: a cell whose files differ is not finished.
+    #[serde(default)]
+    pub files: BTreeMap<String, Digest>,
+}
+
+/// An output file as its cell wrote it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Digest {
+    pub size: u64,
+    /// Modification time (ns since the epoch): while it is unchanged the bytes are not hashed again.
+    pub modified: u128,
+    pub blake3: String,
+}
+
+impl Digest {
+    fn of(path: &Path) -> Option<Digest> {
+        let (size, modified) = crate::hash::file_stamp(path)?;
+        let blake3 = crate::hash::file_hash(path)?;
+        Some(Digest {
+            size,
+            modified,
+            blake3,
+        })
+    }
+}
+
+/// Why a cell's folder does not hold a finished cell.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum Damage {
+    #[error("it has not finished")]
+    NotFinished,
+    #[error("its done.json is missing or unreadable")]
+    NoRecord,
+    #[error("its done.json lists no output files (written by an earlier version)")]
+    Unlisted,
+    #[error("`{0}` is missing")]
+    Missing(String),
+    #[error("`{0}` changed since the cell wrote it")]
+    Changed(String),
 }
 
 #[derive(Clone, Debug)]
@@ -88,15 +128,23 @@ impl Store {
         self.root.join("cache")
     }
 
+    /// Whether a cell finished and its files are as it wrote them.
     pub fn is_done(&self, cell: &Cell) -> bool {
-        self.cell_dir(cell).join("done.json").is_file()
+        self.verify(cell).is_ok()
     }
 
+    /// The done record of a finished cell whose files are as it wrote them.
     pub fn done(&self, cell: &Cell) -> Option<Done> {
-        self.read_json(cell, "done.json").ok()
+        self.verify(cell).ok()
     }
 
-    /// Reads one output file of a finished cell.
+    /// Checks a cell's folder against its done record: every listed file present with its size, and its
+    /// hash where the modification time changed. A stat per file when nothing changed.
+    pub fn verify(&self, cell: &Cell) -> Result<Done, Damage> {
+        verify_dir(&self.cell_dir(cell))
+    }
+
+    /// Reads one output file of a finished cell, checked against the hash its done record gives.
     pub fn read_json<T: DeserializeOwned>(&self, cell: &Cell, name: &str) -> Result<T, CellError> {
         let path = self.cell_dir(cell).join(name);
         let corrupt = |e: &dyn std::fmt::Display| {
@@ -104,9 +152,17 @@ impl Store {
                 crate::diagnostics::Code::CorruptOutput,
                 format!("{}: {e}", path.display()),
             )
-            .help("delete this cell's folder and run again")
+            .help("run the study again: a cell whose outputs changed is recomputed")
         };
+        let done = self.verify(cell).map_err(|d| corrupt(&d))?;
         let bytes = std::fs::read(&path).map_err(|e| corrupt(&e))?;
+        if done
+            .files
+            .get(name)
+            .is_none_or(|d| d.blake3 != blake3::hash(&bytes).to_hex().as_str())
+        {
+            return Err(corrupt(&Damage::Changed(name.to_string())));
+        }
         serde_json::from_slice(&bytes).map_err(|e| corrupt(&e))
     }
 
@@ -208,6 +264,33 @@ impl Store {
     }
 }
 
+/// The done record of a cell folder whose files are as the cell wrote them.
+fn verify_dir(dir: &Path) -> Result<Done, Damage> {
+    if !dir.is_dir() {
+        return Err(Damage::NotFinished);
+    }
+    let done: Done = std::fs::read(dir.join("done.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .ok_or(Damage::NoRecord)?;
+    if done.files.is_empty() {
+        return Err(Damage::Unlisted);
+    }
+    for (name, digest) in &done.files {
+        let path = dir.join(name);
+        let Some((size, modified)) = crate::hash::file_stamp(&path) else {
+            return Err(Damage::Missing(name.clone()));
+        };
+        let unchanged = size == digest.size
+            && (modified == digest.modified
+                || crate::hash::file_hash(&path).as_ref() == Some(&digest.blake3));
+        if !unchanged {
+            return Err(Damage::Changed(name.clone()));
+        }
+    }
+    Ok(done)
+}
+
 /// Seconds since the epoch with milliseconds, for logs.
 pub fn timestamp() -> String {
     let now = std::time::SystemTime::now()
@@ -270,13 +353,29 @@ impl CellWriter {
         self.write(name, &bytes)
     }
 
-    /// Writes the done record and publishes the folder under the cell's id.
-    pub fn commit(self, done: &Done) -> Result<(), CellError> {
-        self.write_json("done.json", done)?;
-        if self.target.exists() {
+    /// Writes the done record, with a digest of every file written, and publishes the folder under the
+    /// cell's id.
+    pub fn commit(self, mut done: Done) -> Result<(), CellError> {
+        let entries = std::fs::read_dir(&self.tmp).map_err(|e| io_error(&self.tmp, e))?;
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let path = entry.path();
+            if name == "done.json" || !path.is_file() {
+                continue;
+            }
+            let digest = Digest::of(&path)
+                .ok_or_else(|| io_error(&path, std::io::Error::other("cannot be read back")))?;
+            done.files.insert(name, digest);
+        }
+        self.write_json("done.json", &done)?;
+        if verify_dir(&self.target).is_ok() {
             // Another worker finished the same cell first; its outputs are identical.
             let _ = std::fs::remove_dir_all(&self.tmp);
             return Ok(());
+        }
+        if self.target.exists() {
+            // A damaged folder of an earlier run: replaced, never read.
+            std::fs::remove_dir_all(&self.target).map_err(|e| io_error(&self.target, e))?;
         }
         std::fs::rename(&self.tmp, &self.target).map_err(|e| io_error(&self.target, e))
     }

@@ -57,9 +57,27 @@ pub(crate) fn net_from_bytes<B: ModelBackend>(
     bytes: &[u8],
     device: &B::Device,
 ) -> Result<Net<B>, TrainError> {
-    let record = Recorder::<B>::load(&recorder(), bytes.to_vec(), device)
-        .map_err(|e| fail(Path::new("initial weights"), e))?;
+    let record = decode::<B>(Path::new("initial weights"), bytes.to_vec(), device)?;
     Ok(Net::new(config, device).load_record(record))
+}
+
+/// Decodes a network's record. burn panics on some malformed files (a truncated one ends in
+/// `UnexpectedEnd`): that panic becomes an error naming the file.
+fn decode<B: ModelBackend>(
+    path: &Path,
+    bytes: Vec<u8>,
+    device: &B::Device,
+) -> Result<<Net<B> as Module<B>>::Record, TrainError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        Recorder::<B>::load(&recorder(), bytes, device)
+    }))
+    .map_err(|_| {
+        fail(
+            path,
+            "the file is truncated or not a network of this architecture",
+        )
+    })?
+    .map_err(|e| fail(path, e))
 }
 
 pub(crate) fn load_net<B: ModelBackend>(
@@ -70,7 +88,7 @@ pub(crate) fn load_net<B: ModelBackend>(
 ) -> Result<Net<B>, TrainError> {
     let path = dir.join(name);
     let bytes = std::fs::read(&path).map_err(|e| fail(&path, e))?;
-    let record = Recorder::<B>::load(&recorder(), bytes, device).map_err(|e| fail(&path, e))?;
+    let record = decode::<B>(&path, bytes, device)?;
     Ok(Net::new(config, device).load_record(record))
 }
 
