@@ -140,8 +140,11 @@ pub fn data_context(file: &Path, study: &Study) -> data::DataContext {
 /// for problems with the output folder itself; failing cells are in the summary.
 pub fn run(plan: &plan::Plan, root: &Path, opts: &Options) -> Result<RunSummary, CellError> {
     let _claim = exec::claim(&opts.out)?;
-    let summary = exec::run(plan, root, opts, cells::body)?;
-    cells::publish(&Store::new(&opts.out), plan)?;
+    let store = Store::open(plan, root, &opts.out)?;
+    // Reports of an earlier version are taken down until this version's is written.
+    cells::retract_stale_report(&store, plan)?;
+    let summary = exec::run(plan, &store, root, opts, cells::body)?;
+    cells::publish(&store, plan)?;
     Ok(summary)
 }
 
@@ -175,8 +178,18 @@ pub fn report(dir: &Path) -> Result<Vec<String>, CellError> {
     Ok(written)
 }
 
-/// The verdicts of a finished run, from `out/results.json` (`None` when it has none).
-pub fn verdicts(out: &Path) -> Option<Vec<probe::verdict::Verdict>> {
+/// The verdicts of this version of the study after `run` into `out`: from its report when that report
+/// ran now or is a finished cell of this plan, never from an earlier version's (`None` then).
+pub fn verdicts(
+    plan: &plan::Plan,
+    out: &Path,
+    summary: &RunSummary,
+) -> Option<Vec<probe::verdict::Verdict>> {
+    let report = plan.report_cell()?;
+    let current = summary.ran.contains(&report.name) || Store::new(out).is_done(report);
+    if !current {
+        return None;
+    }
     let bytes = std::fs::read(out.join("results.json")).ok()?;
     let doc: report::Document = serde_json::from_slice(&bytes).ok()?;
     Some(doc.verdicts)

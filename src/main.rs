@@ -43,6 +43,7 @@ fn run(args: RunArgs) -> ExitCode {
     };
     let root = study::study_root(file);
     let out = args.out.unwrap_or_else(|| root.join(&s.output));
+    let plan = study::plan(&s);
     let started = Device::open(&args.device).and_then(|device| {
         if args.locked {
             let lock = study::check_lock(file, &s)?;
@@ -65,7 +66,7 @@ fn run(args: RunArgs) -> ExitCode {
                 .then(|| std::env::current_exe().ok())
                 .flatten(),
         };
-        study::run(&study::plan(&s), &root, &options)
+        study::run(&plan, &root, &options)
     });
     let summary = match started {
         Ok(summary) => summary,
@@ -94,7 +95,7 @@ fn run(args: RunArgs) -> ExitCode {
         summary.failed.len(),
         summary.seconds
     );
-    if let Some(verdicts) = study::verdicts(&out) {
+    if let Some(verdicts) = study::verdicts(&plan, &out, &summary) {
         for v in &verdicts {
             let outcome = format!("{:?}", v.outcome).to_lowercase();
             println!("{}: {outcome} ({})", v.hypothesis, v.reason);

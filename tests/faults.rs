@@ -326,3 +326,55 @@ fn a_truncated_model_that_passes_as_finished_is_a_diagnostic_not_a_panic() {
         "not an internal error:\n{stderr}"
     );
 }
+
+#[test]
+fn a_failed_run_of_an_edited_study_shows_no_earlier_verdict() {
+    let dir = tempfile::tempdir().expect("temp");
+    let file = dir.path().join("tiny.study");
+    let text = std::fs::read_to_string(fixture()).expect("fixture");
+    std::fs::write(&file, &text).expect("writes");
+    let out = dir.path().join("out");
+    let run = |study_file: &Path| {
+        study()
+            .args(["run", "--quiet", "--out"])
+            .arg(&out)
+            .arg(study_file)
+            .output()
+            .expect("runs")
+    };
+    let first = run(&file);
+    let stdout = String::from_utf8_lossy(&first.stdout);
+    assert!(
+        first.status.success() && stdout.contains("shortcut: "),
+        "{stdout}"
+    );
+    assert!(out.join("report.md").exists());
+    // The edit makes the main trainings diverge: the run fails before its report.
+    let edited = text.replace("optimizer adam(lr: 3e-3)", "optimizer sgd(lr: 1e30)");
+    assert_ne!(edited, text, "the fixture's optimizer line");
+    std::fs::write(&file, edited).expect("writes");
+    let second = run(&file);
+    let stdout = String::from_utf8_lossy(&second.stdout);
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("E0061"), "{stderr}");
+    assert!(
+        !stdout.contains("shortcut: "),
+        "no verdict of the earlier version:\n{stdout}"
+    );
+    for name in ["results.json", "report.md", "report.html", "metrics.csv"] {
+        assert!(
+            !out.join(name).exists(),
+            "{name} of the earlier version was left as current"
+        );
+    }
+    // Going back to the first version reuses every cell and publishes its report again.
+    std::fs::write(&file, &text).expect("writes");
+    let third = run(&file);
+    let stdout = String::from_utf8_lossy(&third.stdout);
+    assert!(
+        third.status.success() && stdout.contains("shortcut: "),
+        "{stdout}"
+    );
+    assert!(out.join("report.md").exists());
+}

@@ -17,7 +17,7 @@ mod train;
 mod verdict;
 
 pub use readers::{Partitions, Records};
-pub use report::{document, publish};
+pub use report::{document, publish, retract_stale_report};
 pub use train::TrainedModel;
 
 use crate::diagnostics::Code;

@@ -133,10 +133,28 @@ pub fn write(ctx: &Ctx, writer: &CellWriter) -> Result<Completion, CellError> {
     })
 }
 
+/// Removes the report files from the output folder unless they are those of the plan's finished report
+/// cell, so that a run that fails before its report leaves no earlier version's verdicts as if current.
+pub fn retract_stale_report(store: &Store, plan: &Plan) -> Result<(), CellError> {
+    if plan.report_cell().is_some_and(|r| store.is_done(r)) {
+        return Ok(());
+    }
+    for name in FILES {
+        let path = store.root.join(name);
+        match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(CellError::io(&path, &e));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 /// Copies the files of the plan's finished report cell to the output folder: the report of this study
 /// version is published even when every cell was cached.
 pub fn publish(store: &Store, plan: &Plan) -> Result<(), CellError> {
-    let Some(report) = plan.cells.iter().find(|c| matches!(c.task, Task::Report)) else {
+    let Some(report) = plan.report_cell() else {
         return Ok(());
     };
     if !store.is_done(report) {

@@ -131,13 +131,18 @@ enum Status {
     Blocked,
 }
 
-/// Runs a plan into `opts.out`. Errors only for problems with the output folder itself; failing cells
-/// are reported in the outcome.
-pub fn run(plan: &Plan, root: &Path, opts: &Options, body: Body) -> Result<RunSummary, CellError> {
+/// Runs a plan into the output folder `store` (opened with `Store::open` by the caller, which holds its
+/// claim). Errors only for problems with the output folder itself; failing cells are in the summary.
+pub fn run(
+    plan: &Plan,
+    store: &Store,
+    root: &Path,
+    opts: &Options,
+    body: Body,
+) -> Result<RunSummary, CellError> {
     let started = Instant::now();
-    let store = Store::open(plan, root, &opts.out)?;
     let bars = opts.progress.then(indicatif::MultiProgress::new);
-    let ctx = Ctx::new(plan, &store, root, &opts.device, bars.as_ref());
+    let ctx = Ctx::new(plan, store, root, &opts.device, bars.as_ref());
     let wanted = selected(plan, opts.only.as_deref());
     let index = name_index(plan);
     // A cell whose folder does not hold what it wrote is recomputed, never read.
@@ -255,7 +260,7 @@ pub fn run(plan: &Plan, root: &Path, opts: &Options, body: Body) -> Result<RunSu
                     store.log(&format!("start {} ({})", cell.name, cell.id));
                     let t = Instant::now();
                     let result = match &opts.executable {
-                        Some(exe) => execute_in_process(exe, &store, cell, &opts.device),
+                        Some(exe) => execute_in_process(exe, store, cell, &opts.device),
                         None => execute_cell(&ctx, cell, body),
                     };
                     let secs = t.elapsed().as_secs_f64();

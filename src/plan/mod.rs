@@ -37,6 +37,13 @@ pub struct Cell {
     pub task: Task,
 }
 
+impl Plan {
+    /// The cell that writes the report.
+    pub fn report_cell(&self) -> Option<&Cell> {
+        self.cells.iter().find(|c| matches!(c.task, Task::Report))
+    }
+}
+
 impl Cell {
     pub fn kind(&self) -> &'static str {
         self.task.kind()
