@@ -378,3 +378,66 @@ fn a_failed_run_of_an_edited_study_shows_no_earlier_verdict() {
     );
     assert!(out.join("report.md").exists());
 }
+
+#[test]
+fn rows_skipped_while_reading_are_listed_in_the_report() {
+    let dir = tempfile::tempdir().expect("temp");
+    std::fs::create_dir_all(dir.path().join("images")).expect("mkdir");
+    let mut rows = String::from("path,label,source\n");
+    for k in 0..8u32 {
+        let name = format!("images/{k}.png");
+        let img = image::GrayImage::from_fn(16, 16, |x, y| {
+            image::Luma([((x * 7 + y * 3 + k * 40) % 256) as u8])
+        });
+        img.save(dir.path().join(&name)).expect("png");
+        let label = if k % 2 == 0 { "covid" } else { "normal" };
+        let source = if k < 4 { "a" } else { "b" };
+        rows.push_str(&format!("{name},{label},{source}\n"));
+    }
+    rows.push_str("images/gone.png,covid,a\n");
+    std::fs::write(dir.path().join("manifest.csv"), rows).expect("manifest");
+    let study_file = dir.path().join("skips.study");
+    std::fs::write(
+        &study_file,
+        r#"study "skips" { seed 1 }
+dataset d = csv("manifest.csv") { image column "path", label column "label", source column "source", on_error skip }
+crop full = full
+preprocess p { resize 16 }
+model m = cnn(channels: [4])
+train t { optimizer adam(lr: 1e-3), epochs 1 }
+split s = by_source { data d, seen [a], unseen [b], fractions { train 70%, seen 30% } }
+experiment e { model m, crop full, split s, preprocess p, train t, evaluate [unseen] }
+"#,
+    )
+    .expect("study");
+    let out = dir.path().join("out");
+    let run = study()
+        .args(["run", "--quiet", "--out"])
+        .arg(&out)
+        .arg(&study_file)
+        .output()
+        .expect("runs");
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("results.json")).expect("results"))
+            .expect("json");
+    let skipped = &doc["skipped"];
+    assert_eq!(skipped[0]["dataset"], "d", "{skipped}");
+    let rows = skipped[0]["rows"].as_array().expect("rows");
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert!(
+        rows[0].as_str().is_some_and(|r| r.contains("gone.png")),
+        "{rows:?}"
+    );
+    let md = std::fs::read_to_string(out.join("report.md")).expect("report.md");
+    assert!(
+        md.contains("Rows left out") && md.contains("gone.png"),
+        "{md}"
+    );
+    let html = std::fs::read_to_string(out.join("report.html")).expect("report.html");
+    assert!(html.contains("Rows left out") && html.contains("gone.png"));
+}

@@ -8,7 +8,8 @@ use crate::exec::{CellError, Completion, Ctx, lock};
 use crate::plan::{Plan, Task};
 use crate::probe::verdict::{Lookup, evaluate};
 use crate::report::{
-    CellRecord, Document, FILES, Missing, Provenance, RESULTS_FORMAT, StudyInfo, backends, render,
+    CellRecord, Document, FILES, Missing, Provenance, RESULTS_FORMAT, SkippedRows, StudyInfo,
+    backends, render,
 };
 use indexmap::IndexMap;
 
@@ -29,6 +30,17 @@ pub fn document(ctx: &Ctx) -> Document {
             }
         }
     }
+    let skipped = study
+        .datasets
+        .keys()
+        .filter_map(|name| {
+            let rows = records(ctx, name).ok()?.skipped;
+            (!rows.is_empty()).then(|| SkippedRows {
+                dataset: name.clone(),
+                rows,
+            })
+        })
+        .collect();
     let verdicts = study
         .hypotheses
         .iter()
@@ -82,6 +94,7 @@ pub fn document(ctx: &Ctx) -> Document {
         results,
         segmenters,
         missing,
+        skipped,
         provenance: Provenance {
             tool: "study".into(),
             tool_version: env!("CARGO_PKG_VERSION").into(),

@@ -75,6 +75,21 @@ pub fn render(doc: &Document) -> String {
         }
         out.push_str("</ul></div>");
     }
+    for s in &doc.skipped {
+        out.push_str(&format!(
+            "<div class=\"warn\"><b>Rows left out</b> of dataset <code>{}</code> (<code>on_error skip</code>): {}<ul>",
+            esc(&s.dataset),
+            s.rows.len()
+        ));
+        for row in s.rows.iter().take(super::SKIPPED_SHOWN) {
+            out.push_str(&format!("<li>{}</li>", esc(row)));
+        }
+        if s.rows.len() > super::SKIPPED_SHOWN {
+            let rest = s.rows.len() - super::SKIPPED_SHOWN;
+            out.push_str(&format!("<li>and {rest} more (all in results.json)</li>"));
+        }
+        out.push_str("</ul></div>");
+    }
     out.push_str("<h2>Verdicts</h2>");
     for v in &doc.verdicts {
         let class = match v.outcome {

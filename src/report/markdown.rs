@@ -52,6 +52,21 @@ pub fn render(doc: &Document) -> String {
         }
         out.push('\n');
     }
+    for s in &doc.skipped {
+        out.push_str(&format!(
+            "> **Rows left out** of dataset `{}` (`on_error skip`): {}\n",
+            s.dataset,
+            s.rows.len()
+        ));
+        for row in s.rows.iter().take(super::SKIPPED_SHOWN) {
+            out.push_str(&format!("> - {row}\n"));
+        }
+        if s.rows.len() > super::SKIPPED_SHOWN {
+            let rest = s.rows.len() - super::SKIPPED_SHOWN;
+            out.push_str(&format!("> - and {rest} more (all in results.json)\n"));
+        }
+        out.push('\n');
+    }
     out.push_str("## Verdicts\n\n");
     if doc.verdicts.is_empty() {
         out.push_str("The study states no hypotheses.\n\n");

@@ -14,6 +14,9 @@ use crate::study::ReportFormat;
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
+/// How many skipped rows per dataset the reports list (results.json has them all).
+pub(crate) const SKIPPED_SHOWN: usize = 10;
+
 /// Version of the layout of `results.json`.
 pub const RESULTS_FORMAT: u32 = 1;
 
@@ -27,6 +30,9 @@ pub struct Document {
     pub segmenters: IndexMap<String, SegmenterResult>,
     /// Cells whose results are missing, with the reason; the report shows these as missing.
     pub missing: Vec<Missing>,
+    /// Rows of datasets left out under `on_error skip`, with why (absent when none was).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<SkippedRows>,
     pub provenance: Provenance,
     /// The formats the study asked for.
     pub formats: Vec<ReportFormat>,
@@ -45,6 +51,13 @@ pub struct StudyInfo {
 pub struct Missing {
     pub cell: String,
     pub reason: String,
+}
+
+/// The rows of one dataset left out while reading it, each with its reason.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SkippedRows {
+    pub dataset: String,
+    pub rows: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
