@@ -21,6 +21,7 @@ pub mod data;
 pub mod diagnostics;
 pub mod eval;
 pub mod exec;
+pub mod files;
 pub mod hash;
 pub mod model;
 pub mod plan;

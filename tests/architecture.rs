@@ -9,7 +9,7 @@ use std::path::Path;
 
 /// The layers, lowest first. A module may import modules of lower layers only.
 const LAYERS: &[&[&str]] = &[
-    &["source", "hash", "cli"],
+    &["source", "hash", "files", "cli"],
     &["diagnostics"],
     &["syntax", "study"],
     &["check", "plan", "data", "eval", "backend"],

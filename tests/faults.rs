@@ -441,3 +441,98 @@ experiment e { model m, crop full, split s, preprocess p, train t, evaluate [uns
     let html = std::fs::read_to_string(out.join("report.html")).expect("report.html");
     assert!(html.contains("Rows left out") && html.contains("gone.png"));
 }
+
+/// A tmpfs of `size` mounted at `dir`, unmounted when dropped; `None` where mounting is not allowed
+/// (not root, or no mount namespace rights).
+struct SmallDisk(PathBuf);
+
+impl SmallDisk {
+    fn mount(dir: &Path, size: &str) -> Option<SmallDisk> {
+        std::fs::create_dir_all(dir).ok()?;
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then(|| SmallDisk(dir.to_path_buf()))
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// Every file below `dir` whose name marks it as a temporary file.
+fn temporary_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let path = e.path();
+            let name = e.file_name().to_string_lossy().into_owned();
+            if path.is_dir() {
+                stack.push(path.clone());
+            }
+            if name.contains(".tmp") || name.contains(".partial-") {
+                out.push(path);
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn a_full_disk_is_said_so_leaves_no_temporary_file_and_keeps_finished_cells() {
+    // 160k fills up while a cell writes its outputs, 300k while a training writes its checkpoint.
+    for size in ["160k", "300k"] {
+        let dir = tempfile::tempdir().expect("temp");
+        let out = dir.path().join("out");
+        let Some(disk) = SmallDisk::mount(&out, size) else {
+            eprintln!(
+                "skipped: mounting a small tmpfs needs root (it is how a full disk is reproduced)"
+            );
+            return;
+        };
+        let run = || {
+            study()
+                .args(["run", "--quiet", "--out"])
+                .arg(&out)
+                .arg(fixture())
+                .output()
+                .expect("runs")
+        };
+        let full = run();
+        let stderr = String::from_utf8_lossy(&full.stderr);
+        assert_eq!(full.status.code(), Some(1), "{size}: {stderr}");
+        assert!(
+            stderr.contains("E0066"),
+            "{size}: the disk-full code:\n{stderr}"
+        );
+        assert!(stderr.contains("the disk is full"), "{size}: {stderr}");
+        assert!(!stderr.contains("E0067"), "{size}: {stderr}");
+        let left = temporary_files(&out);
+        assert!(left.is_empty(), "{size}: temporary files left: {left:?}");
+        // With space freed, the run goes on from the cells that finished.
+        let grown = Command::new("mount")
+            .args(["-o", "remount,size=16m"])
+            .arg(&disk.0)
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(grown, "remounting the tmpfs larger");
+        let again = run();
+        let stderr = String::from_utf8_lossy(&again.stderr);
+        assert!(again.status.success(), "{size}: {stderr}");
+        let kept = stderr
+            .lines()
+            .find_map(|l| l.split(" cell(s) run, ").nth(1))
+            .and_then(|rest| rest.split(' ').next())
+            .and_then(|n| n.parse::<usize>().ok());
+        assert!(
+            kept.is_some_and(|n| n > 0),
+            "{size}: finished cells reused:\n{stderr}"
+        );
+    }
+}

@@ -44,6 +44,12 @@ fn map_train_error(e: TrainError, setup: &Setup) -> CellError {
             CellError::fault(Code::NothingToTrain, "the training partition is empty")
                 .of("split", &setup.split)
         }
+        TrainError::Write {
+            disk_full: true, ..
+        } => CellError::fault(Code::OutputWrite, e.to_string())
+            .help("the disk is full: free space, then run again; finished cells are kept"),
+        TrainError::Write { .. } => CellError::fault(Code::OutputWrite, e.to_string())
+            .help("fix the permissions of the output folder, then run again"),
         other => CellError::fault(Code::CorruptOutput, other.to_string())
             .help("delete the cell's folder under <out>/work and run again"),
     }

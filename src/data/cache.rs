@@ -219,10 +219,8 @@ pub fn prepare(
     if !learned.is_empty() {
         memo.files.extend(learned);
         if let Ok(bytes) = serde_json::to_vec(&memo) {
-            let tmp = cache_dir.join("file-hashes.json.tmp");
             let _ = std::fs::create_dir_all(cache_dir)
-                .and_then(|_| std::fs::write(&tmp, bytes))
-                .and_then(|_| std::fs::rename(&tmp, &memo_path));
+                .and_then(|_| crate::files::replace(&memo_path, &bytes));
         }
     }
     let (index, map) = match read_pack(&dir) {
@@ -330,16 +328,9 @@ fn write_pack(dir: &Path, size: usize, fresh: &[(&String, &PreparedImage)]) -> s
         };
         index.entries.insert((*key).clone(), (offset, stored));
     }
-    let pid = std::process::id();
-    let tmp_data = dir.join(format!("data.u8.tmp-{pid}"));
-    std::fs::write(&tmp_data, &data)?;
-    std::fs::rename(&tmp_data, dir.join("data.u8"))?;
-    let tmp_index = dir.join(format!("index.json.tmp-{pid}"));
-    std::fs::write(
-        &tmp_index,
-        serde_json::to_vec(&index).map_err(std::io::Error::other)?,
-    )?;
-    std::fs::rename(&tmp_index, dir.join("index.json"))?;
+    crate::files::replace(&dir.join("data.u8"), &data)?;
+    let index = serde_json::to_vec(&index).map_err(std::io::Error::other)?;
+    crate::files::replace(&dir.join("index.json"), &index)?;
     lock.unlock()
 }
 

@@ -31,9 +31,12 @@ impl CellError {
     }
 
     pub fn io(path: &Path, e: &std::io::Error) -> Self {
-        CellError::fault(Code::OutputWrite, format!("{}: {e}", path.display())).help(
-            "free disk space or fix the permissions; a rerun continues where this run stopped",
-        )
+        let help = if crate::files::is_disk_full(e) {
+            "the disk is full: free space, then run again; finished cells are kept"
+        } else {
+            "fix the permissions or free disk space; a rerun continues where this run stopped"
+        };
+        CellError::fault(Code::OutputWrite, format!("{}: {e}", path.display())).help(help)
     }
 
     pub fn help(mut self, text: impl Into<String>) -> Self {

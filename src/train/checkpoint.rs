@@ -42,10 +42,12 @@ fn fail(path: &Path, reason: impl ToString) -> TrainError {
 }
 
 fn write(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), TrainError> {
-    let tmp = dir.join(format!("{name}.tmp"));
-    std::fs::write(&tmp, bytes)
-        .and_then(|_| std::fs::rename(&tmp, dir.join(name)))
-        .map_err(|e| fail(&dir.join(name), e))
+    let path = dir.join(name);
+    crate::files::replace(&path, bytes).map_err(|e| TrainError::Write {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+        disk_full: crate::files::is_disk_full(&e),
+    })
 }
 
 pub(crate) fn net_bytes<B: Backend>(net: &Net<B>, dir: &Path) -> Result<Vec<u8>, TrainError> {

@@ -85,6 +85,12 @@ pub enum TrainError {
     Paused { epoch: u32 },
     #[error("checkpoint {path}: {reason}")]
     Checkpoint { path: String, reason: String },
+    #[error("cannot write {path}: {reason}")]
+    Write {
+        path: String,
+        reason: String,
+        disk_full: bool,
+    },
 }
 
 pub fn train<AB: TrainBackend>(
