@@ -32,3 +32,28 @@ pub fn is_disk_full(e: &std::io::Error) -> bool {
         std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
     )
 }
+
+/// Why `path`, named as a file (or, with `folder`, as a folder), cannot be used as one: a loop of
+/// symbolic links, a link to nothing, the other kind of entry, or nothing there.
+pub fn why_unusable(path: &Path, folder: bool) -> &'static str {
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_dir() && !folder => "is a folder, not a file",
+        Ok(m) if !m.is_dir() && folder => "is a file, not a folder",
+        Ok(_) => "cannot be read",
+        Err(e) if is_link_loop(&e) => "is a loop of symbolic links",
+        Err(_) if std::fs::symlink_metadata(path).is_ok() => {
+            "is a symbolic link to something that does not exist"
+        }
+        Err(_) => "does not exist",
+    }
+}
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn is_link_loop(e: &std::io::Error) -> bool {
+    e.raw_os_error() == Some(libc::ELOOP)
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn is_link_loop(_: &std::io::Error) -> bool {
+    false
+}

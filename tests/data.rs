@@ -685,3 +685,38 @@ fn augmentation_is_seeded_and_resizing_keeps_ranges() {
         }
     }
 }
+
+#[cfg(unix)]
+#[test]
+fn an_unusable_image_path_says_why() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let d = dir.path();
+    write_png(&d.join("img/a.png"), 10);
+    std::os::unix::fs::symlink("loop2.png", d.join("img/loop1.png")).expect("link");
+    std::os::unix::fs::symlink("loop1.png", d.join("img/loop2.png")).expect("link");
+    std::os::unix::fs::symlink("gone.png", d.join("img/dangling.png")).expect("link");
+    std::fs::create_dir_all(d.join("img/folder.png")).expect("mkdir");
+    let header = "path,label,source,age,patient,sex\n";
+    for (path, why) in [
+        ("img/loop1.png", "is a loop of symbolic links"),
+        (
+            "img/dangling.png",
+            "is a symbolic link to something that does not exist",
+        ),
+        ("img/folder.png", "is a folder, not a file"),
+        ("img/zzz.png", "does not exist"),
+    ] {
+        let manifest = format!("{header}img/a.png,covid,x,50,p1,M\n{path},normal,x,40,p2,F\n");
+        std::fs::write(d.join("m.csv"), manifest).expect("write");
+        let problems = problems_of(&csv_study(""), d, "d");
+        let p = problems
+            .iter()
+            .find(|p| p.code == Code::DataMissing)
+            .unwrap_or_else(|| panic!("{path}: {problems:?}"));
+        assert!(
+            p.message.contains(why),
+            "{path}: expected `{why}` in `{}`",
+            p.message
+        );
+    }
+}

@@ -27,8 +27,9 @@ pub fn load(name: &str, dataset: &Dataset, ctx: &DataContext) -> Result<Table, V
                 Code::DataMissing,
                 name,
                 format!(
-                    "folder `{}` does not exist",
-                    crate::source::display_path(&root)
+                    "folder `{}` {}",
+                    crate::source::display_path(&root),
+                    crate::files::why_unusable(&root, true)
                 ),
                 super::manifest::download_help(name),
             )

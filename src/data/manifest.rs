@@ -138,8 +138,9 @@ pub fn load(name: &str, dataset: &Dataset, ctx: &DataContext) -> Result<Table, V
                         Code::DataMissing,
                         name,
                         format!(
-                            "image `{}` does not exist",
-                            crate::source::display_path(file)
+                            "image `{}` {}",
+                            crate::source::display_path(file),
+                            crate::files::why_unusable(file, false)
                         ),
                         download_help(name),
                     )
