@@ -1,6 +1,8 @@
 //! Faults around the output folder, each reproduced for real: a second run into a folder a run is
 //! writing, a run killed while its cell processes compute, a folder of the user's files given as `--out`.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -13,14 +15,23 @@ fn study() -> Command {
     Command::new(env!("CARGO_BIN_EXE_study"))
 }
 
+/// `study run --quiet [extra] --out OUT FILE`, ready to run or spawn.
+fn run_command(out: &Path, file: &Path, extra: &[&str]) -> Command {
+    let mut command = study();
+    command
+        .args(["run", "--quiet"])
+        .args(extra)
+        .arg("--out")
+        .arg(out)
+        .arg(file);
+    command
+}
+
 #[test]
 fn a_second_run_into_a_folder_in_use_is_refused_with_the_holder() {
     let out = tempfile::tempdir().expect("temp");
     let claim = study::exec::claim(out.path()).expect("the folder is free");
-    let second = study()
-        .args(["run", "--quiet", "--out"])
-        .arg(out.path())
-        .arg(fixture())
+    let second = run_command(out.path(), &fixture(), &[])
         .output()
         .expect("runs");
     let stderr = String::from_utf8_lossy(&second.stderr);
@@ -44,10 +55,7 @@ fn a_second_run_into_a_folder_in_use_is_refused_with_the_holder() {
 #[test]
 fn a_killed_run_releases_its_folder() {
     let out = tempfile::tempdir().expect("temp");
-    let mut child = study()
-        .args(["run", "--quiet", "--out"])
-        .arg(out.path())
-        .arg(fixture())
+    let mut child = run_command(out.path(), &fixture(), &[])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -63,10 +71,7 @@ fn a_folder_of_other_files_is_never_written_into() {
     let out = tempfile::tempdir().expect("temp");
     std::fs::write(out.path().join("report.md"), "my notes\n").expect("writes");
     std::fs::write(out.path().join("data.csv"), "a,b\n").expect("writes");
-    let run = study()
-        .args(["run", "--quiet", "--out"])
-        .arg(out.path())
-        .arg(fixture())
+    let run = run_command(out.path(), &fixture(), &[])
         .output()
         .expect("runs");
     let stderr = String::from_utf8_lossy(&run.stderr);
@@ -131,10 +136,7 @@ fn cell_processes_die_with_their_run() {
     let long = dir.path().join("long.study");
     std::fs::write(&long, text.replace("  epochs 2\n", "  epochs 100000\n")).expect("writes");
     let out = dir.path().join("out");
-    let mut child = study()
-        .args(["run", "--quiet", "--jobs", "2", "--out"])
-        .arg(&out)
-        .arg(&long)
+    let mut child = run_command(&out, &long, &["--jobs", "2"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -334,14 +336,7 @@ fn a_failed_run_of_an_edited_study_shows_no_earlier_verdict() {
     let text = std::fs::read_to_string(fixture()).expect("fixture");
     std::fs::write(&file, &text).expect("writes");
     let out = dir.path().join("out");
-    let run = |study_file: &Path| {
-        study()
-            .args(["run", "--quiet", "--out"])
-            .arg(&out)
-            .arg(study_file)
-            .output()
-            .expect("runs")
-    };
+    let run = |study_file: &Path| run_command(&out, study_file, &[]).output().expect("runs");
     let first = run(&file);
     let stdout = String::from_utf8_lossy(&first.stdout);
     assert!(
@@ -382,18 +377,7 @@ fn a_failed_run_of_an_edited_study_shows_no_earlier_verdict() {
 #[test]
 fn rows_skipped_while_reading_are_listed_in_the_report() {
     let dir = tempfile::tempdir().expect("temp");
-    std::fs::create_dir_all(dir.path().join("images")).expect("mkdir");
-    let mut rows = String::from("path,label,source\n");
-    for k in 0..8u32 {
-        let name = format!("images/{k}.png");
-        let img = image::GrayImage::from_fn(16, 16, |x, y| {
-            image::Luma([((x * 7 + y * 3 + k * 40) % 256) as u8])
-        });
-        img.save(dir.path().join(&name)).expect("png");
-        let label = if k % 2 == 0 { "covid" } else { "normal" };
-        let source = if k < 4 { "a" } else { "b" };
-        rows.push_str(&format!("{name},{label},{source}\n"));
-    }
+    let mut rows = common::png_manifest(dir.path(), 8);
     rows.push_str("images/gone.png,covid,a\n");
     std::fs::write(dir.path().join("manifest.csv"), rows).expect("manifest");
     let study_file = dir.path().join("skips.study");
@@ -411,12 +395,7 @@ experiment e { model m, crop full, split s, preprocess p, train t, evaluate [uns
     )
     .expect("study");
     let out = dir.path().join("out");
-    let run = study()
-        .args(["run", "--quiet", "--out"])
-        .arg(&out)
-        .arg(&study_file)
-        .output()
-        .expect("runs");
+    let run = run_command(&out, &study_file, &[]).output().expect("runs");
     assert!(
         run.status.success(),
         "{}",
@@ -496,14 +475,7 @@ fn a_full_disk_is_said_so_leaves_no_temporary_file_and_keeps_finished_cells() {
             );
             return;
         };
-        let run = || {
-            study()
-                .args(["run", "--quiet", "--out"])
-                .arg(&out)
-                .arg(fixture())
-                .output()
-                .expect("runs")
-        };
+        let run = || run_command(&out, &fixture(), &[]).output().expect("runs");
         let full = run();
         let stderr = String::from_utf8_lossy(&full.stderr);
         assert_eq!(full.status.code(), Some(1), "{size}: {stderr}");

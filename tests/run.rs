@@ -2,6 +2,8 @@
 //! finished cells, a killed run resumes to the same numbers, locks catch changed data, failures are
 //! diagnostics and the report marks what is missing.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use study::diagnostics::Code;
@@ -560,20 +562,7 @@ fn devices_that_are_not_there_are_diagnostics() {
 
 /// A manifest study over a few PNG files, for lock tests.
 fn manifest_study(dir: &Path) -> PathBuf {
-    std::fs::create_dir_all(dir.join("images")).expect("mkdir");
-    let mut rows = String::from("path,label,source\n");
-    for k in 0..6 {
-        let name = format!("images/{k}.png");
-        let img = image::GrayImage::from_fn(16, 16, |x, y| {
-            image::Luma([((x * 7 + y * 3 + k * 40) % 256) as u8])
-        });
-        img.save(dir.join(&name)).expect("png");
-        rows.push_str(&format!(
-            "{name},{},{}\n",
-            if k % 2 == 0 { "covid" } else { "normal" },
-            if k < 3 { "a" } else { "b" }
-        ));
-    }
+    let rows = common::png_manifest(dir, 6);
     std::fs::write(dir.join("manifest.csv"), rows).expect("manifest");
     let text = r#"study "locked" { seed 1 }
 dataset d = csv("manifest.csv") { image column "path", label column "label", source column "source" }

@@ -61,14 +61,14 @@ impl<'a> Ctx<'a> {
         file: &str,
     ) -> Result<T, CellError> {
         let c = self.cell(cell)?;
-        if let Err(damage) = self.store.verify(c) {
+        let done = self.store.verify(c).map_err(|damage| {
             let why = match damage {
                 Damage::NotFinished => "has not finished".to_string(),
                 other => format!("cannot be used: {other}"),
             };
-            return Err(CellError::fault(Code::CorruptOutput, format!("cell `{cell}` {why}"))
-                .help("run the study again: cells that did not finish, or whose outputs changed, are recomputed"));
-        }
-        self.store.read_json(c, file)
+            CellError::fault(Code::CorruptOutput, format!("cell `{cell}` {why}"))
+                .help("run the study again: cells that did not finish, or whose outputs changed, are recomputed")
+        })?;
+        self.store.read_verified(c, &done, file)
     }
 }

@@ -146,6 +146,23 @@ impl Store {
 
     /// Reads one output file of a finished cell, checked against the hash its done record gives.
     pub fn read_json<T: DeserializeOwned>(&self, cell: &Cell, name: &str) -> Result<T, CellError> {
+        let done = self.verify(cell).map_err(|d| {
+            CellError::fault(
+                crate::diagnostics::Code::CorruptOutput,
+                format!("{}: {d}", self.cell_dir(cell).display()),
+            )
+            .help("run the study again: a cell whose outputs changed is recomputed")
+        })?;
+        self.read_verified(cell, &done, name)
+    }
+
+    /// Reads one output file of a cell already verified against `done`, checking the bytes' hash.
+    pub fn read_verified<T: DeserializeOwned>(
+        &self,
+        cell: &Cell,
+        done: &Done,
+        name: &str,
+    ) -> Result<T, CellError> {
         let path = self.cell_dir(cell).join(name);
         let corrupt = |e: &dyn std::fmt::Display| {
             CellError::fault(
@@ -154,7 +171,6 @@ impl Store {
             )
             .help("run the study again: a cell whose outputs changed is recomputed")
         };
-        let done = self.verify(cell).map_err(|d| corrupt(&d))?;
         let bytes = std::fs::read(&path).map_err(|e| corrupt(&e))?;
         if done
             .files

@@ -4,6 +4,7 @@ use std::path::Path;
 use study::study::Study;
 
 /// Checks study text (includes resolve against `dir`), failing the test with the rendered diagnostics.
+#[allow(dead_code)] // not every test program that shares this module checks study text
 pub fn checked(text: &str, dir: &Path) -> Study {
     let loaded = study::load_bytes("t.study", text.as_bytes(), Some(dir));
     let rendered = study::diagnostics::render_all(
@@ -14,4 +15,23 @@ pub fn checked(text: &str, dir: &Path) -> Study {
     loaded
         .study
         .unwrap_or_else(|| panic!("invalid study:\n{rendered}"))
+}
+
+/// Writes `n` distinct 16×16 PNGs `images/<k>.png` under `dir` and returns a manifest of them
+/// (`path,label,source`): labels alternate covid/normal, the first half from source `a`, the rest `b`.
+#[allow(dead_code)] // not every test program that shares this module writes images
+pub fn png_manifest(dir: &Path, n: u32) -> String {
+    std::fs::create_dir_all(dir.join("images")).expect("mkdir");
+    let mut rows = String::from("path,label,source\n");
+    for k in 0..n {
+        let name = format!("images/{k}.png");
+        let img = image::GrayImage::from_fn(16, 16, |x, y| {
+            image::Luma([((x * 7 + y * 3 + k * 40) % 256) as u8])
+        });
+        img.save(dir.join(&name)).expect("png");
+        let label = if k % 2 == 0 { "covid" } else { "normal" };
+        let source = if k < n / 2 { "a" } else { "b" };
+        rows.push_str(&format!("{name},{label},{source}\n"));
+    }
+    rows
 }
