@@ -136,17 +136,78 @@ pub fn data_context(file: &Path, study: &Study) -> data::DataContext {
     }
 }
 
-/// Runs a plan into `opts.out` (cells already finished are skipped), then publishes its report, holding
-/// the folder's claim throughout (one run at a time; a folder of other files is refused). Errors only
-/// for problems with the output folder itself; failing cells are in the summary.
+/// Runs a plan into `opts.out` (cells already finished are skipped), then publishes its report: `claim`
+/// and `ClaimedRun::run` in one. Errors only for problems with the output folder itself; failing cells
+/// are in the summary.
 pub fn run(plan: &plan::Plan, root: &Path, opts: &Options) -> Result<RunSummary, CellError> {
-    let _claim = exec::claim(&opts.out)?;
-    let store = Store::open(plan, root, &opts.out)?;
-    // Reports of an earlier version are taken down until this version's is written.
-    cells::retract_stale_report(&store, plan)?;
-    let summary = exec::run(plan, &store, root, opts, cells::body)?;
-    cells::publish(&store, plan)?;
-    Ok(summary)
+    claim(plan, root, &opts.out)?.run(opts)
+}
+
+/// An output folder claimed for a run (one run at a time; a folder of other files is refused), with the
+/// plan bound to the files its cells read now.
+pub struct ClaimedRun {
+    _claim: exec::OutputClaim,
+    /// The plan with content ids covering the bytes of its inputs: what the run computes and records.
+    pub plan: plan::Plan,
+    /// How the inputs differ from those of the last run into this folder.
+    pub changes: exec::inputs::Changes,
+    root: PathBuf,
+}
+
+/// Claims `out` for a run of `plan` and binds the plan to its inputs (hashes remembered under
+/// `<out>/cache`, so an unchanged tree costs a stat per file).
+pub fn claim(plan: &plan::Plan, root: &Path, out: &Path) -> Result<ClaimedRun, CellError> {
+    let claim = exec::claim(out)?;
+    let ctx = data::DataContext {
+        root: root.to_path_buf(),
+        seed: plan.study.seed,
+    };
+    let memo_path = data::cache::memo_path(&data::cache::cache_dir(out));
+    let mut memo = data::memo::HashMemo::load(&memo_path);
+    let bound = exec::inputs::bind(plan, &ctx, &memo);
+    memo.learn(bound.learned, &memo_path);
+    let bound = bound.plan;
+    let before = exec::store::PlanFile::read(&out.join("plan.json"))
+        .map(|f| f.plan.input_files())
+        .ok();
+    let changes = before.map_or_else(Default::default, |before| {
+        exec::inputs::Changes::between(&before, &bound.input_files())
+    });
+    Ok(ClaimedRun {
+        _claim: claim,
+        plan: bound,
+        changes,
+        root: root.to_path_buf(),
+    })
+}
+
+impl ClaimedRun {
+    /// `--locked`: checks that the files this plan reads are those of the study's lock file.
+    pub fn check_lock(&self, file: &Path) -> Result<Lock, CellError> {
+        check_lock(file, &self.plan)
+    }
+
+    /// Runs the bound plan (cells already finished are skipped), then publishes its report.
+    pub fn run(&self, opts: &Options) -> Result<RunSummary, CellError> {
+        let store = Store::open(&self.plan, &self.root, &opts.out)?;
+        for line in self.changes.lines() {
+            store.log(&format!("inputs since the last run: {line}"));
+        }
+        // Reports of an earlier version are taken down until this version's is written.
+        cells::retract_stale_report(&store, &self.plan)?;
+        let summary = exec::run(&self.plan, &store, &self.root, opts, cells::body)?;
+        cells::publish(&store, &self.plan)?;
+        Ok(summary)
+    }
+}
+
+/// The plan of a study bound to the files it reads now, with the problems met reading its datasets
+/// (`study plan`, `study lock`). Hashes are read from, never written to, the memo of `out`.
+pub fn bound_plan(file: &Path, study: &Study, out: Option<&Path>) -> exec::inputs::Bound {
+    let memo = out.map_or_else(Default::default, |o| {
+        data::memo::HashMemo::load(&data::cache::memo_path(&data::cache::cache_dir(o)))
+    });
+    exec::inputs::bind(&plan::plan(study), &data_context(file, study), &memo)
 }
 
 /// Runs one cell of a plan that `run` wrote into `out` (what `study run-cell` and cluster jobs call).
@@ -203,7 +264,9 @@ pub fn lock_path(file: &Path) -> PathBuf {
 
 /// Writes the lock file of a study (the content hash of every input file); where, and the lock.
 pub fn lock(file: &Path, study: &Study) -> Result<(PathBuf, Lock), CellError> {
-    let lock = exec::lock::compute(study, &data_context(file, study)).map_err(CellError::Data)?;
+    let out = study_root(file).join(&study.output);
+    let lock =
+        exec::lock::compute(&bound_plan(file, study, Some(&out))).map_err(CellError::Data)?;
     let path = lock_path(file);
     let text = serde_json::to_string_pretty(&lock)
         .map_err(|e| CellError::fault(Code::OutputWrite, e.to_string()))?;
@@ -211,8 +274,9 @@ pub fn lock(file: &Path, study: &Study) -> Result<(PathBuf, Lock), CellError> {
     Ok((path, lock))
 }
 
-/// Checks that every input file matches the study's lock file (`--locked`); the lock when it does.
-pub fn check_lock(file: &Path, study: &Study) -> Result<Lock, CellError> {
+/// Checks that every file a bound plan reads matches the study's lock file (`--locked`); the lock when
+/// it does.
+pub fn check_lock(file: &Path, plan: &plan::Plan) -> Result<Lock, CellError> {
     let path = lock_path(file);
     let lock: Option<Lock> = std::fs::read(&path)
         .ok()
@@ -227,7 +291,7 @@ pub fn check_lock(file: &Path, study: &Study) -> Result<Lock, CellError> {
         )
         .help(format!("write it with `study lock {}`", file.display())));
     };
-    let diff = exec::lock::compare(&lock, study, &data_context(file, study));
+    let diff = exec::lock::compare(&lock, plan, &data_context(file, &plan.study));
     if !diff.is_empty() {
         return Err(CellError::fault(
             Code::LockMismatch,

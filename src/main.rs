@@ -45,14 +45,18 @@ fn run(args: RunArgs) -> ExitCode {
     let out = args.out.unwrap_or_else(|| root.join(&s.output));
     let plan = study::plan(&s);
     let started = Device::open(&args.device).and_then(|device| {
+        let claimed = study::claim(&plan, &root, &out)?;
         if args.locked {
-            let lock = study::check_lock(file, &s)?;
+            let lock = claimed.check_lock(file)?;
             let path = study::lock_path(file);
             eprintln!(
                 "inputs match {} ({} files)",
                 path.display(),
                 lock.files.len()
             );
+        }
+        for line in claimed.changes.lines() {
+            eprintln!("inputs since the last run: {line}");
         }
         let options = Options {
             out: out.clone(),
@@ -66,10 +70,11 @@ fn run(args: RunArgs) -> ExitCode {
                 .then(|| std::env::current_exe().ok())
                 .flatten(),
         };
-        study::run(&plan, &root, &options)
+        let summary = claimed.run(&options)?;
+        Ok((summary, claimed.plan))
     });
-    let summary = match started {
-        Ok(summary) => summary,
+    let (summary, plan) = match started {
+        Ok(ran) => ran,
         Err(e) => {
             report_error(&e, &s, &mut loaded.sources);
             return ExitCode::from(1);

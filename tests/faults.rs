@@ -201,21 +201,7 @@ fn run_into(out: &Path) -> study::exec::RunSummary {
 
 /// `results.json` without wall times and dates: what two runs of one study must agree on exactly.
 fn results(out: &Path) -> serde_json::Value {
-    fn strip(v: &mut serde_json::Value) {
-        match v {
-            serde_json::Value::Object(map) => {
-                map.remove("seconds");
-                map.remove("written_at");
-                map.values_mut().for_each(strip);
-            }
-            serde_json::Value::Array(items) => items.iter_mut().for_each(strip),
-            _ => {}
-        }
-    }
-    let bytes = std::fs::read(out.join("results.json")).expect("results.json");
-    let mut v: serde_json::Value = serde_json::from_slice(&bytes).expect("json");
-    strip(&mut v);
-    v
+    common::results_without_times(out)
 }
 
 /// The folder of the finished cell named `name` in a run's output.

@@ -115,9 +115,12 @@ fn the_lung_segmenter_learns_the_manual_masks() {
         only: Some("segmenter/lungs".into()),
         ..Options::new(dir.path().join("out"))
     };
-    let outcome = study::run(&plan, dir.path(), &options).expect("runs");
+    // The cells' ids cover the bytes of the images: the run's plan is the one bound to them.
+    let claimed = study::claim(&plan, dir.path(), &options.out).expect("claims");
+    let outcome = claimed.run(&options).expect("runs");
     assert!(outcome.failed.is_empty(), "{:?}", outcome.failed);
-    let cell = plan
+    let cell = claimed
+        .plan
         .cells
         .iter()
         .find(|c| c.name == "segmenter/lungs")

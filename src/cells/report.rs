@@ -3,8 +3,9 @@
 
 use super::readers::records;
 use super::verdict::FromCells;
+use crate::exec::inputs::UNREADABLE;
 use crate::exec::store::{CellWriter, Store, write_atomic};
-use crate::exec::{CellError, Completion, Ctx, lock};
+use crate::exec::{CellError, Completion, Ctx};
 use crate::plan::{Plan, Task};
 use crate::probe::verdict::{Lookup, evaluate};
 use crate::report::{
@@ -73,14 +74,12 @@ pub fn document(ctx: &Ctx) -> Document {
             }
         })
         .collect::<Vec<_>>();
-    // The records come from the prepare cells: the datasets are not read again for the report.
-    let inputs = lock::files_of(study, &ctx.data, |name| {
-        records(ctx, name)
-            .map(|r| r.records)
-            .map_err(|_| Vec::new())
-    })
-    .map(|files| lock::hashes(&files, &ctx.data.root))
-    .unwrap_or_default();
+    // The files the cells read, as the run found them when it bound the plan (not read again here).
+    let inputs = plan
+        .input_files()
+        .into_iter()
+        .map(|(path, hash)| (path, (hash != UNREADABLE).then_some(hash)))
+        .collect();
     Document {
         format: RESULTS_FORMAT,
         study: StudyInfo {

@@ -135,6 +135,7 @@ pub fn train(ctx: &Ctx, cell: &Cell, writer: &CellWriter) -> Result<(), CellErro
                     &config,
                     path,
                     &setup.model,
+                    cell.seed,
                     &device,
                 )
             })
@@ -186,14 +187,20 @@ pub fn train(ctx: &Ctx, cell: &Cell, writer: &CellWriter) -> Result<(), CellErro
     writer.write_json("model.json", &info)
 }
 
-/// A model's pretrained weights as an initial record, or a diagnostic listing what does not fit.
+/// A model's pretrained weights as an initial record, or a diagnostic listing what does not fit. What
+/// the file does not hold (a new classifier head) starts from weights drawn from the cell's seed.
 fn pretrained<B: ModelBackend>(
     config: &NetConfig,
     path: &std::path::Path,
     model: &str,
+    seed: u64,
     device: &B::Device,
 ) -> Result<Vec<u8>, CellError> {
-    let mut net = crate::model::Net::<B>::new(config, device);
+    let mut net = {
+        let _rng = crate::model::hold_backend_rng();
+        B::seed(device, seed);
+        crate::model::Net::<B>::new(config, device)
+    };
     let loaded = crate::model::weights::load(&mut net, path, config).map_err(|e| {
         CellError::fault(Code::WeightsMismatch, format!("{}: {e}", path.display()))
             .of("model", model)

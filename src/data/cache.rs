@@ -5,6 +5,7 @@
 
 use super::gray::Gray;
 use super::images::load_record;
+use super::memo::{HashMemo, Learned};
 use super::transform::{Cropped, crop, rescale_min_max, resize};
 use super::{ImageSource, Problem, Record};
 use crate::study::{Crop, Preprocess, Rescale, Study};
@@ -79,39 +80,14 @@ pub fn prepare_one(
     ))
 }
 
-/// Content hashes of files, remembered by (path, length, modification time) so that a warm cache does
-/// not read every image again just to recognise it; a file that changed is hashed anew.
-#[derive(Default, Serialize, Deserialize)]
-struct FileHashes {
-    files: std::collections::HashMap<String, Stamped>,
-}
-
-/// A file's length, modification time (ns) and content hash.
-type Stamped = (u64, u128, String);
-
-impl FileHashes {
-    /// The remembered hash when the file is unchanged, else the hash of its bytes (and the new memo entry).
-    fn hash(&self, path: &Path) -> Option<(String, Option<(String, Stamped)>)> {
-        let key = path.to_string_lossy().into_owned();
-        let stamp = crate::hash::file_stamp(path)?;
-        if let Some((len, modified, hash)) = self.files.get(&key)
-            && (*len, *modified) == stamp
-        {
-            return Some((hash.clone(), None));
-        }
-        let hash = crate::hash::file_hash(path)?;
-        Some((hash.clone(), Some((key, (stamp.0, stamp.1, hash)))))
-    }
-}
-
 /// The cache key of a record's content (its image file's bytes and its mask's, or the synthetic draw's
 /// identity), with any newly computed file hashes.
 fn content_key(
     record: &Record,
     spec_hashes: &std::collections::HashMap<String, String>,
     seed: u64,
-    memo: &FileHashes,
-) -> (Option<String>, Vec<(String, Stamped)>) {
+    memo: &HashMemo,
+) -> (Option<String>, Vec<Learned>) {
     let mut h = blake3::Hasher::new();
     let mut learned = Vec::new();
     let mut file = |h: &mut blake3::Hasher, p: &Path| -> Option<()> {
@@ -196,11 +172,8 @@ pub fn prepare(
         };
     };
     let dir = cache_dir.join(transform_key(crop_decl, pre, masks_id));
-    let memo_path = cache_dir.join("file-hashes.json");
-    let mut memo: FileHashes = std::fs::read(&memo_path)
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or_default();
+    let memo_path = memo_path(cache_dir);
+    let mut memo = HashMemo::load(&memo_path);
     let spec_hashes: std::collections::HashMap<String, String> = study
         .datasets
         .iter()
@@ -215,14 +188,7 @@ pub fn prepare(
         .par_iter()
         .map(|r| content_key(r, &spec_hashes, seed, &memo))
         .unzip();
-    let learned: Vec<_> = learned.into_iter().flatten().collect();
-    if !learned.is_empty() {
-        memo.files.extend(learned);
-        if let Ok(bytes) = serde_json::to_vec(&memo) {
-            let _ = std::fs::create_dir_all(cache_dir)
-                .and_then(|_| crate::files::replace(&memo_path, &bytes));
-        }
-    }
+    memo.learn(learned.into_iter().flatten().collect(), &memo_path);
     let (index, map) = match read_pack(&dir) {
         Some((index, map)) if index.size == size => (index, map),
         _ => (
@@ -368,4 +334,9 @@ fn progress_bar(n: u64) -> indicatif::ProgressBar {
 /// Where prepared images of a study are cached: `<output>/cache`.
 pub fn cache_dir(output: &Path) -> PathBuf {
     output.join("cache")
+}
+
+/// The file-hash memo kept beside the prepared images (shared by the image cache and input binding).
+pub fn memo_path(cache_dir: &Path) -> PathBuf {
+    cache_dir.join("file-hashes.json")
 }

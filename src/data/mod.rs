@@ -9,6 +9,7 @@ pub mod folders;
 pub mod gray;
 pub mod images;
 pub mod manifest;
+pub mod memo;
 pub mod metadata;
 pub mod preview;
 pub mod split;

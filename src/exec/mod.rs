@@ -8,6 +8,7 @@
 mod context;
 pub mod device;
 mod error;
+pub mod inputs;
 pub mod lock;
 pub mod output;
 mod process;

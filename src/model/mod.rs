@@ -38,8 +38,44 @@ pub enum Net<B: Backend> {
     Vgg(vgg::Vgg<B>),
 }
 
+/// burn's random generator (initial weights, dropout) is shared by the process: one user at a time holds
+/// it — a training from seeding to its end, a network built to load weights into — so that the same
+/// seed always gives the same weights, whatever else the process computes at the time.
+static BACKEND_RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+thread_local! {
+    /// Whether this thread holds `BACKEND_RNG` (a training builds networks while it holds it).
+    static HOLDING_RNG: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// A hold of burn's random generator, released when dropped.
+pub struct RngHold(Option<std::sync::MutexGuard<'static, ()>>);
+
+impl Drop for RngHold {
+    fn drop(&mut self) {
+        if self.0.is_some() {
+            HOLDING_RNG.with(|h| h.set(false));
+        }
+    }
+}
+
+/// Holds burn's process-wide random generator until the hold drops; within a hold on the same thread,
+/// holding again is free.
+pub fn hold_backend_rng() -> RngHold {
+    if HOLDING_RNG.with(|h| h.get()) {
+        return RngHold(None);
+    }
+    let guard = BACKEND_RNG
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    HOLDING_RNG.with(|h| h.set(true));
+    RngHold(Some(guard))
+}
+
 impl<B: ModelBackend> Net<B> {
+    /// A network with initial weights drawn from burn's generator (held while drawing).
     pub fn new(config: &NetConfig, device: &B::Device) -> Self {
+        let _rng = hold_backend_rng();
         match &config.architecture {
             Architecture::Cnn { channels, kernel } => {
                 Net::Cnn(Cnn::new(config, channels, *kernel as usize, device))

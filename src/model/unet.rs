@@ -40,6 +40,7 @@ pub struct UNet<B: Backend> {
 impl<B: ModelBackend> UNet<B> {
     /// `depth` poolings (inputs must be divisible by 2^depth); `base` channels at full resolution.
     pub fn new(in_channels: usize, depth: usize, base: usize, device: &B::Device) -> Self {
+        let _rng = super::hold_backend_rng();
         let widths: Vec<usize> = (0..=depth).map(|i| base << i).collect();
         let mut down = Vec::new();
         let mut c_in = in_channels;

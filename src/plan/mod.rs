@@ -13,6 +13,7 @@ pub use fingerprint::fingerprint;
 use crate::study::*;
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// Version of the plan's JSON layout.
 pub const PLAN_FORMAT: u32 = 1;
@@ -35,12 +36,55 @@ pub struct Cell {
     /// Names of the cells this one reads.
     pub deps: Vec<String>,
     pub task: Task,
+    /// Files the cell reads (path as shown to the user → BLAKE3 of the bytes, `unreadable` for one that
+    /// cannot be read), filled in when the plan is bound to the files at hand; part of the content id.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub inputs: BTreeMap<String, String>,
 }
 
 impl Plan {
     /// The cell that writes the report.
     pub fn report_cell(&self) -> Option<&Cell> {
         self.cells.iter().find(|c| matches!(c.task, Task::Report))
+    }
+
+    /// This plan bound to the bytes of the files its cells read (cell name → path → hash): a cell that
+    /// reads files, and every cell downstream of one, gets an id covering their hashes, so that a changed
+    /// input re-runs exactly the cells that depend on it. Cells reading no file keep their ids.
+    pub fn bind(&self, inputs: &IndexMap<String, BTreeMap<String, String>>) -> Plan {
+        let mut bound = self.clone();
+        let mut new_ids: std::collections::HashMap<String, String> = Default::default();
+        for cell in &mut bound.cells {
+            cell.inputs = inputs.get(&cell.name).cloned().unwrap_or_default();
+            let dep_ids: Vec<&str> = cell
+                .deps
+                .iter()
+                .filter_map(|d| new_ids.get(d).map(String::as_str))
+                .collect();
+            let deps_moved = cell.deps.iter().any(|d| new_ids.contains_key(d));
+            if !cell.inputs.is_empty() || deps_moved {
+                let id_input = serde_json::json!({
+                    "planned": cell.id,
+                    "inputs": cell.inputs,
+                    "deps": dep_ids,
+                });
+                let id = hash_hex(&id_input)[..16].to_string();
+                if id != cell.id {
+                    cell.id = id.clone();
+                    new_ids.insert(cell.name.clone(), id);
+                }
+            }
+        }
+        bound
+    }
+
+    /// Every file the plan's cells read, with its hash (once bound).
+    pub fn input_files(&self) -> BTreeMap<String, String> {
+        self.cells
+            .iter()
+            .flat_map(|c| c.inputs.iter())
+            .map(|(path, hash)| (path.clone(), hash.clone()))
+            .collect()
     }
 }
 
@@ -201,6 +245,7 @@ impl PlanBuilder<'_> {
                 seed,
                 deps,
                 task,
+                inputs: BTreeMap::new(),
             },
         );
         name.to_string()

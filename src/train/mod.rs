@@ -151,17 +151,7 @@ fn decay(weight_decay: f64) -> Option<WeightDecayConfig> {
     (weight_decay > 0.0).then(|| WeightDecayConfig::new(weight_decay as f32))
 }
 
-/// burn's random generator (initial weights, dropout) is shared by the process: one training at a time
-/// holds it, from seeding to the end, so the same seed always gives the same weights.
-static BACKEND_RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-/// Holds burn's process-wide random generator until the guard drops: whoever seeds it and draws from it
-/// (a training, a network built from a seed) takes it first.
-pub fn hold_backend_rng() -> std::sync::MutexGuard<'static, ()> {
-    BACKEND_RNG
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
+pub use crate::model::hold_backend_rng;
 
 fn fit<AB: TrainBackend, O: Optimizer<Net<AB>, AB>>(
     run: &Run,

@@ -35,3 +35,23 @@ pub fn png_manifest(dir: &Path, n: u32) -> String {
     }
     rows
 }
+
+/// A run's `results.json` without wall times and dates: what two runs of one study must agree on exactly.
+#[allow(dead_code)] // not every test program that shares this module runs studies
+pub fn results_without_times(out: &Path) -> serde_json::Value {
+    fn strip(v: &mut serde_json::Value) {
+        match v {
+            serde_json::Value::Object(map) => {
+                map.remove("seconds");
+                map.remove("written_at");
+                map.values_mut().for_each(strip);
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(strip),
+            _ => {}
+        }
+    }
+    let bytes = std::fs::read(out.join("results.json")).expect("results.json");
+    let mut v: serde_json::Value = serde_json::from_slice(&bytes).expect("json");
+    strip(&mut v);
+    v
+}

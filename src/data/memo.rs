@@ -1,0 +1,53 @@
+//! The file-hash memo: what the image cache and input binding use to recognise unchanged files.
+
+/// Content hashes of files, remembered by (path, length, modification time), so that recognising an
+/// unchanged file costs a stat and not a read; a file whose length or time moved is hashed anew.
+#[derive(Default, serde::Serialize, serde::Deserialize)]
+pub struct HashMemo {
+    files: std::collections::HashMap<String, Stamped>,
+}
+
+/// A file's length, modification time (ns) and content hash.
+type Stamped = (u64, u128, String);
+
+/// A hash the memo did not hold yet: the key and stamped hash to remember.
+pub type Learned = (String, Stamped);
+
+impl HashMemo {
+    /// The memo kept at `path`; an empty one when there is none or it cannot be read.
+    pub fn load(path: &std::path::Path) -> HashMemo {
+        std::fs::read(path)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default()
+    }
+
+    /// The remembered hash when the file is unchanged, else the hash of its bytes (and what to remember);
+    /// `None` when the file cannot be read.
+    pub fn hash(&self, path: &std::path::Path) -> Option<(String, Option<Learned>)> {
+        let key = path.to_string_lossy().into_owned();
+        let stamp = crate::hash::file_stamp(path)?;
+        if let Some((len, modified, hash)) = self.files.get(&key)
+            && (*len, *modified) == stamp
+        {
+            return Some((hash.clone(), None));
+        }
+        let hash = crate::hash::file_hash(path)?;
+        Some((hash.clone(), Some((key, (stamp.0, stamp.1, hash)))))
+    }
+
+    /// Remembers newly computed hashes and keeps the memo at `path` when there were any. A memo that
+    /// cannot be written only costs speed.
+    pub fn learn(&mut self, learned: Vec<Learned>, path: &std::path::Path) {
+        if learned.is_empty() {
+            return;
+        }
+        self.files.extend(learned);
+        if let Ok(bytes) = serde_json::to_vec(self) {
+            let _ = path
+                .parent()
+                .map_or(Ok(()), std::fs::create_dir_all)
+                .and_then(|_| crate::files::replace(path, &bytes));
+        }
+    }
+}
