@@ -213,14 +213,16 @@ fn dicom_samples_decode_with_inversion_and_headers() {
     let rsna =
         dir.join("rsna-pneumonia-1.2.276.0.7230010.3.1.4.8323329.6904.1517875201.850819.dcm");
     let (img, header) =
-        study::data::images::decode_dicom(&rsna, "d").expect("JPEG baseline DICOM decodes");
+        study::data::images::decode_dicom(&rsna, "d", study::study::DEFAULT_MAX_PIXELS)
+            .expect("JPEG baseline DICOM decodes");
     assert_eq!((img.width, img.height), (1024, 1024));
     assert_eq!(header.view.as_deref(), Some("PA"));
     assert_eq!(header.sex, Some(study::data::metadata::Sex::Male));
     assert_eq!(header.age, Some(62.0));
     let rg1 = dir.join("pydicom-data-RG1_UNCR.dcm");
     let (img, header) =
-        study::data::images::decode_dicom(&rg1, "d").expect("MONOCHROME1 DICOM decodes");
+        study::data::images::decode_dicom(&rg1, "d", study::study::DEFAULT_MAX_PIXELS)
+            .expect("MONOCHROME1 DICOM decodes");
     assert_eq!(header.photometric, "MONOCHROME1");
     assert_eq!((img.width, img.height), (1841, 1955));
     assert!(img.data.iter().all(|v| (0.0..=1.0).contains(v)));
@@ -383,9 +385,18 @@ fn corrupt_images_give_coded_problems() {
     std::fs::write(d.join("truncated.png"), &bytes[..bytes.len() / 2]).expect("write");
     std::fs::write(d.join("empty.png"), b"").expect("write");
     std::fs::write(d.join("text.png"), b"not an image at all").expect("write");
-    assert!(study::data::images::decode_file(&d.join("good.png"), "x").is_ok());
+    assert!(
+        study::data::images::decode_file(
+            &d.join("good.png"),
+            "x",
+            study::study::DEFAULT_MAX_PIXELS
+        )
+        .is_ok()
+    );
     for name in ["truncated.png", "empty.png", "text.png"] {
-        let p = study::data::images::decode_file(&d.join(name), "x").expect_err(name);
+        let p =
+            study::data::images::decode_file(&d.join(name), "x", study::study::DEFAULT_MAX_PIXELS)
+                .expect_err(name);
         assert_eq!(p.code, Code::BadImage, "{name}");
     }
     if let Some(dicom) = shared(
@@ -393,8 +404,12 @@ fn corrupt_images_give_coded_problems() {
     ) {
         let bytes = std::fs::read(dicom).expect("read");
         std::fs::write(d.join("cut.dcm"), &bytes[..bytes.len() / 3]).expect("write");
-        let p =
-            study::data::images::decode_file(&d.join("cut.dcm"), "x").expect_err("truncated DICOM");
+        let p = study::data::images::decode_file(
+            &d.join("cut.dcm"),
+            "x",
+            study::study::DEFAULT_MAX_PIXELS,
+        )
+        .expect_err("truncated DICOM");
         assert_eq!(p.code, Code::BadDicom);
     }
     // A 16-bit PNG keeps its precision.
@@ -402,7 +417,12 @@ fn corrupt_images_give_coded_problems() {
         image::Luma([x as u16 * 1000 + 1])
     });
     deep.save(d.join("deep.png")).expect("png16");
-    let g = study::data::images::decode_file(&d.join("deep.png"), "x").expect("16-bit decodes");
+    let g = study::data::images::decode_file(
+        &d.join("deep.png"),
+        "x",
+        study::study::DEFAULT_MAX_PIXELS,
+    )
+    .expect("16-bit decodes");
     assert!((g.data[1] - 1001.0 / 65535.0).abs() < 1e-6);
 }
 
@@ -599,13 +619,17 @@ fn jpeg_rgb_and_palette_images_become_gray() {
     let rgb = image::RgbImage::from_pixel(8, 8, image::Rgb([255, 0, 0]));
     rgb.save(d.join("red.png")).expect("png");
     rgb.save(d.join("red.jpg")).expect("jpeg");
-    let g = study::data::images::decode_file(&d.join("red.png"), "x").expect("rgb png");
+    let g =
+        study::data::images::decode_file(&d.join("red.png"), "x", study::study::DEFAULT_MAX_PIXELS)
+            .expect("rgb png");
     assert!(
         (g.data[0] - 0.2126).abs() < 0.01,
         "luminance of pure red, got {}",
         g.data[0]
     );
-    let j = study::data::images::decode_file(&d.join("red.jpg"), "x").expect("jpeg");
+    let j =
+        study::data::images::decode_file(&d.join("red.jpg"), "x", study::study::DEFAULT_MAX_PIXELS)
+            .expect("jpeg");
     assert!((j.data[27] - g.data[27]).abs() < 0.05);
     // A palette PNG: 2×1 pixels, palette [black, white].
     let mut palette_png = Vec::new();
@@ -618,7 +642,12 @@ fn jpeg_rgb_and_palette_images_become_gray() {
         w.write_image_data(&[0, 1]).expect("data");
     }
     std::fs::write(d.join("palette.png"), palette_png).expect("write");
-    let p = study::data::images::decode_file(&d.join("palette.png"), "x").expect("palette png");
+    let p = study::data::images::decode_file(
+        &d.join("palette.png"),
+        "x",
+        study::study::DEFAULT_MAX_PIXELS,
+    )
+    .expect("palette png");
     assert_eq!(p.data, vec![0.0, 1.0]);
 }
 
@@ -718,5 +747,91 @@ fn an_unusable_image_path_says_why() {
             "{path}: expected `{why}` in `{}`",
             p.message
         );
+    }
+}
+
+/// CRC-32 of PNG chunks (ISO 3309).
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = 0xFFFF_FFFFu32;
+    for b in bytes {
+        crc ^= *b as u32;
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+#[test]
+fn images_above_the_pixel_limit_are_refused_before_decoding() {
+    use study::data::images::decode_file;
+    use study::study::DEFAULT_MAX_PIXELS;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let d = dir.path();
+    // A PNG whose header announces 20000×20000 pixels: decoding it would take gigabytes; the header is
+    // all that is read.
+    write_png(&d.join("small.png"), 90);
+    let mut bytes = std::fs::read(d.join("small.png")).expect("read");
+    // Signature (8), IHDR length and type (8), then width and height; the chunk's CRC follows its 13 bytes.
+    bytes[16..20].copy_from_slice(&20000u32.to_be_bytes());
+    bytes[20..24].copy_from_slice(&20000u32.to_be_bytes());
+    let crc = crc32(&bytes[12..29]);
+    bytes[29..33].copy_from_slice(&crc.to_be_bytes());
+    std::fs::write(d.join("huge.png"), &bytes).expect("write");
+    let p = decode_file(&d.join("huge.png"), "x", DEFAULT_MAX_PIXELS).expect_err("refused");
+    assert_eq!(p.code, Code::ImageTooLarge);
+    assert!(
+        p.message.contains("20000×20000") && p.message.contains("not decoded"),
+        "{}",
+        p.message
+    );
+    assert!(p.help.contains("max_pixels 400000000"), "{}", p.help);
+
+    // A limit of the dataset's own: refused above it, decoded at it.
+    image::RgbImage::from_pixel(300, 200, image::Rgb([10, 20, 30]))
+        .save(d.join("rgb.png"))
+        .expect("png");
+    let p = decode_file(&d.join("rgb.png"), "x", 59_999).expect_err("above");
+    assert_eq!(p.code, Code::ImageTooLarge);
+    let g = decode_file(&d.join("rgb.png"), "x", 60_000).expect("at the limit");
+    assert_eq!((g.width, g.height), (300, 200));
+
+    // `max_pixels` on a dataset reaches its images.
+    let s = checked(
+        r#"study "t" { seed 1 }
+dataset d = csv("m.csv") { image column "path", label column "label", source column "source", max_pixels 200 }
+crop full = full
+preprocess p { resize 16 }
+model m = cnn(channels: [4])
+train t { optimizer adam(lr: 1e-3), epochs 1 }
+split s = by_source { data d, seen [a], unseen [b] }
+experiment e { model m, crop full, split s, preprocess p, train t }
+"#,
+        d,
+    );
+    assert_eq!(s.datasets["d"].pixel_limit(), 200);
+    let source = study::data::ImageSource::File(d.join("small.png"));
+    let p = study::data::images::load(&source, "d", &s, 1).expect_err("256 pixels > 200");
+    assert_eq!(p.code, Code::ImageTooLarge);
+}
+
+#[test]
+fn a_pixel_limit_must_be_a_positive_whole_number() {
+    for (value, code) in [("0", "E0019"), ("1.5", "E0018"), ("\"big\"", "E0018")] {
+        let text = format!(
+            "study \"t\" {{ seed 1 }}\ndataset d = csv(\"m.csv\") {{ image column \"p\", label column \"l\", max_pixels {value} }}\n"
+        );
+        let loaded = study::load_bytes("t.study", text.as_bytes(), None);
+        let found: Vec<&str> = loaded
+            .diagnostics
+            .items
+            .iter()
+            .map(|d| d.code.id())
+            .collect();
+        assert!(found.contains(&code), "max_pixels {value}: {found:?}");
     }
 }

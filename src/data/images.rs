@@ -6,8 +6,9 @@ use super::{ImageSource, Place, Problem};
 use crate::diagnostics::Code;
 use std::path::Path;
 
-/// Decodes an image file (by content, not by extension) for dataset `dataset`.
-pub fn decode_file(path: &Path, dataset: &str) -> Result<Gray, Problem> {
+/// Decodes an image file (by content, not by extension) for dataset `dataset`, refusing one whose header
+/// announces more than `max_pixels` pixels before decoding it.
+pub fn decode_file(path: &Path, dataset: &str, max_pixels: u64) -> Result<Gray, Problem> {
     let bytes = std::fs::read(path).map_err(|e| {
         Problem::new(
             Code::DataMissing,
@@ -18,7 +19,7 @@ pub fn decode_file(path: &Path, dataset: &str) -> Result<Gray, Problem> {
         .at(Place::File(path.to_path_buf()))
     })?;
     if is_dicom(&bytes) {
-        return decode_dicom(path, dataset).map(|(g, _)| g);
+        return decode_dicom(path, dataset, max_pixels).map(|(g, _)| g);
     }
     let corrupt = |why: String| {
         Problem::new(
@@ -32,11 +33,27 @@ pub fn decode_file(path: &Path, dataset: &str) -> Result<Gray, Problem> {
     if bytes.is_empty() {
         return Err(corrupt("the file is empty".into()));
     }
-    let image = image::ImageReader::new(std::io::Cursor::new(&bytes))
-        .with_guessed_format()
-        .map_err(|e| corrupt(e.to_string()))?
-        .decode()
+    let reader = || {
+        image::ImageReader::new(std::io::Cursor::new(&bytes))
+            .with_guessed_format()
+            .map_err(|e| corrupt(e.to_string()))
+    };
+    let (width, height) = reader()?
+        .into_dimensions()
         .map_err(|e| corrupt(e.to_string()))?;
+    check_pixels(path, dataset, width as u64, height as u64, max_pixels)?;
+    // The header passed; the decoder's own allocation limit is raised to what that image needs (at most
+    // 8 bytes a pixel: 16-bit RGBA) so that it never refuses an image the dataset allows.
+    let mut limits = image::Limits::default();
+    limits.max_alloc = Some((width as u64 * height as u64 * 8).max(64 << 20));
+    let mut decoder = reader()?;
+    decoder.limits(limits);
+    let image = decoder.decode().map_err(|e| match e {
+        image::ImageError::Limits(_) => {
+            too_large(path, dataset, width as u64, height as u64, max_pixels)
+        }
+        e => corrupt(e.to_string()),
+    })?;
     if image.width() == 0 || image.height() == 0 {
         return Err(corrupt("the image has no pixels".into()));
     }
@@ -72,6 +89,34 @@ fn to_gray(image: image::DynamicImage) -> Gray {
         height,
         data,
     }
+}
+
+/// Refuses an image of `width`×`height` above the dataset's pixel limit.
+fn check_pixels(
+    path: &Path,
+    dataset: &str,
+    width: u64,
+    height: u64,
+    max_pixels: u64,
+) -> Result<(), Problem> {
+    if width.saturating_mul(height) > max_pixels {
+        return Err(too_large(path, dataset, width, height, max_pixels));
+    }
+    Ok(())
+}
+
+fn too_large(path: &Path, dataset: &str, width: u64, height: u64, max_pixels: u64) -> Problem {
+    Problem::new(
+        Code::ImageTooLarge,
+        dataset,
+        format!(
+            "the image is {width}×{height} ({:.1} megapixels), above the limit of {:.1} megapixels; it was not decoded",
+            (width * height) as f64 / 1e6,
+            max_pixels as f64 / 1e6
+        ),
+        format!("raise the limit with `max_pixels {}` on dataset `{dataset}` if such images are expected, or set `on_error skip`", width * height),
+    )
+    .at(Place::File(path.to_path_buf()))
 }
 
 /// DICOM files carry `DICM` at byte 128.
@@ -129,11 +174,31 @@ pub fn read_dicom_header(path: &Path, dataset: &str) -> Result<DicomHeader, Prob
 
 /// Reads a DICOM image: modality LUT (rescale slope and intercept), then the first VOI window when
 /// present (min–max otherwise), then MONOCHROME1 inversion, so bone is bright in every output.
-pub fn decode_dicom(path: &Path, dataset: &str) -> Result<(Gray, DicomHeader), Problem> {
+pub fn decode_dicom(
+    path: &Path,
+    dataset: &str,
+    max_pixels: u64,
+) -> Result<(Gray, DicomHeader), Problem> {
+    use dicom_dictionary_std::tags;
     use dicom_pixeldata::PixelDecoder;
     let bad = |why: String| dicom_problem(path, dataset, why);
     let object = dicom_object::open_file(path).map_err(|e| bad(e.to_string()))?;
     let header = header_of(&object);
+    let size = |tag| {
+        object
+            .element(tag)
+            .ok()
+            .and_then(|e| e.to_int::<u32>().ok())
+            .unwrap_or(0) as u64
+    };
+    let frames = size(tags::NUMBER_OF_FRAMES).max(1);
+    check_pixels(
+        path,
+        dataset,
+        size(tags::COLUMNS),
+        size(tags::ROWS).saturating_mul(frames),
+        max_pixels,
+    )?;
     let decoded = object.decode_pixel_data().map_err(|e| bad(e.to_string()))?;
     let (w, h) = (decoded.columns() as usize, decoded.rows() as usize);
     let values: Vec<f32> = decoded
@@ -217,7 +282,13 @@ pub fn load(
     seed: u64,
 ) -> Result<Gray, Problem> {
     match source {
-        ImageSource::File(path) => decode_file(path, dataset),
+        ImageSource::File(path) => {
+            let limit = study
+                .datasets
+                .get(dataset)
+                .map_or(crate::study::DEFAULT_MAX_PIXELS, |d| d.pixel_limit());
+            decode_file(path, dataset, limit)
+        }
         ImageSource::Synthetic {
             dataset: name,
             source,

@@ -144,6 +144,8 @@ codes! {
 
     MissingClass = "E0050", "a partition lacks a class";
 
+    ImageTooLarge = "E0051", "image has more pixels than the dataset's limit";
+
     OtherStudy = "E0060", "the output folder belongs to another study or holds other files";
 
     Diverged = "E0061", "training diverged";

@@ -16,6 +16,20 @@ pub struct Dataset {
     /// Where lung masks come from, if the dataset has them.
     pub masks: Option<DatasetMasks>,
     pub on_error: OnError,
+    /// The most pixels an image may have to be decoded (`max_pixels`); `None` is `DEFAULT_MAX_PIXELS`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_pixels: Option<u64>,
+}
+
+/// Images with more pixels are refused before decoding (E0051): 64 megapixels, 8000×8000, several times
+/// the largest radiographs, and at most about 0.5 GB while decoding (16-bit RGBA).
+pub const DEFAULT_MAX_PIXELS: u64 = 64_000_000;
+
+impl Dataset {
+    /// The most pixels an image of this dataset may have.
+    pub fn pixel_limit(&self) -> u64 {
+        self.max_pixels.unwrap_or(DEFAULT_MAX_PIXELS)
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

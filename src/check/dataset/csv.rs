@@ -8,8 +8,21 @@ use crate::syntax::ast::{self, Decl, Value};
 use indexmap::IndexMap;
 
 pub(in crate::check) const CSV_ENTRIES: &[&str] = &[
-    "images", "image", "label", "source", "patient", "age", "sex", "view", "meta", "mask", "masks",
-    "sources", "classes", "on_error",
+    "images",
+    "image",
+    "label",
+    "source",
+    "patient",
+    "age",
+    "sex",
+    "view",
+    "meta",
+    "mask",
+    "masks",
+    "sources",
+    "classes",
+    "on_error",
+    "max_pixels",
 ];
 
 impl Checker<'_> {
@@ -81,6 +94,7 @@ impl Checker<'_> {
             _ => None,
         });
         let on_error = self.on_error(&e);
+        let max_pixels = self.max_pixels(&e);
         let manifest = manifest?;
         if image.is_none() || label.is_none() {
             return None;
@@ -101,6 +115,7 @@ impl Checker<'_> {
             sources,
             masks,
             on_error,
+            max_pixels,
         })
     }
 }

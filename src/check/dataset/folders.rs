@@ -5,8 +5,15 @@ use crate::diagnostics::{Code, Diagnostic};
 use crate::study::*;
 use crate::syntax::ast::{self, Decl};
 
-pub(in crate::check) const FOLDER_ENTRIES: &[&str] =
-    &["layout", "label", "sources", "classes", "masks", "on_error"];
+pub(in crate::check) const FOLDER_ENTRIES: &[&str] = &[
+    "layout",
+    "label",
+    "sources",
+    "classes",
+    "masks",
+    "on_error",
+    "max_pixels",
+];
 
 impl Checker<'_> {
     pub(in crate::check) fn folder_dataset(
@@ -54,6 +61,7 @@ impl Checker<'_> {
             .and_then(|v| self.path(v, "the mask folder"))
             .map(DatasetMasks::Folder);
         let on_error = self.on_error(&e);
+        let max_pixels = self.max_pixels(&e);
         let root = root?;
         let source = if dicom {
             DatasetSource::Dicom {
@@ -75,6 +83,7 @@ impl Checker<'_> {
             sources,
             masks,
             on_error,
+            max_pixels,
         })
     }
 }

@@ -289,6 +289,12 @@ impl Checker<'_> {
         Some(names.into_iter().map(|(n, _)| n).collect())
     }
 
+    /// `max_pixels N`: the pixel limit of the dataset's images (one pixel up to a trillion).
+    pub(in crate::check) fn max_pixels(&mut self, e: &Entries) -> Option<u64> {
+        let v = e.get("max_pixels").and_then(|x| self.one(x))?;
+        self.integer(v, "max_pixels", 1, 1_000_000_000_000, false)
+    }
+
     pub(in crate::check) fn on_error(&mut self, e: &Entries) -> OnError {
         match e
             .get("on_error")

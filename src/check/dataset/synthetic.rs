@@ -132,6 +132,7 @@ impl Checker<'_> {
             sources: Some(source_names),
             masks: Some(DatasetMasks::Generated),
             on_error: OnError::Fail,
+            max_pixels: None,
         })
     }
 

@@ -83,6 +83,7 @@ impl Checker<'_> {
             sources,
             masks,
             on_error: OnError::Fail,
+            max_pixels: None,
         })
     }
 }
