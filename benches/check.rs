@@ -52,6 +52,7 @@ fn main() {
             "bench.study",
             text.as_bytes(),
             None,
+            Default::default(),
         ));
         parse.push(start.elapsed());
         let start = Instant::now();

@@ -18,7 +18,9 @@ fn main() {
         "study \"bench\" {{ seed 1 }}\ndataset cxr = csv(\"{}\") {{ image column \"path\", label column \"label\", source column \"source\" }}\ncrop full = full\npreprocess p {{ resize 224, interpolation auto, normalize per_image }}\n",
         root.join("manifest.csv").display()
     );
-    let loaded = study::load_bytes("bench.study", text.as_bytes(), Some(dir.path()));
+    // The corpus lies outside the temporary study folder.
+    let reach = study::source::Reach::Anywhere;
+    let loaded = study::load_bytes_with("bench.study", text.as_bytes(), Some(dir.path()), reach);
     let s = loaded.study.expect("valid benchmark study");
     let ctx = study::data::DataContext {
         root: dir.path().to_path_buf(),

@@ -13,6 +13,9 @@ use std::path::PathBuf;
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// Let the study read, include and write files outside its own folder (absolute paths, `..`).
+    #[arg(long, global = true)]
+    pub allow_outside: bool,
 }
 
 #[derive(Subcommand)]

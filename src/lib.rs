@@ -36,7 +36,7 @@ use diagnostics::{Code, Diagnostics};
 use exec::lock::Lock;
 use exec::store::{Store, write_atomic};
 use exec::{CellError, Device, Options, RunSummary};
-use source::SourceMap;
+use source::{Reach, SourceMap};
 use std::path::{Path, PathBuf};
 use study::Study;
 
@@ -65,9 +65,14 @@ impl LoadedStudy {
     }
 }
 
-/// Parses and checks a study file and its includes.
+/// Parses and checks a study file and its includes, which may name files only inside its folder tree.
 pub fn load(path: &Path) -> LoadedStudy {
-    finish(syntax::parse_path(path))
+    load_with(path, Reach::StudyTree)
+}
+
+/// Parses and checks a study file and its includes; `Reach::Anywhere` is `--allow-outside`.
+pub fn load_with(path: &Path, reach: Reach) -> LoadedStudy {
+    finish(syntax::parse_path(path, reach), reach)
 }
 
 /// Parses and checks a study held in memory (includes resolve against `dir`).
@@ -94,10 +99,15 @@ pub fn load(path: &Path) -> LoadedStudy {
 /// assert_eq!(loaded.diagnostics.items[0].code.id(), "E0012");
 /// ```
 pub fn load_bytes(name: &str, bytes: &[u8], dir: Option<&Path>) -> LoadedStudy {
-    finish(syntax::parse_bytes(name, bytes, dir))
+    load_bytes_with(name, bytes, dir, Reach::StudyTree)
 }
 
-fn finish(parsed: syntax::Parsed) -> LoadedStudy {
+/// `load_bytes` with the reach of `--allow-outside` given or not.
+pub fn load_bytes_with(name: &str, bytes: &[u8], dir: Option<&Path>, reach: Reach) -> LoadedStudy {
+    finish(syntax::parse_bytes(name, bytes, dir, reach), reach)
+}
+
+fn finish(parsed: syntax::Parsed, reach: Reach) -> LoadedStudy {
     let mut diagnostics = parsed.diagnostics;
     if diagnostics.has_errors() {
         return LoadedStudy {
@@ -106,7 +116,7 @@ fn finish(parsed: syntax::Parsed) -> LoadedStudy {
             diagnostics: diagnostics.sorted(),
         };
     }
-    let (study, found) = check::check(&parsed.ast, &parsed.sources);
+    let (study, found) = check::check(&parsed.ast, &parsed.sources, reach);
     diagnostics.extend(found);
     LoadedStudy {
         sources: parsed.sources,

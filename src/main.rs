@@ -5,19 +5,24 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use study::cli::{Cli, Command, Format, RunArgs};
-use study::diagnostics::{self, Code, IntoDiagnostics, Style};
+use study::diagnostics::{self, IntoDiagnostics, Style};
 use study::exec::{CellError, Device, Options};
-use study::source::SourceMap;
+use study::source::{Reach, SourceMap};
 use study::study::Study;
 use study::syntax::format::{FormatError, Formatted, format_in_place};
 
 fn main() -> ExitCode {
-    match Cli::parse().command {
-        Command::Check { files, format } => check(&files, format),
-        Command::Plan { file, json } => plan(&file, json),
+    let cli = Cli::parse();
+    let reach = match cli.allow_outside {
+        true => Reach::Anywhere,
+        false => Reach::StudyTree,
+    };
+    match cli.command {
+        Command::Check { files, format } => check(&files, format, reach),
+        Command::Plan { file, json } => plan(&file, json, reach),
         Command::Fmt { files, check } => fmt(&files, check),
-        Command::Data { file, preview } => data(&file, preview),
-        Command::Run(args) => run(args),
+        Command::Data { file, preview } => data(&file, preview, reach),
+        Command::Run(args) => run(args, reach),
         Command::RunCell {
             plan,
             cell,
@@ -25,7 +30,7 @@ fn main() -> ExitCode {
             device,
         } => run_cell(&plan, &cell, &out, &device),
         Command::Report { dir } => report(&dir),
-        Command::Lock { file } => lock(&file),
+        Command::Lock { file } => lock(&file, reach),
         Command::Explain { code } => explain(&code),
     }
 }
@@ -36,9 +41,9 @@ fn report_error(e: &CellError, s: &Study, sources: &mut SourceMap) {
     print_diagnostics(&diags, sources);
 }
 
-fn run(args: RunArgs) -> ExitCode {
+fn run(args: RunArgs, reach: Reach) -> ExitCode {
     let file = &args.file;
-    let Some((mut loaded, s)) = load_valid(file) else {
+    let Some((mut loaded, s)) = load_valid(file, reach) else {
         return ExitCode::from(1);
     };
     let root = study::study_root(file);
@@ -80,26 +85,10 @@ fn run(args: RunArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    for (cell, why) in &summary.recomputed {
-        eprintln!("recomputed {cell}: {why}");
-    }
     for (_, e) in &summary.failed {
         report_error(e, &s, &mut loaded.sources);
     }
-    for (cell, _) in &summary.failed {
-        eprintln!("failed: {cell}");
-    }
-    if !summary.blocked.is_empty() {
-        let n = summary.blocked.len();
-        eprintln!("not run ({n} cells) because a cell they need failed");
-    }
-    eprintln!(
-        "{} cell(s) run, {} already done, {} failed in {:.1} s",
-        summary.ran.len(),
-        summary.skipped,
-        summary.failed.len(),
-        summary.seconds
-    );
+    summary.lines().iter().for_each(|l| eprintln!("{l}"));
     if let Some(verdicts) = study::verdicts(&plan, &out, &summary) {
         for v in &verdicts {
             let outcome = format!("{:?}", v.outcome).to_lowercase();
@@ -134,8 +123,8 @@ fn report(dir: &Path) -> ExitCode {
     exit(written.is_ok())
 }
 
-fn lock(file: &Path) -> ExitCode {
-    let Some((mut loaded, s)) = load_valid(file) else {
+fn lock(file: &Path, reach: Reach) -> ExitCode {
+    let Some((mut loaded, s)) = load_valid(file, reach) else {
         return ExitCode::from(1);
     };
     let written = study::lock(file, &s);
@@ -151,8 +140,8 @@ fn lock(file: &Path) -> ExitCode {
 }
 
 /// Loads a study and prints its diagnostics; the study when it is valid.
-fn load_valid(file: &Path) -> Option<(study::LoadedStudy, Study)> {
-    let mut loaded = study::load(file);
+fn load_valid(file: &Path, reach: Reach) -> Option<(study::LoadedStudy, Study)> {
+    let mut loaded = study::load_with(file, reach);
     print_diagnostics(&loaded.diagnostics, &loaded.sources);
     let s = loaded.study.take()?;
     Some((loaded, s))
@@ -181,7 +170,7 @@ fn style() -> Style {
     }
 }
 
-fn check(files: &[PathBuf], format: Format) -> ExitCode {
+fn check(files: &[PathBuf], format: Format, reach: Reach) -> ExitCode {
     if files.is_empty() {
         eprintln!("study check: give at least one study file");
         return ExitCode::from(2);
@@ -189,7 +178,7 @@ fn check(files: &[PathBuf], format: Format) -> ExitCode {
     let mut valid = true;
     let mut json = Vec::new();
     for file in files {
-        let loaded = study::load(file);
+        let loaded = study::load_with(file, reach);
         valid &= loaded.study.is_some();
         match format {
             Format::Text => {
@@ -216,16 +205,27 @@ fn check(files: &[PathBuf], format: Format) -> ExitCode {
     exit(valid)
 }
 
-fn plan(file: &Path, json: bool) -> ExitCode {
-    let Some((_, s)) = load_valid(file) else {
+fn plan(file: &Path, json: bool, reach: Reach) -> ExitCode {
+    let Some((_, s)) = load_valid(file, reach) else {
         return ExitCode::from(1);
     };
-    let plan = study::plan(&s);
+    // Bound to the files at hand: the ids a run would use, and every file read.
+    let out = study::study_root(file).join(&s.output);
+    let bound = study::bound_plan(file, &s, Some(&out));
+    if !bound.problems.is_empty() {
+        eprintln!(
+            "some data cannot be read: `study data {}` says what",
+            file.display()
+        );
+    }
     if !json {
-        print!("{}", study::plan::summary(&plan));
+        print!(
+            "{}",
+            study::plan::summary(&bound.plan, Path::new(&s.output))
+        );
         return ExitCode::SUCCESS;
     }
-    let text = serde_json::to_string_pretty(&plan);
+    let text = serde_json::to_string_pretty(&bound.plan);
     match &text {
         Ok(text) => println!("{text}"),
         Err(e) => eprintln!("cannot serialise the plan: {e}"),
@@ -249,8 +249,8 @@ fn fmt(files: &[PathBuf], check_only: bool) -> ExitCode {
     exit(ok)
 }
 
-fn data(file: &Path, preview: bool) -> ExitCode {
-    let Some((mut loaded, s)) = load_valid(file) else {
+fn data(file: &Path, preview: bool, reach: Reach) -> ExitCode {
+    let Some((mut loaded, s)) = load_valid(file, reach) else {
         return ExitCode::from(1);
     };
     let ctx = study::data_context(file, &s);
@@ -265,16 +265,12 @@ fn data(file: &Path, preview: bool) -> ExitCode {
 }
 
 fn explain(code: &str) -> ExitCode {
-    if code.eq_ignore_ascii_case("all") {
-        Code::ALL
-            .iter()
-            .for_each(|c| println!("{c}  {}", c.title()));
-        return ExitCode::SUCCESS;
+    match diagnostics::explain(code) {
+        Ok(text) => print!("{text}"),
+        Err(why) => {
+            eprintln!("{why}");
+            return ExitCode::from(2);
+        }
     }
-    let Some(c) = Code::parse(code) else {
-        eprintln!("unknown code `{code}`; `study explain all` lists every code");
-        return ExitCode::from(2);
-    };
-    println!("{c}: {}\n\n{}", c.title(), c.explanation());
     ExitCode::SUCCESS
 }

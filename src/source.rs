@@ -155,3 +155,25 @@ pub fn normalize(path: &Path) -> PathBuf {
     }
     out
 }
+
+/// Which files a study may name. By default only those inside its own folder tree (the folder of the root
+/// study file and below) for what it reads, includes and writes; `--allow-outside` lifts that.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Reach {
+    #[default]
+    StudyTree,
+    Anywhere,
+}
+
+/// Whether `path` lies inside the folder `root` (lexically, after resolving `.` and `..`; relative paths
+/// start from the current directory).
+pub fn inside(path: &Path, root: &Path) -> bool {
+    let absolute = |p: &Path| {
+        if p.is_absolute() {
+            normalize(p)
+        } else {
+            normalize(&std::env::current_dir().unwrap_or_default().join(p))
+        }
+    };
+    absolute(path).starts_with(absolute(root))
+}

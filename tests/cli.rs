@@ -1,17 +1,9 @@
 //! The command line as a user meets it: exit codes, JSON output, formatting in place, explanations.
 
-use std::process::Command;
+mod common;
 
 fn study(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_study"))
-        .args(args)
-        .output()
-        .expect("runs");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into(),
-        String::from_utf8_lossy(&out.stderr).into(),
-    )
+    common::study_in(None, args)
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //! `../shared/data` by path; tests that need it say so and skip when it is absent.
 
 mod common;
-use common::checked;
+use common::{checked, checked_outside};
 use std::path::{Path, PathBuf};
 use study::data::{DataContext, Problem, load_dataset, split::assign};
 use study::diagnostics::{Code, IntoDiagnostics};
@@ -44,7 +44,7 @@ fn real_manifest_counts_equal_the_manifest() {
         return;
     };
     let dir = tempfile::tempdir().expect("temp dir");
-    let s = checked(
+    let s = checked_outside(
         &real_study(&manifest, "split s = random { data cxr, group patient }"),
         dir.path(),
     );
@@ -87,7 +87,7 @@ fn grouped_splits_share_no_patient_and_are_byte_identical_for_a_seed() {
         "split s = kfold(4) { data cxr, group patient }",
         "split s = leave_one_source_out { data cxr, sources [\"nih-chestxray14\", \"kermany-pediatric-cxr\", \"ieee8023-covid-chestxray\"], group patient }",
     ] {
-        let s = checked(&real_study(&manifest, split), dir.path());
+        let s = checked_outside(&real_study(&manifest, split), dir.path());
         let table = load_dataset(&s, "cxr", &ctx(dir.path(), 5)).expect("loads");
         let a = assign("s", &s.splits["s"], &table, 5).expect("assigns");
         assert!(

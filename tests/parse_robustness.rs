@@ -50,7 +50,8 @@ fn every_truncation() {
 #[test]
 fn deleting_any_one_declaration_or_entry() {
     for text in [QUICKSTART, EVERYTHING] {
-        let parsed = study::syntax::parse_bytes("q.study", text.as_bytes(), None);
+        let parsed =
+            study::syntax::parse_bytes("q.study", text.as_bytes(), None, Default::default());
         let file = &parsed.ast.files[0];
         let mut spans: Vec<study::source::Span> = file.items.iter().map(|i| i.span()).collect();
         for item in &file.items {

@@ -42,7 +42,7 @@ fn real_xrays_show_the_source_shortcut() {
     let dir = tempfile::tempdir().expect("temp");
     let path = dir.path().join("real-cxr-reduced.study");
     std::fs::write(&path, &text).expect("write");
-    let loaded = study::load(&path);
+    let loaded = study::load_with(&path, study::source::Reach::Anywhere);
     let s = loaded.study.unwrap_or_else(|| {
         panic!(
             "{}\n{text}",
@@ -109,7 +109,9 @@ fn the_lung_segmenter_learns_the_manual_masks() {
     let dir = tempfile::tempdir().expect("temp");
     let path = dir.path().join("segmenter.study");
     std::fs::write(&path, &text).expect("write");
-    let s = study::load(&path).study.expect("valid");
+    let s = study::load_with(&path, study::source::Reach::Anywhere)
+        .study
+        .expect("valid");
     let plan = study::plan::plan(&s);
     let options = Options {
         only: Some("segmenter/lungs".into()),

@@ -23,6 +23,29 @@ fn study_files() -> Vec<PathBuf> {
     out
 }
 
+/// Loads a shipped study. `real-cxr` reads the shared X-rays beside the project, outside its folder, so it
+/// is loaded as `--allow-outside` loads it (and refused without, which `outside_data_needs_the_flag` checks).
+fn load(path: &std::path::Path) -> study::LoadedStudy {
+    let reach = if path.ends_with("real-cxr.study") {
+        study::source::Reach::Anywhere
+    } else {
+        study::source::Reach::StudyTree
+    };
+    study::load_with(path, reach)
+}
+
+#[test]
+fn outside_data_needs_the_flag() {
+    let loaded = study::load(std::path::Path::new("studies/real-cxr.study"));
+    let codes: Vec<&str> = loaded
+        .diagnostics
+        .items
+        .iter()
+        .map(|d| d.code.id())
+        .collect();
+    assert_eq!(codes, ["E0035", "E0035"], "one per dataset path");
+}
+
 /// Root studies (those with a header); library files under studies/lib are checked through them.
 fn root_studies() -> Vec<PathBuf> {
     study_files()
@@ -34,7 +57,7 @@ fn root_studies() -> Vec<PathBuf> {
 #[test]
 fn every_study_checks_without_diagnostics() {
     for path in root_studies() {
-        let loaded = study::load(&path);
+        let loaded = load(&path);
         let rendered = study::diagnostics::render_all(
             &loaded.diagnostics,
             &loaded.sources,
@@ -81,9 +104,10 @@ fn formatting_keeps_the_fingerprint_and_every_comment() {
             .file_name()
             .and_then(|n| n.to_str())
             .unwrap_or("x.study");
-        let original = study::load(&path).study.expect("valid");
+        let original = load(&path).study.expect("valid");
         let reformatted = format_text(FileId(0), &scrambled).expect("scrambled text parses");
-        let again = study::load_bytes(name, reformatted.as_bytes(), dir.as_deref())
+        let reach = study::source::Reach::Anywhere; // what `load` allowed the original
+        let again = study::load_bytes_with(name, reformatted.as_bytes(), dir.as_deref(), reach)
             .study
             .expect("still valid");
         assert_eq!(
@@ -109,8 +133,8 @@ fn formatting_keeps_the_fingerprint_and_every_comment() {
 #[test]
 fn plan_json_is_valid_and_identical_across_runs() {
     for path in root_studies() {
-        let a = study::plan::plan(&study::load(&path).study.expect("valid"));
-        let b = study::plan::plan(&study::load(&path).study.expect("valid"));
+        let a = study::plan::plan(&load(&path).study.expect("valid"));
+        let b = study::plan::plan(&load(&path).study.expect("valid"));
         let ja = serde_json::to_string_pretty(&a).expect("serialises");
         let jb = serde_json::to_string_pretty(&b).expect("serialises");
         assert_eq!(ja, jb, "{}", path.display());
@@ -122,7 +146,7 @@ fn plan_json_is_valid_and_identical_across_runs() {
 #[test]
 fn plan_cells_come_after_their_dependencies() {
     for path in root_studies() {
-        let plan = study::plan::plan(&study::load(&path).study.expect("valid"));
+        let plan = study::plan::plan(&load(&path).study.expect("valid"));
         let mut seen = std::collections::HashSet::new();
         for cell in &plan.cells {
             for dep in &cell.deps {

@@ -102,7 +102,7 @@ fn a_small_cnn_tells_nih_from_kermany_images() {
         return;
     }
     let dir = tempfile::tempdir().expect("temp dir");
-    let s = checked(
+    let s = common::checked_outside(
         &format!(
             "study \"t\" {{ seed 4 }}\ndataset cxr = csv(\"{}\") {{\n  image column \"path\"\n  label column \"label\"\n  source column \"source\"\n  keep source in [\"nih-chestxray14\", \"kermany-pediatric-cxr\"]\n}}\ncrop full = full\npreprocess p {{ resize 64 }}\nmodel m = cnn(channels: [8, 16, 32])\ntrain quick {{ optimizer adam(lr: 2e-3), epochs 2, batch 16 }}\nsplit s = random {{ data cxr, fractions {{ train 70%, test 30% }} }}\nexperiment e {{ model m, crop full, split s, preprocess p, train quick }}\n",
             manifest.display()

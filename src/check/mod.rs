@@ -19,7 +19,7 @@ mod values;
 use crate::diagnostics::{Code, Diagnostic, Diagnostics};
 use crate::diagnostics::{did_you_mean, suggest};
 use crate::source::normalize;
-use crate::source::{SourceMap, Span};
+use crate::source::{Reach, SourceMap, Span};
 use crate::study::*;
 use crate::syntax::ast::{self, Decl, DeclKind, Ident, Item, Value};
 use indexmap::IndexMap;
@@ -40,11 +40,13 @@ pub struct Checker<'a> {
     symbols: IndexMap<String, Symbol>,
     used: HashSet<String>,
     root_dir: PathBuf,
+    reach: Reach,
     study: Study,
 }
 
 /// Checks a parsed study. Returns the `Study` only when there is no error; warnings may come with it.
-pub fn check(ast: &ast::Ast, sources: &SourceMap) -> (Option<Study>, Diagnostics) {
+/// Paths outside the study's folder tree are errors unless `reach` allows them.
+pub fn check(ast: &ast::Ast, sources: &SourceMap, reach: Reach) -> (Option<Study>, Diagnostics) {
     let root_dir = ast
         .files
         .first()
@@ -56,6 +58,7 @@ pub fn check(ast: &ast::Ast, sources: &SourceMap) -> (Option<Study>, Diagnostics
         symbols: IndexMap::new(),
         used: HashSet::new(),
         root_dir: normalize(&root_dir),
+        reach,
         study: empty_study(),
     };
     let items = ast.items();
@@ -123,6 +126,18 @@ impl<'a> Checker<'a> {
 
     /// A path written in the file of `span`, made relative to the root study's folder, so that moving a
     /// declaration into an included file (with its paths adjusted) does not change the study's meaning.
+    /// A path as written, resolved against the file it is written in and shown relative to the study's
+    /// folder; one that leaves the folder is an error (E0035) unless the study may reach anywhere.
+    pub fn bounded_path(&mut self, span: Span, written: &str) -> String {
+        let resolved = self.resolve_path(span, written);
+        if self.reach == Reach::StudyTree
+            && !crate::source::inside(&self.root_dir.join(&resolved), &self.root_dir)
+        {
+            self.error(crate::syntax::outside_study(span, written, &self.root_dir));
+        }
+        resolved
+    }
+
     pub fn resolve_path(&self, span: Span, written: &str) -> String {
         let written_path = Path::new(written);
         if written_path.is_absolute() {

@@ -472,7 +472,7 @@ impl Checker<'_> {
             self.out_of_range(v.span(), format!("{what} is empty"), "give a path");
             return None;
         }
-        Some(self.resolve_path(v.span(), &s))
+        Some(self.bounded_path(v.span(), &s))
     }
 
     pub fn ident<'b>(&mut self, v: &'b Value, what: &str) -> Option<&'b Ident> {

@@ -169,6 +169,14 @@ pub fn load(name: &str, dataset: &Dataset, ctx: &DataContext) -> Result<Table, V
     }
 }
 
+/// Whether diagnostics may quote a manifest's text: only a `.csv` or `.tsv` file's, never an arbitrary
+/// file's lines.
+pub fn quotable(path: &Path) -> bool {
+    path.extension()
+        .and_then(|x| x.to_str())
+        .is_some_and(|x| x.eq_ignore_ascii_case("csv") || x.eq_ignore_ascii_case("tsv"))
+}
+
 /// Positions of the mapped columns in the header.
 struct ColumnIndex {
     image: usize,
@@ -206,11 +214,16 @@ impl ColumnIndex {
         let mut find = |column: &str, role: &str| -> Option<usize> {
             let found = all.get(column).copied();
             if found.is_none() {
-                let help =
-                    match crate::diagnostics::suggest(column, header.iter().map(String::as_str)) {
-                        Some(s) => format!("did you mean `{s}`? (the {role} column)"),
-                        None => format!("the header has: {}", header.join(", ")),
-                    };
+                let suggestion =
+                    crate::diagnostics::suggest(column, header.iter().map(String::as_str));
+                let help = match suggestion {
+                    _ if !quotable(path) => format!(
+                        "`{}` is not a .csv file, so its header is not shown; name the manifest's {role} column",
+                        crate::source::display_path(path)
+                    ),
+                    Some(s) => format!("did you mean `{s}`? (the {role} column)"),
+                    None => format!("the header has: {}", header.join(", ")),
+                };
                 problems.push(
                     Problem::new(
                         Code::MissingColumn,

@@ -323,6 +323,20 @@ fn problems_to_diagnostics(
     for p in problems {
         let mut d = Diagnostic::new(p.code, p.message.clone());
         match &p.place {
+            Some(Place::Text { file, start, .. }) if !manifest::quotable(file) => {
+                // Not a manifest's text: the place is given by line, its contents are not shown.
+                let line = std::fs::read(file).map_or(1, |b| {
+                    1 + b[..(*start).min(b.len())]
+                        .iter()
+                        .filter(|c| **c == b'\n')
+                        .count()
+                });
+                d.message = format!(
+                    "{}, line {line}: {} (not quoted: not a .csv file)",
+                    crate::source::display_path(file),
+                    d.message
+                );
+            }
             Some(Place::Text { file, start, end }) => {
                 let id = match loaded.get(file) {
                     Some(id) => *id,

@@ -122,6 +122,8 @@ codes! {
 
     IncompatibleChoice = "E0034", "incompatible settings";
 
+    OutsideStudy = "E0035", "path outside the study's folder";
+
     DataMissing = "E0040", "data file or folder not found";
 
     CsvMalformed = "E0041", "manifest is not readable CSV";
@@ -169,6 +171,19 @@ codes! {
     OutputInUse = "E0070", "the output folder is being written by another run";
 
     Unused = "W0001", "declaration is never used";
+}
+
+/// What `study explain CODE` prints (`all`: every code with its title), or why there is nothing.
+pub fn explain(code: &str) -> Result<String, String> {
+    if code.eq_ignore_ascii_case("all") {
+        return Ok(Code::ALL
+            .iter()
+            .map(|c| format!("{c}  {}\n", c.title()))
+            .collect());
+    }
+    let c = Code::parse(code)
+        .ok_or_else(|| format!("unknown code `{code}`; `study explain all` lists every code"))?;
+    Ok(format!("{c}: {}\n\n{}\n", c.title(), c.explanation()))
 }
 
 impl fmt::Display for Code {

@@ -58,6 +58,36 @@ pub struct RunSummary {
     pub seconds: f64,
 }
 
+impl RunSummary {
+    /// What the terminal says at the end of a run: cells recomputed and why, failed, not run, and counts.
+    pub fn lines(&self) -> Vec<String> {
+        let mut lines: Vec<String> = self
+            .recomputed
+            .iter()
+            .map(|(cell, why)| format!("recomputed {cell}: {why}"))
+            .collect();
+        lines.extend(
+            self.failed
+                .iter()
+                .map(|(cell, _)| format!("failed: {cell}")),
+        );
+        if !self.blocked.is_empty() {
+            let n = self.blocked.len();
+            lines.push(format!(
+                "not run ({n} cells) because a cell they need failed"
+            ));
+        }
+        lines.push(format!(
+            "{} cell(s) run, {} already done, {} failed in {:.1} s",
+            self.ran.len(),
+            self.skipped,
+            self.failed.len(),
+            self.seconds
+        ));
+        lines
+    }
+}
+
 /// `*`-wildcard match of a cell name.
 fn matches(pattern: &str, name: &str) -> bool {
     let parts: Vec<&str> = pattern.split('*').collect();

@@ -6,9 +6,11 @@
 //! in which every cell comes after the cells it depends on.
 
 mod fingerprint;
+mod summary;
 
 use crate::hash::{canonical, hash_hex};
 pub use fingerprint::fingerprint;
+pub use summary::summary;
 
 use crate::study::*;
 use indexmap::IndexMap;
@@ -551,91 +553,4 @@ fn order(cells: &mut Vec<Cell>) {
     }
     let mut taken: Vec<Option<Cell>> = std::mem::take(cells).into_iter().map(Some).collect();
     *cells = sorted.into_iter().filter_map(|i| taken[i].take()).collect();
-}
-
-/// Counts and relations for `study plan`'s summary.
-pub fn summary(plan: &Plan) -> String {
-    let mut out = String::new();
-    let s = &plan.study;
-    out.push_str(&format!(
-        "study \"{}\"  fingerprint {}\n",
-        s.name,
-        &plan.fingerprint[..16]
-    ));
-    out.push_str(&format!(
-        "seed {}, {} repeat(s), output {}\n\n",
-        s.seed, s.repeats, s.output
-    ));
-    out.push_str(&format!("{} cells:\n", plan.cells.len()));
-    for kind in Task::KINDS {
-        let n = plan.cells.iter().filter(|c| c.kind() == kind).count();
-        if n > 0 {
-            out.push_str(&format!("  {kind:<10} {n}\n"));
-        }
-    }
-    if !s.experiments.is_empty() {
-        out.push_str("\nexperiments:\n");
-        for (name, e) in &s.experiments {
-            // Each grid cell trains once per fold of its split and per repeat.
-            let runs: usize = e
-                .points
-                .iter()
-                .map(|p| s.splits[&p.split].folds().len())
-                .sum::<usize>()
-                * e.repeats as usize;
-            let varying = if e.varying.is_empty() {
-                "one setup".to_string()
-            } else {
-                format!("varying {}", e.varying.join(" × "))
-            };
-            let metrics: Vec<&str> = e.measures.iter().map(|m| m.name()).collect();
-            out.push_str(&format!(
-                "  {name}: {} grid cell(s) ({varying}) × folds × {} repeat(s) = {runs} training(s); measures {}\n",
-                e.points.len(),
-                e.repeats,
-                metrics.join(", ")
-            ));
-        }
-    }
-    let interesting = ["aggregate", "probe", "verdict"];
-    out.push_str("\ndepends on:\n");
-    for cell in plan
-        .cells
-        .iter()
-        .filter(|c| interesting.contains(&c.kind()))
-    {
-        let mut counts: IndexMap<&str, usize> = IndexMap::new();
-        for d in &cell.deps {
-            let kind = plan
-                .cells
-                .iter()
-                .find(|c| &c.name == d)
-                .map_or("?", |c| c.kind());
-            *counts.entry(kind).or_default() += 1;
-        }
-        let deps: Vec<String> = counts
-            .iter()
-            .map(|(k, n)| {
-                if *n == 1 {
-                    cell.deps
-                        .iter()
-                        .find(|d| plan.cells.iter().any(|c| &c.name == *d && c.kind() == *k))
-                        .cloned()
-                        .unwrap_or_default()
-                } else {
-                    format!("{n} {k} cells")
-                }
-            })
-            .collect();
-        out.push_str(&format!(
-            "  {:<28} <- {}\n",
-            cell.name,
-            if deps.is_empty() {
-                "nothing".into()
-            } else {
-                deps.join(", ")
-            }
-        ));
-    }
-    out
 }

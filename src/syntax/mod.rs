@@ -11,7 +11,7 @@ pub use ast::Ast;
 pub use parser::parse_file;
 
 use crate::diagnostics::{Code, Diagnostic, Diagnostics};
-use crate::source::{FileId, SourceMap, Span, display_path};
+use crate::source::{FileId, Reach, SourceMap, Span, display_path, inside};
 use std::path::{Path, PathBuf};
 
 /// Files larger than this are refused before parsing.
@@ -24,9 +24,13 @@ pub struct Parsed {
     pub diagnostics: Diagnostics,
 }
 
-/// Reads and parses a study file and everything it includes.
-pub fn parse_path(path: &Path) -> Parsed {
-    let mut loader = Loader::default();
+/// Reads and parses a study file and everything it includes (only from its folder tree, unless `reach`
+/// allows anywhere).
+pub fn parse_path(path: &Path, reach: Reach) -> Parsed {
+    let mut loader = Loader {
+        reach,
+        ..Loader::default()
+    };
     match std::fs::read(path) {
         Ok(bytes) => {
             let name = path.display().to_string();
@@ -53,11 +57,28 @@ pub fn parse_path(path: &Path) -> Parsed {
 
 /// Parses study bytes held in memory (any bytes: invalid UTF-8 is a diagnostic); includes are resolved
 /// relative to `dir`.
-pub fn parse_bytes(name: &str, bytes: &[u8], dir: Option<&Path>) -> Parsed {
-    let mut loader = Loader::default();
+pub fn parse_bytes(name: &str, bytes: &[u8], dir: Option<&Path>, reach: Reach) -> Parsed {
+    let mut loader = Loader {
+        reach,
+        ..Loader::default()
+    };
     let path = dir.map(|d| d.join(name));
     loader.load_bytes(name.to_string(), path, bytes.to_vec());
     loader.finish()
+}
+
+/// E0035: a path that leaves the study's folder tree, refused unless `--allow-outside` is given.
+pub fn outside_study(span: Span, written: &str, root: &Path) -> Diagnostic {
+    let root = match display_path(root) {
+        r if r.is_empty() => ".".to_string(),
+        r => r,
+    };
+    Diagnostic::new(
+        Code::OutsideStudy,
+        format!("`{written}` is outside the study's folder `{root}`"),
+    )
+    .at(span, "this path leaves the study's folder")
+    .help("keep the study's files under its folder, or run with --allow-outside to let the study use this path")
 }
 
 fn io_reason(e: &std::io::Error) -> String {
@@ -78,6 +99,9 @@ struct Loader {
     loaded: Vec<(PathBuf, FileId)>,
     /// Includes being followed, outermost first: (canonical path of the includer, include span).
     stack: Vec<(PathBuf, Span)>,
+    reach: Reach,
+    /// The folder of the root file: includes stay inside it unless `reach` is `Anywhere`.
+    root: Option<PathBuf>,
 }
 
 impl Loader {
@@ -100,6 +124,9 @@ impl Loader {
         };
         let size = text.len();
         let id = self.sources.add(name, path.clone(), text);
+        if self.root.is_none() {
+            self.root = Some(self.sources.get(id).dir());
+        }
         if let Some(canonical) = path.as_ref().and_then(|p| p.canonicalize().ok()) {
             self.loaded.push((canonical, id));
         }
@@ -163,6 +190,24 @@ impl Loader {
             } else {
                 dir.join(relative)
             };
+            if path.extension().is_none_or(|x| x != "study") {
+                // Never read, so that no other file's text is shown in a diagnostic.
+                self.diagnostics.push(
+                    Diagnostic::new(
+                        Code::Unreadable,
+                        format!("cannot include `{}`: it is not a .study file", include.path.value),
+                    )
+                    .at(include.path.span, "not read")
+                    .help("only study files (ending in .study) can be included; data files are named by datasets"),
+                );
+                continue;
+            }
+            let root = self.root.clone().unwrap_or_default();
+            if self.reach == Reach::StudyTree && !inside(&path, &root) {
+                self.diagnostics
+                    .push(outside_study(include.path.span, &include.path.value, &root));
+                continue;
+            }
             let canonical = path.canonicalize().ok();
             if let Some(canonical) = &canonical {
                 let in_cycle = includer.as_ref() == Some(canonical)

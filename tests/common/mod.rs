@@ -6,7 +6,17 @@ use study::study::Study;
 /// Checks study text (includes resolve against `dir`), failing the test with the rendered diagnostics.
 #[allow(dead_code)] // not every test program that shares this module checks study text
 pub fn checked(text: &str, dir: &Path) -> Study {
-    let loaded = study::load_bytes("t.study", text.as_bytes(), Some(dir));
+    checked_with(text, dir, study::source::Reach::StudyTree)
+}
+
+/// `checked` for text naming files outside `dir` (the shared X-rays), as `--allow-outside` allows.
+#[allow(dead_code)] // not every test program that shares this module reads the shared data
+pub fn checked_outside(text: &str, dir: &Path) -> Study {
+    checked_with(text, dir, study::source::Reach::Anywhere)
+}
+
+fn checked_with(text: &str, dir: &Path, reach: study::source::Reach) -> Study {
+    let loaded = study::load_bytes_with("t.study", text.as_bytes(), Some(dir), reach);
     let rendered = study::diagnostics::render_all(
         &loaded.diagnostics,
         &loaded.sources,
@@ -54,4 +64,19 @@ pub fn results_without_times(out: &Path) -> serde_json::Value {
     let mut v: serde_json::Value = serde_json::from_slice(&bytes).expect("json");
     strip(&mut v);
     v
+}
+
+/// Runs the `study` binary in `dir` (the package root when `None`): exit code, stdout, stderr.
+#[allow(dead_code)] // not every test program that shares this module runs the binary
+pub fn study_in(dir: Option<&Path>, args: &[&str]) -> (i32, String, String) {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_study"));
+    if let Some(dir) = dir {
+        command.current_dir(dir);
+    }
+    let out = command.args(args).output().expect("runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
 }
