@@ -129,8 +129,16 @@ fn check_edit(edit: Edit) {
     assert_eq!(results(&out), results(&fresh), "{edit:?}");
 }
 
+/// Three edits per run of the suite (each is two runs of the study); `PROPTEST_CASES` asks for more.
+fn cases() -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3)
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 3, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
 
     #[test]
     fn an_incremental_run_after_an_edit_equals_a_fresh_run(
