@@ -241,3 +241,107 @@ fn bootstrap_is_seeded_and_macro_auc_averages_classes() {
 //   tn, fp, fn, tp = confusion_matrix(y, s >= 0.5).ravel(); f1_score; balanced_accuracy_score
 //   youden: max over unique thresholds (descending) of sens + spec - 1, first maximum kept
 //   paired: cov = np.cov(A.v10, B.v10)[0,1]/m + np.cov(A.v01, B.v01)[0,1]/n; z = (A - B)/sqrt(vA + vB - 2 cov)
+
+/// Reference intervals of proportions: (successes, n, level, Wilson lower, upper, Clopper–Pearson lower,
+/// upper). Computed with mpmath 1.3 at 50 significant digits from the definitions statsmodels'
+/// `proportion_confint` uses (`method="wilson"`; `method="beta"`, which is R's `binom.test`), then rounded
+/// to the nearest double. They agree with the published values: Newcombe (1998), Statistics in Medicine 17:857–872,
+/// Table II (81/263: Wilson 0.2553–0.3662, exact 0.2527–0.3676; 15/148: 0.0624–0.1605, 0.0578–0.1617;
+/// 0/20: 0–0.1611, 0–0.1684; 1/29: 0.0061–0.1718, 0.0009–0.1776) and R's `binom.test(7, 20)`
+/// (0.1539092–0.5921885).
+const PROPORTIONS: [(usize, usize, f64, f64, f64, f64, f64); 8] = [
+    (
+        81,
+        263,
+        0.95,
+        0.2552885198782742,
+        0.36620957698280004,
+        0.25273674558527115,
+        0.36762192260135135,
+    ),
+    (
+        15,
+        148,
+        0.95,
+        0.06238639953073628,
+        0.16048724172330803,
+        0.05784401008344856,
+        0.161650490349479,
+    ),
+    (
+        0,
+        20,
+        0.95,
+        0.0,
+        0.16112515805281938,
+        0.0,
+        0.16843347098308534,
+    ),
+    (
+        1,
+        29,
+        0.95,
+        0.00611321429276266,
+        0.17175521879320288,
+        0.0008726468835799219,
+        0.17764429548872293,
+    ),
+    (
+        7,
+        20,
+        0.95,
+        0.18119182410108206,
+        0.5671457233147638,
+        0.15390920478454115,
+        0.5921885345328282,
+    ),
+    (
+        20,
+        20,
+        0.95,
+        0.8388748419471806,
+        1.0,
+        0.8315665290169146,
+        1.0,
+    ),
+    (
+        3,
+        8,
+        0.95,
+        0.13684428582359737,
+        0.6942576053973727,
+        0.08523341413725354,
+        0.7551367836334484,
+    ),
+    (
+        7,
+        20,
+        0.90,
+        0.202260040056761,
+        0.5334873111515284,
+        0.1773109175744491,
+        0.5580345113154888,
+    ),
+];
+
+#[test]
+fn proportion_intervals_match_reference_values() {
+    use study::eval::metrics::{clopper_pearson_interval, wilson_interval};
+    for (x, n, level, wl, wu, cl, cu) in PROPORTIONS {
+        let w = wilson_interval(x, n, level).expect("defined");
+        let c = clopper_pearson_interval(x, n, level).expect("defined");
+        for (what, got, want) in [
+            ("Wilson lower", w.lower, wl),
+            ("Wilson upper", w.upper, wu),
+            ("exact lower", c.lower, cl),
+            ("exact upper", c.upper, cu),
+        ] {
+            assert!(
+                (got - want).abs() < 1e-9,
+                "{x}/{n} at {level}: {what} {got} vs {want}"
+            );
+        }
+    }
+    assert!(wilson_interval(0, 0, 0.95).is_none());
+    assert!(clopper_pearson_interval(3, 2, 0.95).is_none());
+}

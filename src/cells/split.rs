@@ -10,14 +10,14 @@ pub fn split(ctx: &Ctx, name: &str, writer: &CellWriter) -> Result<(), CellError
     let table = records(ctx, &split.data)?.table();
     let assignment =
         crate::data::split::assign(name, split, &table, study.seed).map_err(CellError::Data)?;
-    // Partitions that experiments evaluate (and the training partition) need both classes: found here,
+    // Partitions that experiments evaluate, and those trained and selected on, need both classes: found here,
     // before any training starts.
     let evaluated: Vec<String> = study
         .experiments
         .values()
         .filter(|e| e.points.iter().any(|p| p.split == name))
         .flat_map(|e| e.evaluate.clone())
-        .chain(std::iter::once("train".to_string()))
+        .chain(["train".to_string(), "validation".to_string()])
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
         .filter(|p| split.partitions().contains(p))

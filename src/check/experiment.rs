@@ -40,6 +40,7 @@ impl Checker<'_> {
             "measure",
             "confidence",
             "bootstrap",
+            "interval",
             "per_source",
             "evaluate",
             "positive",
@@ -83,6 +84,16 @@ impl Checker<'_> {
         let bootstrap = match e.get("bootstrap").and_then(|b| self.one(b)) {
             Some(v) => self.count(v, "the number of bootstrap resamples", 100, 1_000_000)?,
             None => 1000,
+        };
+        let interval = match e.get("interval").and_then(|i| self.one(i)) {
+            Some(v) => match self
+                .choice(v, "interval of proportions", &["wilson", "exact"])?
+                .as_str()
+            {
+                "exact" => ProportionInterval::Exact,
+                _ => ProportionInterval::Wilson,
+            },
+            None => ProportionInterval::Wilson,
         };
         let per_source = match e.get("per_source") {
             Some(p) => self.flag(p)?,
@@ -192,6 +203,7 @@ impl Checker<'_> {
             measures,
             confidence,
             bootstrap,
+            interval,
             per_source,
             evaluate,
             positive,

@@ -51,6 +51,28 @@ impl Checker<'_> {
             .and_then(|d| d.sources.clone());
 
         let mut ok = data.is_some();
+        // A split trains on its data: one known class cannot be trained on (a one-label collection goes
+        // into a union with collections of the other labels).
+        if let (Some(v), Some(classes)) = (
+            data_value,
+            data.as_ref()
+                .and_then(|d| self.study.datasets.get(d))
+                .and_then(|d| d.classes.as_ref()),
+        ) && classes.len() < 2
+        {
+            self.error(
+                Diagnostic::new(
+                    Code::OutOfRange,
+                    format!(
+                        "the split's data has one class only ({}); a classifier is trained on two",
+                        classes.join(", ")
+                    ),
+                )
+                .at(v.span(), "one class")
+                .help("split a union of this dataset with datasets of the other classes"),
+            );
+            ok = false;
+        }
         let stratify = match e.get("stratify") {
             Some(s) => self.flag(s).unwrap_or_else(|| {
                 ok = false;

@@ -409,11 +409,22 @@ pub fn missing_classes(
                             .join(", ")
                     )
                 };
+                let mut sources: Vec<&str> = members
+                    .iter()
+                    .map(|i| table.records[*i].source.as_str())
+                    .collect();
+                sources.sort();
+                sources.dedup();
+                let from = match sources.as_slice() {
+                    [] => String::new(),
+                    [one] => format!(" (source {one})"),
+                    many => format!(" (sources {})", many.join(", ")),
+                };
                 out.push(Problem::new(
                     Code::MissingClass,
                     dataset,
-                    format!("partition `{partition}` of split `{}`{where_} has {has}; its metrics are undefined", assignment.split),
-                    "change the fractions or the sources, or stop evaluating this partition",
+                    format!("partition `{partition}` of split `{}`{where_} has {has}{from}; a classifier needs two classes there", assignment.split),
+                    "add a source with the other class to this partition (a union of one-label sources works), change the fractions, or stop evaluating this partition",
                 ));
             }
         }

@@ -285,7 +285,7 @@ pub fn report(
                     .values()
                     .filter(|e| e.points.iter().any(|p| &p.split == name))
                     .flat_map(|e| e.evaluate.clone())
-                    .chain(std::iter::once("train".to_string()))
+                    .chain(["train".to_string(), "validation".to_string()])
                     .collect::<std::collections::BTreeSet<_>>()
                     .into_iter()
                     .filter(|p| s.partitions().contains(p))

@@ -49,6 +49,9 @@ pub struct Estimate {
     /// Why there is no value (a class missing, a failed cell).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub undefined: Option<String>,
+    /// Why the value deserves care although it is defined (an AUC from few images of a class).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub caution: Option<String>,
 }
 
 impl Estimate {
@@ -60,6 +63,7 @@ impl Estimate {
             se: None,
             units: Vec::new(),
             undefined: Some(reason.into()),
+            caution: None,
         }
     }
 
@@ -129,6 +133,7 @@ pub fn combine<E: std::fmt::Display>(
         se: (values.len() > 1).then(|| (between / r).sqrt()),
         units: values.iter().map(|u| u.value).collect(),
         undefined: None,
+        caution: None,
     }
 }
 

@@ -2,6 +2,7 @@
 //! variance, confidence interval and paired test, stratified bootstrap intervals, and threshold
 //! metrics. A metric that is undefined on the data says why instead of returning NaN.
 
+use crate::study::ProportionInterval;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -345,6 +346,92 @@ impl Confusion {
             }
         }
     }
+}
+
+/// The interval of `successes` out of `n` at `level` by `rule`; `None` when `n` is 0.
+pub fn proportion_interval(
+    rule: ProportionInterval,
+    successes: usize,
+    n: usize,
+    level: f64,
+) -> Option<Interval> {
+    match rule {
+        ProportionInterval::Wilson => wilson_interval(successes, n, level),
+        ProportionInterval::Exact => clopper_pearson_interval(successes, n, level),
+    }
+}
+
+/// Wilson's score interval of a proportion (Wilson 1927), as statsmodels' `proportion_confint(method =
+/// "wilson")` forms it.
+pub fn wilson_interval(successes: usize, n: usize, level: f64) -> Option<Interval> {
+    if n == 0 || successes > n {
+        return None;
+    }
+    let (x, n) = (successes as f64, n as f64);
+    let z = z_of(level);
+    let z2 = z * z;
+    let center = (x + z2 / 2.0) / (n + z2);
+    let half = z * (x * (n - x) / n + z2 / 4.0).sqrt() / (n + z2);
+    Some(Interval {
+        lower: (center - half).max(0.0),
+        upper: (center + half).min(1.0),
+    })
+}
+
+/// Clopper–Pearson's exact interval of a proportion: the quantiles of Beta(x, n − x + 1) and
+/// Beta(x + 1, n − x), as R's `binom.test` gives it.
+pub fn clopper_pearson_interval(successes: usize, n: usize, level: f64) -> Option<Interval> {
+    if n == 0 || successes > n {
+        return None;
+    }
+    let alpha = (1.0 - level) / 2.0;
+    let (x, n) = (successes as f64, n as f64);
+    let lower = if successes == 0 {
+        0.0
+    } else {
+        beta_quantile(x, n - x + 1.0, alpha)
+    };
+    let upper = if successes as f64 == n {
+        1.0
+    } else {
+        beta_quantile(x + 1.0, n - x, 1.0 - alpha)
+    };
+    Some(Interval { lower, upper })
+}
+
+/// The `q` quantile of Beta(a, b): statrs' inverse, refined by bisection on the regularised incomplete beta
+/// function to full double precision.
+fn beta_quantile(a: f64, b: f64, q: f64) -> f64 {
+    use statrs::function::beta::{beta_reg, inv_beta_reg};
+    let guess = inv_beta_reg(a, b, q);
+    let (mut lo, mut hi) = (0.0f64, 1.0f64);
+    if guess.is_finite() && (0.0..=1.0).contains(&guess) {
+        // Bracket the root around the guess, widening until it holds.
+        let mut step = 1e-6;
+        loop {
+            let (l, h) = ((guess - step).max(0.0), (guess + step).min(1.0));
+            if beta_reg(a, b, l) <= q && beta_reg(a, b, h) >= q {
+                (lo, hi) = (l, h);
+                break;
+            }
+            if step >= 1.0 {
+                break;
+            }
+            step *= 16.0;
+        }
+    }
+    for _ in 0..200 {
+        let mid = (lo + hi) / 2.0;
+        if mid <= lo || mid >= hi {
+            break;
+        }
+        if beta_reg(a, b, mid) < q {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    (lo + hi) / 2.0
 }
 
 /// The threshold maximising Youden's J = sensitivity + specificity − 1 over the observed scores; among

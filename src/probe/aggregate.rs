@@ -1,13 +1,13 @@
 //! An experiment's measures, combined over its trained models.
 
 use super::{
-    AUC_RANGE, NoValue, ProbeError, Results, positive_of, roc, scores_of, sources_in, unit_metric,
-    unit_threshold,
+    AUC_RANGE, IntervalRule, NoValue, ProbeError, Results, few_images, method_notes, positive_of,
+    roc, scores_of, sources_in, unit_metric, unit_threshold,
 };
 use crate::eval::estimate::{UnitValue, combine};
 use crate::eval::metrics::Scores;
 use crate::eval::predictions::Predictions;
-use crate::study::Experiment;
+use crate::study::{Experiment, Metric};
 
 /// An experiment's measures per grid point, evaluated partition and (with `per source`) source, each
 /// combined over the units (trained models) of its point. `units[i]` holds the predictions of the
@@ -21,13 +21,16 @@ pub fn aggregate(
     let mut results = Results::new(name, "experiment");
     let mut curves = Vec::new();
     let mut worst = Vec::new();
+    let mut all_thresholds = Vec::new();
     for (point, units) in exp.points.iter().zip(units) {
         results.units += units.len();
         let mut thresholds = Vec::new();
         let mut positives = Vec::new();
         for u in units {
             let positive = positive_of(exp, u)?;
-            thresholds.push(unit_threshold(exp, u, positive, &mut results.notes));
+            let t = unit_threshold(exp, u, positive, &mut results.notes);
+            all_thresholds.push((u.cell.clone(), t));
+            thresholds.push(t);
             positives.push(positive);
         }
         for partition in &exp.evaluate {
@@ -57,20 +60,18 @@ pub fn aggregate(
                                 *metric,
                                 s,
                                 thresholds[k],
-                                exp.confidence,
-                                exp.bootstrap,
+                                IntervalRule::of(exp),
                                 seed ^ k as u64,
                             )
                         })
                         .collect();
                     let mut args = vec![partition.clone()];
                     args.extend(scope.clone());
-                    results.push(
-                        metric.name(),
-                        args,
-                        Some(point),
-                        combine(&per_unit, exp.confidence, AUC_RANGE),
-                    );
+                    let mut estimate = combine(&per_unit, exp.confidence, AUC_RANGE);
+                    if *metric == Metric::Auc && estimate.undefined.is_none() {
+                        estimate.caution = few_images(&scores);
+                    }
+                    results.push(metric.name(), args, Some(point), estimate);
                 }
                 for (u, s) in units.iter().zip(&scores) {
                     if let Some(curve) = roc::curve(s) {
@@ -102,6 +103,9 @@ pub fn aggregate(
             }
         }
     }
+    let mut notes = method_notes(exp, &all_thresholds);
+    notes.append(&mut results.notes);
+    results.notes = notes;
     results.details = serde_json::json!({
         "varying": exp.varying,
         "measures": exp.measures.iter().map(|m| m.name()).collect::<Vec<_>>(),

@@ -1,8 +1,8 @@
 //! The seen − unseen gap of an experiment's metric, overall and per unseen source.
 
 use super::{
-    AUC_RANGE, NoValue, ProbeError, Results, held_out_seen, positive_of, scores_of, sources_in,
-    threshold_metric, unit_metric, unit_threshold,
+    AUC_RANGE, IntervalRule, NoValue, ProbeError, Results, held_out_seen, positive_of, scores_of,
+    sources_in, threshold_metric, unit_metric, unit_threshold,
 };
 use crate::eval::estimate::{UnitValue, combine};
 use crate::eval::metrics::{Scores, auc, percentile_interval};
@@ -61,8 +61,7 @@ pub fn gap(name: &str, input: GapInput, seed: u64) -> Result<Results, ProbeError
                 metric,
                 s,
                 *threshold,
-                exp.confidence,
-                exp.bootstrap,
+                IntervalRule::of(exp),
                 seed ^ k as u64,
             )
         })
@@ -83,8 +82,7 @@ pub fn gap(name: &str, input: GapInput, seed: u64) -> Result<Results, ProbeError
                 metric,
                 &b,
                 *threshold,
-                exp.confidence,
-                exp.bootstrap,
+                IntervalRule::of(exp),
                 seed,
             ));
             gap_units.push(difference(

@@ -23,10 +23,10 @@ pub use results::{ResultEntry, Results, SegmenterResult, point_label};
 use crate::eval::estimate::UnitValue;
 use crate::eval::metrics::{
     Scores, Undefined, auc, bootstrap_interval, confusion, delong_interval, percentile_interval,
-    youden_threshold,
+    proportion_interval, youden_threshold,
 };
 use crate::eval::predictions::{Prediction, Predictions};
-use crate::study::{Experiment, Metric, Threshold};
+use crate::study::{Experiment, Metric, ProportionInterval, Threshold};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -94,17 +94,84 @@ fn threshold_metric(metric: Metric, threshold: f64) -> impl Fn(&Scores) -> Optio
     }
 }
 
-/// One unit's value of a metric with its interval: DeLong for AUC, stratified bootstrap otherwise.
+/// An AUC resting on fewer images of a class than this is marked in the report.
+pub const FEW_IMAGES: usize = 10;
+
+/// The caution for an AUC over these units' scores: the fewest positives and negatives of any unit, when
+/// either is below `FEW_IMAGES` (and neither is zero, which leaves the AUC undefined instead).
+pub fn few_images(scores: &[Scores]) -> Option<String> {
+    let positives = scores.iter().map(|s| s.positives.len()).min()?;
+    let negatives = scores.iter().map(|s| s.negatives.len()).min()?;
+    (positives.min(negatives) < FEW_IMAGES && positives > 0 && negatives > 0).then(|| {
+        format!("{positives} positive and {negatives} negative image(s): fewer than {FEW_IMAGES} of a class")
+    })
+}
+
+/// What an experiment's numbers rest on: the interval of each measured metric and the decision threshold.
+pub fn method_notes(exp: &Experiment, thresholds: &[(String, f64)]) -> Vec<String> {
+    use Metric::*;
+    let level = format!("{}%", exp.confidence * 100.0);
+    let mut intervals = Vec::new();
+    for m in &exp.measures {
+        let how = match m {
+            Auc => "DeLong".to_string(),
+            Sensitivity | Specificity | Accuracy => exp.interval.name().to_string(),
+            F1 | BalancedAccuracy => format!("stratified bootstrap, {} resamples", exp.bootstrap),
+            Loss => continue,
+        };
+        intervals.push(format!("{} {how}", m.name()));
+    }
+    let mut notes = vec![format!(
+        "{level} intervals: {}; over repeats and folds, the mean with the between-unit variance added",
+        intervals.join(", ")
+    )];
+    let thresholded = exp.measures.iter().any(|m| !matches!(m, Auc | Loss));
+    if thresholded {
+        notes.push(match exp.threshold {
+            Threshold::Fixed(t) => format!("decision threshold {t} (declared)"),
+            Threshold::Youden => format!(
+                "decision threshold: Youden's on each model's validation predictions ({})",
+                thresholds
+                    .iter()
+                    .map(|(unit, t)| format!("{unit}: {t:.3}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        });
+    }
+    notes
+}
+
+/// How one unit's intervals are formed: the level, the bootstrap resamples, the rule for proportions.
+#[derive(Clone, Copy, Debug)]
+pub struct IntervalRule {
+    pub level: f64,
+    pub resamples: u32,
+    pub proportions: ProportionInterval,
+}
+
+impl IntervalRule {
+    /// The rule an experiment declares (`confidence`, `bootstrap`, `interval`).
+    pub fn of(exp: &Experiment) -> IntervalRule {
+        IntervalRule {
+            level: exp.confidence,
+            resamples: exp.bootstrap,
+            proportions: exp.interval,
+        }
+    }
+}
+
+/// One unit's value of a metric with its interval: DeLong for AUC; Wilson's (or the exact) interval for
+/// proportions (sensitivity, specificity, accuracy); a stratified bootstrap for F1 and balanced accuracy.
 fn unit_metric(
     metric: Metric,
     s: &Scores,
     threshold: f64,
-    level: f64,
-    resamples: u32,
+    rule: IntervalRule,
     seed: u64,
 ) -> Result<UnitValue, NoValue> {
     if metric == Metric::Auc {
-        return match delong_interval(s, level) {
+        return match delong_interval(s, rule.level) {
             Ok((a, i)) => Ok(UnitValue::with_interval(a, i.lower, i.upper)),
             Err(why) => auc(s).get().map(UnitValue::plain).ok_or(why.into()),
         };
@@ -115,10 +182,27 @@ fn unit_metric(
         Metric::Specificity => NoValue::NoClass("negative"),
         _ => NoValue::NoImages,
     })?;
-    Ok(match bootstrap_interval(s, level, resamples, seed, f) {
-        Ok(i) => UnitValue::with_interval(value, i.lower, i.upper),
-        Err(_) => UnitValue::plain(value),
-    })
+    let c = confusion(s, threshold);
+    let proportion = match metric {
+        Metric::Sensitivity => Some((c.tp, c.tp + c.fn_)),
+        Metric::Specificity => Some((c.tn, c.tn + c.fp)),
+        Metric::Accuracy => Some((c.tp + c.tn, c.tp + c.tn + c.fp + c.fn_)),
+        _ => None,
+    };
+    if let Some((successes, n)) = proportion {
+        return Ok(
+            match proportion_interval(rule.proportions, successes, n, rule.level) {
+                Some(i) => UnitValue::with_interval(value, i.lower, i.upper),
+                None => UnitValue::plain(value),
+            },
+        );
+    }
+    Ok(
+        match bootstrap_interval(s, rule.level, rule.resamples, seed, f) {
+            Ok(i) => UnitValue::with_interval(value, i.lower, i.upper),
+            Err(_) => UnitValue::plain(value),
+        },
+    )
 }
 
 /// The decision threshold of a unit: fixed, or Youden's on its validation predictions (0.5 when the

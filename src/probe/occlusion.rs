@@ -1,9 +1,11 @@
 //! The main task's AUC under each crop, side by side: what is left when the lungs are hidden.
 
-use super::{AUC_RANGE, NoValue, PROBE_LEVEL, Results, held_out_seen, scores_of, unit_metric};
+use super::{
+    AUC_RANGE, IntervalRule, NoValue, PROBE_LEVEL, Results, held_out_seen, scores_of, unit_metric,
+};
 use crate::eval::estimate::{UnitValue, combine};
 use crate::eval::predictions::Predictions;
-use crate::study::{Metric, Split};
+use crate::study::{Metric, ProportionInterval, Split};
 
 /// The main task under each crop: AUC on the held-out seen partition, side by side.
 /// `units[i]` holds the predictions of the models trained under `crops[i]`.
@@ -26,8 +28,11 @@ pub fn occlusion(
                         Metric::Auc,
                         &scores_of(u, u.rows(p, None), 0),
                         0.5,
-                        PROBE_LEVEL,
-                        0,
+                        IntervalRule {
+                            level: PROBE_LEVEL,
+                            resamples: 0,
+                            proportions: ProportionInterval::Wilson,
+                        },
                         0,
                     )
                 })

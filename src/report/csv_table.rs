@@ -24,6 +24,7 @@ pub fn render(doc: &Document) -> String {
         "se",
         "units",
         "undefined",
+        "caution",
     ]);
     let f = |x: Option<f64>| x.map_or(String::new(), |v| format!("{v}"));
     for r in &doc.results {
@@ -63,6 +64,7 @@ pub fn render(doc: &Document) -> String {
                 f(est.se),
                 est.units.len().to_string(),
                 est.undefined.clone().unwrap_or_default(),
+                est.caution.clone().unwrap_or_default(),
             ]);
         }
     }

@@ -180,6 +180,9 @@ pub(crate) fn estimate_text(e: &crate::eval::estimate::Estimate) -> String {
     if let Some(se) = e.se {
         s.push_str(&format!(" ± {se:.3} SE"));
     }
+    if let Some(why) = &e.caution {
+        s.push_str(&format!(" ⚠ {why}"));
+    }
     s
 }
 

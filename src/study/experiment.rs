@@ -101,6 +101,8 @@ pub struct Experiment {
     pub measures: Vec<Metric>,
     pub confidence: f64,
     pub bootstrap: u32,
+    /// The interval of proportions (sensitivity, specificity, accuracy): `interval wilson` or `exact`.
+    pub interval: ProportionInterval,
     pub per_source: bool,
     pub evaluate: Vec<String>,
     pub positive: Option<String>,
@@ -352,6 +354,26 @@ impl Default for Report {
                 ReportFormat::Json,
                 ReportFormat::Csv,
             ],
+        }
+    }
+}
+
+/// How the interval of a proportion (sensitivity, specificity, accuracy) is formed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProportionInterval {
+    /// Wilson's score interval: close to nominal coverage, inside [0, 1], not degenerate at 0 or 1.
+    #[default]
+    Wilson,
+    /// Clopper–Pearson's exact interval: at least nominal coverage (wider).
+    Exact,
+}
+
+impl ProportionInterval {
+    pub fn name(self) -> &'static str {
+        match self {
+            ProportionInterval::Wilson => "Wilson",
+            ProportionInterval::Exact => "Clopper–Pearson",
         }
     }
 }

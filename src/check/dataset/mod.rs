@@ -233,18 +233,13 @@ impl Checker<'_> {
                 }
             }
         }
-        let classes = label_map_classes(&map);
-        if classes.len() < 2 {
+        // One class is allowed: a collection of covid images only is a part of a union, and whether a
+        // split trains on two classes is checked where the split names its data.
+        if label_map_classes(&map).is_empty() {
             self.error(
-                Diagnostic::new(
-                    Code::OutOfRange,
-                    format!(
-                        "the label map yields {} class(es); a classifier needs at least 2",
-                        classes.len()
-                    ),
-                )
-                .at(block.span, "too few classes")
-                .help("map raw values to at least two class names"),
+                Diagnostic::new(Code::OutOfRange, "the label map drops every label")
+                    .at(block.span, "no class")
+                    .help("map at least one raw value to a class name"),
             );
             return None;
         }
@@ -256,24 +251,26 @@ impl Checker<'_> {
         e: &Entries,
         map: Option<&LabelMap>,
     ) -> Option<Vec<String>> {
-        let declared = e
-            .get("classes")
-            .and_then(|c| self.one(c))
-            .and_then(|v| self.names(v, "a class"));
+        let value = e.get("classes").and_then(|c| self.one(c));
+        let declared = value.and_then(|v| self.names(v, "a class"));
         match (declared, map) {
             (Some(list), Some(map)) => {
-                let from_map = label_map_classes(map);
-                for (c, span) in &list {
-                    if !from_map.contains(c) {
-                        self.error(
-                            Diagnostic::new(
-                                Code::UnknownClass,
-                                format!("class `{c}` is not a target of the label map"),
-                            )
-                            .at(*span, "not produced by the label map")
-                            .help(format!("the label map produces: {}", from_map.join(", "))),
-                        );
-                    }
+                // `classes` names the classes of the study; the map may produce some of them only (a
+                // collection of one label), never another.
+                let names: Vec<&str> = list.iter().map(|(c, _)| c.as_str()).collect();
+                let undeclared: Vec<String> = label_map_classes(map)
+                    .into_iter()
+                    .filter(|c| !names.contains(&c.as_str()))
+                    .collect();
+                if let (Some(first), Some(v)) = (undeclared.first(), value) {
+                    self.error(
+                        Diagnostic::new(
+                            Code::UnknownClass,
+                            format!("the label map produces class `{first}`, which `classes` does not list"),
+                        )
+                        .at(v.span(), "the declared classes")
+                        .help(format!("add `{}` to `classes`, or map to one of: {}", undeclared.join("`, `"), names.join(", "))),
+                    );
                 }
                 Some(list.into_iter().map(|(c, _)| c).collect())
             }

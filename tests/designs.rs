@@ -1,0 +1,221 @@
+//! The published designs: sources that each hold one label, combined with `union`, trained on the seen
+//! sources and tested on unseen ones.
+
+mod common;
+
+use std::path::Path;
+
+/// Writes `n` 16×16 PNGs of one label for source `name` under `dir/name/`, and its manifest
+/// `dir/name.csv` (`path,label`, paths relative to the manifest).
+fn one_label_source(dir: &Path, name: &str, label: &str, n: u32, shade: u32) {
+    std::fs::create_dir_all(dir.join(name)).expect("mkdir");
+    let mut rows = String::from("path,label\n");
+    for k in 0..n {
+        let file = format!("{name}/{k}.png");
+        image::GrayImage::from_fn(16, 16, |x, y| {
+            image::Luma([((x * 5 + y * 3 + k * 17 + shade) % 256) as u8])
+        })
+        .save(dir.join(&file))
+        .expect("png");
+        rows.push_str(&format!("{file},{label}\n"));
+    }
+    std::fs::write(dir.join(format!("{name}.csv")), rows).expect("manifest");
+}
+
+const SOURCES: [(&str, &str); 4] = [
+    ("cohen", "covid"),
+    ("kermany", "normal"),
+    ("figure1", "covid"),
+    ("nih", "normal"),
+];
+
+fn one_label_study(extra: &str) -> String {
+    let mut text = String::from("study \"designs\" { seed 2 }\n");
+    for (name, _) in SOURCES {
+        text.push_str(&format!(
+            "dataset {name} = csv(\"{name}.csv\") {{ image column \"path\", label column \"label\", source \"{name}\" }}\n"
+        ));
+    }
+    text.push_str(
+        r#"dataset all = union(cohen, kermany, figure1, nih)
+crop full = full
+preprocess p { resize 16 }
+model m = cnn(channels: [4])
+train t { optimizer adam(lr: 1e-3), epochs 1 }
+split s = by_source { data all, seen [cohen, kermany], unseen [figure1, nih], fractions { train 60%, validation 20%, seen 20% } }
+experiment e { model m, crop full, split s, preprocess p, train t, evaluate [seen, unseen] }
+"#,
+    );
+    text.push_str(extra);
+    text
+}
+
+#[test]
+fn a_union_of_one_label_sources_runs() {
+    let dir = tempfile::tempdir().expect("temp");
+    for (k, (name, label)) in SOURCES.iter().enumerate() {
+        one_label_source(dir.path(), name, label, 12, k as u32 * 60);
+    }
+    let s = common::checked(&one_label_study(""), dir.path());
+    let out = dir.path().join("out");
+    let summary = study::run(
+        &study::plan(&s),
+        dir.path(),
+        &study::exec::Options::new(&out),
+    )
+    .expect("runs");
+    let failures: Vec<String> = summary.failed.iter().map(|(_, e)| e.summary()).collect();
+    assert!(failures.is_empty(), "{failures:?}");
+    let doc: study::report::Document =
+        serde_json::from_slice(&std::fs::read(out.join("results.json")).expect("results"))
+            .expect("json");
+    let e = doc.results.iter().find(|r| r.target == "e").expect("e");
+    for partition in ["seen", "unseen"] {
+        let auc = e
+            .find("auc", &[partition.to_string()], None)
+            .unwrap_or_else(|| panic!("auc({partition})"));
+        assert!(auc.value.is_some(), "auc({partition}) {auc:?}");
+    }
+}
+
+#[test]
+fn a_label_map_may_yield_one_of_the_declared_classes() {
+    let dir = tempfile::tempdir().expect("temp");
+    let text = r#"study "maps" { seed 1 }
+dataset pos = csv("pos.csv") { image column "path", source "pos", classes [covid, non_covid], label column "finding" { "covid" => covid, * => drop } }
+dataset neg = csv("neg.csv") { image column "path", source "neg", classes [covid, non_covid], label column "finding" { "pneumonia" => non_covid, "normal" => non_covid } }
+dataset all = union(pos, neg)
+crop full = full
+preprocess p { resize 16 }
+model m = cnn(channels: [4])
+train t { optimizer adam(lr: 1e-3), epochs 1 }
+split s = by_source { data all, seen [pos, neg], unseen [] }
+experiment e { model m, crop full, split s, preprocess p, train t }
+"#;
+    let s = common::checked(text, dir.path());
+    assert_eq!(
+        s.datasets["neg"].classes.as_deref(),
+        Some(&["covid".to_string(), "non_covid".to_string()][..])
+    );
+
+    // A class the map produces must be declared; a split cannot train on one class.
+    let wrong = text.replace("\"normal\" => non_covid", "\"normal\" => healthy");
+    let loaded = study::load_bytes("t.study", wrong.as_bytes(), Some(dir.path()));
+    let found: Vec<String> = loaded
+        .diagnostics
+        .items
+        .iter()
+        .map(|d| d.message.clone())
+        .collect();
+    assert!(
+        found
+            .iter()
+            .any(|m| m.contains("produces class `healthy`, which `classes` does not list")),
+        "{found:?}"
+    );
+    // (Without `classes`, the map tells the classes of `pos` before any data is read.)
+    let single = text
+        .replace("data all, seen [pos, neg]", "data pos, seen [pos]")
+        .replacen("classes [covid, non_covid], ", "", 1);
+    let loaded = study::load_bytes("t.study", single.as_bytes(), Some(dir.path()));
+    let found: Vec<String> = loaded
+        .diagnostics
+        .items
+        .iter()
+        .map(|d| d.message.clone())
+        .collect();
+    assert!(
+        found.iter().any(|m| m.contains("one class only")),
+        "{found:?}"
+    );
+}
+
+#[test]
+fn a_partition_of_one_class_is_named_with_its_sources() {
+    let dir = tempfile::tempdir().expect("temp");
+    for (k, (name, label)) in SOURCES.iter().enumerate() {
+        one_label_source(dir.path(), name, label, 12, k as u32 * 60);
+    }
+    // Seen sources both covid-only: the training partition has one class.
+    let text = one_label_study("")
+        .replace("seen [cohen, kermany]", "seen [cohen, figure1]")
+        .replace("unseen [figure1, nih]", "unseen [kermany, nih]");
+    let s = common::checked(&text, dir.path());
+    let summary = study::run(
+        &study::plan(&s),
+        dir.path(),
+        &study::exec::Options::new(dir.path().join("out")),
+    )
+    .expect("runs");
+    let messages: Vec<String> = summary.failed.iter().map(|(_, e)| e.summary()).collect();
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    assert!(
+        messages[0].contains("E0050")
+            && messages[0].contains("has only covid (sources cohen, figure1)"),
+        "{messages:?}"
+    );
+}
+
+#[test]
+fn proportions_carry_exact_intervals_and_the_report_states_its_methods() {
+    let dir = tempfile::tempdir().expect("temp");
+    for (k, (name, label)) in SOURCES.iter().enumerate() {
+        one_label_source(dir.path(), name, label, 12, k as u32 * 60);
+    }
+    let text = one_label_study("").replace(
+        "evaluate [seen, unseen] }",
+        "evaluate [seen, unseen], measure [auc, sensitivity, specificity], interval exact, positive covid }",
+    );
+    let s = common::checked(&text, dir.path());
+    let out = dir.path().join("out");
+    let summary = study::run(
+        &study::plan(&s),
+        dir.path(),
+        &study::exec::Options::new(&out),
+    )
+    .expect("runs");
+    assert!(summary.failed.is_empty(), "{:?}", summary.failed);
+    let doc: study::report::Document =
+        serde_json::from_slice(&std::fs::read(out.join("results.json")).expect("results"))
+            .expect("json");
+    let e = doc.results.iter().find(|r| r.target == "e").expect("e");
+    // The unseen partition holds figure1's 12 covid images: sensitivity is k/12 with its exact interval.
+    let sensitivity = e
+        .find("sensitivity", &["unseen".to_string()], None)
+        .expect("sensitivity(unseen)");
+    let value = sensitivity.value.expect("value");
+    let k = (value * 12.0).round() as usize;
+    assert!((value - k as f64 / 12.0).abs() < 1e-12, "{value}");
+    let exact = study::eval::metrics::clopper_pearson_interval(k, 12, 0.95).expect("interval");
+    assert_eq!(
+        (sensitivity.lower, sensitivity.upper),
+        (Some(exact.lower), Some(exact.upper))
+    );
+    assert!(exact.upper > exact.lower, "never zero-width");
+    assert!(
+        e.notes.iter().any(|n| n.contains("auc DeLong")
+            && n.contains("sensitivity Clopper–Pearson")
+            && n.contains("specificity Clopper–Pearson")),
+        "{:?}",
+        e.notes
+    );
+    assert!(
+        e.notes.iter().any(|n| n.contains("decision threshold")),
+        "{:?}",
+        e.notes
+    );
+    // The seen partition (20% of 24 images) is small: its AUC is marked, in the document and the report.
+    let seen = e
+        .find("auc", &["seen".to_string()], None)
+        .expect("auc(seen)");
+    let caution = seen.caution.clone().unwrap_or_default();
+    assert!(caution.contains("fewer than 10 of a class"), "{seen:?}");
+    let md = std::fs::read_to_string(out.join("report.md")).expect("report.md");
+    assert!(md.contains(&format!("⚠ {caution}")), "{md}");
+    let csv = std::fs::read_to_string(out.join("metrics.csv")).expect("metrics.csv");
+    assert!(
+        csv.lines()
+            .next()
+            .is_some_and(|h| h.ends_with(",undefined,caution"))
+    );
+}
