@@ -50,13 +50,20 @@ experiment e { model m, crop full, split s, preprocess p, train t, evaluate [see
     text
 }
 
-#[test]
-fn a_union_of_one_label_sources_runs() {
+/// The four one-label sources written into a new folder, `text` run there into `out`: the folder (kept
+/// while it lives), the output folder and the run's summary.
+fn run_on_four_sources(
+    text: &str,
+) -> (
+    tempfile::TempDir,
+    std::path::PathBuf,
+    study::exec::RunSummary,
+) {
     let dir = tempfile::tempdir().expect("temp");
     for (k, (name, label)) in SOURCES.iter().enumerate() {
         one_label_source(dir.path(), name, label, 12, k as u32 * 60);
     }
-    let s = common::checked(&one_label_study(""), dir.path());
+    let s = common::checked(text, dir.path());
     let out = dir.path().join("out");
     let summary = study::run(
         &study::plan(&s),
@@ -64,6 +71,12 @@ fn a_union_of_one_label_sources_runs() {
         &study::exec::Options::new(&out),
     )
     .expect("runs");
+    (dir, out, summary)
+}
+
+#[test]
+fn a_union_of_one_label_sources_runs() {
+    let (_dir, out, summary) = run_on_four_sources(&one_label_study(""));
     let failures: Vec<String> = summary.failed.iter().map(|(_, e)| e.summary()).collect();
     assert!(failures.is_empty(), "{failures:?}");
     let doc: study::report::Document =
@@ -98,55 +111,42 @@ experiment e { model m, crop full, split s, preprocess p, train t }
         Some(&["covid".to_string(), "non_covid".to_string()][..])
     );
 
-    // A class the map produces must be declared; a split cannot train on one class.
-    let wrong = text.replace("\"normal\" => non_covid", "\"normal\" => healthy");
-    let loaded = study::load_bytes("t.study", wrong.as_bytes(), Some(dir.path()));
-    let found: Vec<String> = loaded
-        .diagnostics
-        .items
-        .iter()
-        .map(|d| d.message.clone())
-        .collect();
+    // A class the map produces must be declared; a split cannot train on one class (without `classes`,
+    // the map tells the classes of `pos` before any data is read).
+    let messages = |text: &str| -> Vec<String> {
+        let loaded = study::load_bytes("t.study", text.as_bytes(), Some(dir.path()));
+        loaded
+            .diagnostics
+            .items
+            .iter()
+            .map(|d| d.message.clone())
+            .collect()
+    };
+    let wrong = messages(&text.replace("\"normal\" => non_covid", "\"normal\" => healthy"));
     assert!(
-        found
+        wrong
             .iter()
             .any(|m| m.contains("produces class `healthy`, which `classes` does not list")),
-        "{found:?}"
+        "{wrong:?}"
     );
-    // (Without `classes`, the map tells the classes of `pos` before any data is read.)
-    let single = text
-        .replace("data all, seen [pos, neg]", "data pos, seen [pos]")
-        .replacen("classes [covid, non_covid], ", "", 1);
-    let loaded = study::load_bytes("t.study", single.as_bytes(), Some(dir.path()));
-    let found: Vec<String> = loaded
-        .diagnostics
-        .items
-        .iter()
-        .map(|d| d.message.clone())
-        .collect();
+    let single = messages(
+        &text
+            .replace("data all, seen [pos, neg]", "data pos, seen [pos]")
+            .replacen("classes [covid, non_covid], ", "", 1),
+    );
     assert!(
-        found.iter().any(|m| m.contains("one class only")),
-        "{found:?}"
+        single.iter().any(|m| m.contains("one class only")),
+        "{single:?}"
     );
 }
 
 #[test]
 fn a_partition_of_one_class_is_named_with_its_sources() {
-    let dir = tempfile::tempdir().expect("temp");
-    for (k, (name, label)) in SOURCES.iter().enumerate() {
-        one_label_source(dir.path(), name, label, 12, k as u32 * 60);
-    }
     // Seen sources both covid-only: the training partition has one class.
     let text = one_label_study("")
         .replace("seen [cohen, kermany]", "seen [cohen, figure1]")
         .replace("unseen [figure1, nih]", "unseen [kermany, nih]");
-    let s = common::checked(&text, dir.path());
-    let summary = study::run(
-        &study::plan(&s),
-        dir.path(),
-        &study::exec::Options::new(dir.path().join("out")),
-    )
-    .expect("runs");
+    let (_dir, _, summary) = run_on_four_sources(&text);
     let messages: Vec<String> = summary.failed.iter().map(|(_, e)| e.summary()).collect();
     assert_eq!(messages.len(), 1, "{messages:?}");
     assert!(
@@ -158,22 +158,11 @@ fn a_partition_of_one_class_is_named_with_its_sources() {
 
 #[test]
 fn proportions_carry_exact_intervals_and_the_report_states_its_methods() {
-    let dir = tempfile::tempdir().expect("temp");
-    for (k, (name, label)) in SOURCES.iter().enumerate() {
-        one_label_source(dir.path(), name, label, 12, k as u32 * 60);
-    }
     let text = one_label_study("").replace(
         "evaluate [seen, unseen] }",
         "evaluate [seen, unseen], measure [auc, sensitivity, specificity], interval exact, positive covid }",
     );
-    let s = common::checked(&text, dir.path());
-    let out = dir.path().join("out");
-    let summary = study::run(
-        &study::plan(&s),
-        dir.path(),
-        &study::exec::Options::new(&out),
-    )
-    .expect("runs");
+    let (_dir, out, summary) = run_on_four_sources(&text);
     assert!(summary.failed.is_empty(), "{:?}", summary.failed);
     let doc: study::report::Document =
         serde_json::from_slice(&std::fs::read(out.join("results.json")).expect("results"))
