@@ -264,3 +264,39 @@ fn a_stopped_training_resumes_from_its_checkpoint_to_the_same_weights() {
         "bit-identical weights"
     );
 }
+
+#[test]
+fn imagenet_normalisation_uses_each_channels_statistics() {
+    let dir = tempfile::tempdir().expect("temp");
+    let s = checked(
+        r#"study "n" { seed 1 }
+dataset phantom = synthetic { size 16, source a { images 8, covid 50% } }
+preprocess p { channels 3, resize 8, normalize imagenet }
+"#,
+        dir.path(),
+    );
+    let pre = &s.preprocessings["p"];
+    // One 8×8 image of 8-bit values; each colour channel repeats it, normalised by that channel's stats.
+    let image: Vec<u8> = (0..64u32).map(|k| (k * 4) as u8).collect();
+    let x: Vec<f32> = Batcher::new(pre, 8, 3, std::slice::from_ref(&image))
+        .batch::<Flex>(
+            std::slice::from_ref(&image),
+            &[0],
+            None,
+            &Default::default(),
+        )
+        .into_data()
+        .to_vec()
+        .expect("f32");
+    let (mean, std) = ([0.485, 0.456, 0.406], [0.229, 0.224, 0.225]);
+    for c in 0..3 {
+        for (k, v) in image.iter().enumerate() {
+            let want = ((*v as f64 / 255.0 - mean[c]) / std[c]) as f32;
+            let got = x[c * 64 + k];
+            assert!(
+                (got - want).abs() < 1e-6,
+                "channel {c}, pixel {k}: {got} vs {want}"
+            );
+        }
+    }
+}

@@ -290,7 +290,10 @@ fn weights_that_do_not_fit_are_listed() {
         .problems()
         .expect("problems");
     assert!(
-        problems.contains("mismatched") && problems.contains("stem.conv.weight"),
+        problems.contains("mismatched")
+            && problems.contains(
+                "`stem.conv.weight` is 64×3×7×7 in the file, the study's network needs 64×1×7×7"
+            ),
         "{problems}"
     );
 
@@ -473,4 +476,78 @@ fn a_pytorch_state_dict_file_loads_like_the_safetensors_one() {
     assert_eq!(loaded.applied, 102);
     let (a, b) = (logits(&source, 3), logits(&fresh, 3));
     assert!(a.iter().zip(&b).all(|(x, y)| (x - y).abs() < 1e-5));
+}
+
+#[test]
+fn an_imagenet_classifier_is_replaced_by_the_studys_head() {
+    // torchvision's ResNet-18 state dict as `torch.save` writes it: a 1000-class `fc`.
+    let device = Default::default();
+    let imagenet = resnet(18, 3, 1000);
+    B::seed(&device, 4);
+    let source: Net<B> = Net::new(&imagenet, &device);
+    let dir = tempfile::tempdir().expect("temp");
+    let file = dir.path().join("resnet18.pth");
+    write_torchvision_file(&source, &imagenet, torchvision_resnet18_keys(), &file);
+
+    // Into a 2-class study with no hidden head layers: the backbone loads, the classifier is replaced.
+    let study = resnet(18, 3, 2);
+    let mut net: Net<B> = Net::new(&study, &device);
+    let loaded = load(&mut net, &file, &study).expect("loads");
+    assert_eq!(loaded.problems(), None, "{loaded:?}");
+    assert!(!loaded.head_loaded);
+    assert_eq!(
+        loaded.replaced_head,
+        [
+            "`head.output.weight` is 1000×512 in the file, the study's network needs 2×512",
+            "`head.output.bias` is 1000 in the file, the study's network needs 2",
+        ]
+    );
+    // The backbone is the file's: the stem's weights equal the source's.
+    let stem = |n: &Net<B>| {
+        parameters(n)
+            .into_iter()
+            .find(|(p, _)| p == "stem.conv.weight")
+            .expect("stem")
+            .1
+    };
+    assert_eq!(stem(&net), stem(&source));
+}
+
+#[test]
+fn a_study_starts_from_an_imagenet_checkpoint_and_its_report_says_the_head_was_replaced() {
+    let device = Default::default();
+    let imagenet = resnet(18, 3, 1000);
+    B::seed(&device, 5);
+    let source: Net<B> = Net::new(&imagenet, &device);
+    let dir = tempfile::tempdir().expect("temp");
+    write_torchvision_file(
+        &source,
+        &imagenet,
+        torchvision_resnet18_keys(),
+        &dir.path().join("resnet18.pth"),
+    );
+    let text = r#"study "pretrained" { seed 1 }
+dataset phantom = synthetic { size 32, source a { images 24, covid 50% }, source b { images 24, covid 50% } }
+crop full = full
+preprocess p { channels 3, resize 32, normalize imagenet }
+model r18 = resnet(depth: 18, weights: "resnet18.pth", freeze: all_but_batchnorm)
+train t { optimizer adam(lr: 1e-3), epochs 1, batch 8 }
+split s = by_source { data phantom, seen [a], unseen [b] }
+experiment e { model r18, crop full, split s, preprocess p, train t }
+"#;
+    let file = dir.path().join("pretrained.study");
+    std::fs::write(&file, text).expect("study");
+    let out = dir.path().join("out");
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_study"))
+        .args(["run", "--quiet", "--out"])
+        .arg(&out)
+        .arg(&file)
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{stderr}");
+    let said = "resnet18.pth: the file's classifier does not fit the study's 2 classes and was replaced by a new head (`head.output.weight` is 1000×512 in the file, the study's network needs 2×512";
+    assert!(stderr.contains(said), "{stderr}");
+    let md = std::fs::read_to_string(out.join("report.md")).expect("report.md");
+    assert!(md.contains(&format!("**Note:** {said}")), "{md}");
 }

@@ -42,6 +42,20 @@ pub fn document(ctx: &Ctx) -> Document {
             })
         })
         .collect();
+    // Notes of the trainings (a pretrained classifier replaced), each once.
+    let mut notes: Vec<String> = Vec::new();
+    for cell in plan
+        .cells
+        .iter()
+        .filter(|c| matches!(c.task, Task::Train { .. }))
+    {
+        let model: Option<super::train::TrainedModel> = ctx.read(&cell.name, "model.json").ok();
+        for note in model.map(|m| m.notes).unwrap_or_default() {
+            if !notes.contains(&note) {
+                notes.push(note);
+            }
+        }
+    }
     let verdicts = study
         .hypotheses
         .iter()
@@ -94,6 +108,7 @@ pub fn document(ctx: &Ctx) -> Document {
         segmenters,
         missing,
         skipped,
+        notes,
         provenance: Provenance {
             tool: "study".into(),
             tool_version: env!("CARGO_PKG_VERSION").into(),

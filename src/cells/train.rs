@@ -30,6 +30,9 @@ pub struct TrainedModel {
     pub validation_images: usize,
     /// Images of the training and validation partitions left out, with the reason.
     pub excluded: Vec<(String, String)>,
+    /// What a reader of the results should know about this training (a pretrained classifier replaced).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 fn map_train_error(e: TrainError, setup: &Setup) -> CellError {
@@ -128,18 +131,33 @@ pub fn train(ctx: &Ctx, cell: &Cell, writer: &CellWriter) -> Result<(), CellErro
     std::fs::create_dir_all(&checkpoint).map_err(|e| CellError::io(&checkpoint, &e))?;
     let model = &study.models[&setup.model];
     let weights = model.weights.as_ref().map(|w| ctx.data.resolve(w));
+    let mut notes = Vec::new();
     let initial = match &weights {
-        Some(path) => Some(guarded(|| {
-            on_device!(ctx.device, |D, device| {
-                pretrained::<<D as AutodiffBackend>::InnerBackend>(
-                    &config,
-                    path,
-                    &setup.model,
-                    cell.seed,
-                    &device,
-                )
-            })
-        })?),
+        Some(path) => {
+            let (bytes, replaced) = guarded(|| {
+                on_device!(ctx.device, |D, device| {
+                    pretrained::<<D as AutodiffBackend>::InnerBackend>(
+                        &config,
+                        path,
+                        &setup.model,
+                        cell.seed,
+                        &device,
+                    )
+                })
+            })?;
+            if !replaced.is_empty() {
+                let note = format!(
+                    "{}: the file's classifier does not fit the study's {} classes and was replaced by a new head ({})",
+                    model.weights.as_deref().unwrap_or_default(),
+                    classes.len(),
+                    replaced.join("; ")
+                );
+                ctx.store.log(&format!("note {}: {note}", cell.name));
+                eprintln!("note: {note}");
+                notes.push(note);
+            }
+            Some(bytes)
+        }
         None => None,
     };
     let run = train::Run {
@@ -180,6 +198,7 @@ pub fn train(ctx: &Ctx, cell: &Cell, writer: &CellWriter) -> Result<(), CellErro
                 train_images: train_px.len(),
                 validation_images: val_px.len(),
                 excluded,
+                notes: notes.clone(),
             })
         })
     })
@@ -187,15 +206,16 @@ pub fn train(ctx: &Ctx, cell: &Cell, writer: &CellWriter) -> Result<(), CellErro
     writer.write_json("model.json", &info)
 }
 
-/// A model's pretrained weights as an initial record, or a diagnostic listing what does not fit. What
-/// the file does not hold (a new classifier head) starts from weights drawn from the cell's seed.
+/// A model's pretrained weights as an initial record, with the file's classifier keys left out because
+/// they do not fit the study's head (in words), or a diagnostic listing what does not fit. What the file
+/// does not hold (a new classifier head) starts from weights drawn from the cell's seed.
 fn pretrained<B: ModelBackend>(
     config: &NetConfig,
     path: &std::path::Path,
     model: &str,
     seed: u64,
     device: &B::Device,
-) -> Result<Vec<u8>, CellError> {
+) -> Result<(Vec<u8>, Vec<String>), CellError> {
     let mut net = {
         let _rng = crate::model::hold_backend_rng();
         B::seed(device, seed);
@@ -213,5 +233,7 @@ fn pretrained<B: ModelBackend>(
         .help("use weights of the same architecture with torchvision key names; 3-channel weights need `channels 3` in the preprocessing")
         .of("model", model));
     }
-    net_bytes(&net, path).map_err(|e| CellError::fault(Code::OutputWrite, e.to_string()))
+    let bytes =
+        net_bytes(&net, path).map_err(|e| CellError::fault(Code::OutputWrite, e.to_string()))?;
+    Ok((bytes, loaded.replaced_head))
 }

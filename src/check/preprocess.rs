@@ -95,12 +95,13 @@ impl Checker<'_> {
                 .choice(
                     v,
                     "normalisation",
-                    &["none", "per_image", "train_stats", "fixed"],
+                    &["none", "per_image", "train_stats", "imagenet", "fixed"],
                 )?
                 .as_str()
             {
                 "per_image" => Normalize::PerImage,
                 "train_stats" => Normalize::TrainStats,
+                "imagenet" => Normalize::Imagenet,
                 "fixed" => {
                     self.missing(
                         v.span(),

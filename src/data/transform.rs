@@ -294,6 +294,7 @@ pub fn normalize(image: &mut Gray, how: &Normalize, train_stats: Option<(f64, f6
         Normalize::PerImage => mean_std(&image.data),
         Normalize::Fixed { mean, std } => (*mean, *std),
         Normalize::TrainStats => train_stats.unwrap_or((0.5, 0.25)),
+        Normalize::Imagenet => crate::study::imagenet_stats(0, 1),
     };
     let std = if std > 1e-8 { std } else { 1.0 };
     for v in image.data.iter_mut() {

@@ -22,8 +22,11 @@ pub struct Loaded {
     pub missing: Vec<String>,
     /// Keys of the file that fit no parameter.
     pub unexpected: Vec<String>,
-    /// Shape or type mismatches.
+    /// Shape or type mismatches, in words.
     pub errors: Vec<String>,
+    /// The file's classifier, left out because its shape does not fit the study's head (which then starts
+    /// from drawn weights), in words.
+    pub replaced_head: Vec<String>,
     /// Whether the classification layer came from the file.
     pub head_loaded: bool,
 }
@@ -225,9 +228,59 @@ pub fn load<B: Backend>(
             .filter(|k| !ignored(k) && !renamed(k))
             .cloned()
             .collect(),
-        errors: result.errors.iter().map(|e| format!("{e:?}")).collect(),
+        errors: result
+            .errors
+            .iter()
+            .filter(|e| !in_head(e))
+            .map(describe)
+            .collect(),
+        replaced_head: result
+            .errors
+            .iter()
+            .filter(|e| in_head(e))
+            .map(describe)
+            .collect(),
         head_loaded,
     })
+}
+
+/// Whether a loading error is about the classification layer (a 1000-class ImageNet `fc` for a 2-class
+/// study): that layer is then replaced by the study's own head instead of failing.
+fn in_head(e: &burn_store::ApplyError) -> bool {
+    matches!(e, burn_store::ApplyError::ShapeMismatch { path, .. } if path.starts_with("head."))
+}
+
+/// A loading error in words: shapes as PyTorch writes them (a linear layer's weight is out × in).
+fn describe(e: &burn_store::ApplyError) -> String {
+    use burn_store::ApplyError;
+    let shape = |path: &str, dims: &[usize]| {
+        let mut dims = dims.to_vec();
+        // burn keeps a linear weight as in × out; the file and torchvision write out × in.
+        if dims.len() == 2 && path.ends_with(".weight") {
+            dims.reverse();
+        }
+        dims.iter()
+            .map(|d| d.to_string())
+            .collect::<Vec<_>>()
+            .join("×")
+    };
+    match e {
+        ApplyError::ShapeMismatch {
+            path,
+            expected,
+            found,
+        } => format!(
+            "`{path}` is {} in the file, the study's network needs {}",
+            shape(path, found.as_slice()),
+            shape(path, expected.as_slice())
+        ),
+        ApplyError::DTypeMismatch {
+            path,
+            expected,
+            found,
+        } => format!("`{path}` holds {found:?} values, the study's network needs {expected:?}"),
+        other => other.to_string(),
+    }
 }
 
 /// Marks parameters as frozen (no gradient) by policy: everything but the head, or everything but

@@ -75,6 +75,12 @@ pub fn render(doc: &Document) -> String {
         }
         out.push_str("</ul></div>");
     }
+    for note in &doc.notes {
+        out.push_str(&format!(
+            "<div class=\"warn\"><b>Note:</b> {}</div>",
+            esc(note)
+        ));
+    }
     for s in &doc.skipped {
         out.push_str(&format!(
             "<div class=\"warn\"><b>Rows left out</b> of dataset <code>{}</code> (<code>on_error skip</code>): {}<ul>",

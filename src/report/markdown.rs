@@ -52,6 +52,9 @@ pub fn render(doc: &Document) -> String {
         }
         out.push('\n');
     }
+    for note in &doc.notes {
+        out.push_str(&format!("> **Note:** {note}\n\n"));
+    }
     for s in &doc.skipped {
         out.push_str(&format!(
             "> **Rows left out** of dataset `{}` (`on_error skip`): {}\n",

@@ -33,6 +33,10 @@ pub struct Document {
     /// Rows of datasets left out under `on_error skip`, with why (absent when none was).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub skipped: Vec<SkippedRows>,
+    /// What a reader should know about how models were made (a pretrained classifier replaced by the
+    /// study's head), once each (absent when nothing).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
     pub provenance: Provenance,
     /// The formats the study asked for.
     pub formats: Vec<ReportFormat>,

@@ -343,6 +343,25 @@ pub enum Normalize {
         mean: f64,
         std: f64,
     },
+    /// The per-channel mean and standard deviation torchvision's ImageNet checkpoints expect.
+    Imagenet,
+}
+
+/// ImageNet's per-channel (R, G, B) mean and standard deviation, as torchvision normalises.
+pub const IMAGENET_MEAN: [f64; 3] = [0.485, 0.456, 0.406];
+pub const IMAGENET_STD: [f64; 3] = [0.229, 0.224, 0.225];
+
+/// The ImageNet statistics of channel `c` of an image with `channels` channels: per channel for three,
+/// their averages for one (a gray plane stands for all three).
+pub fn imagenet_stats(c: usize, channels: usize) -> (f64, f64) {
+    if channels == 3 {
+        (IMAGENET_MEAN[c], IMAGENET_STD[c])
+    } else {
+        (
+            IMAGENET_MEAN.iter().sum::<f64>() / 3.0,
+            IMAGENET_STD.iter().sum::<f64>() / 3.0,
+        )
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -73,6 +73,14 @@ impl Batcher {
                 );
                 g = augment(&g, spec, &mut rng);
             }
+            if self.normalize == Normalize::Imagenet {
+                // The gray plane stands for each colour channel, normalised with that channel's statistics.
+                for c in 0..self.channels {
+                    let (mean, std) = crate::study::imagenet_stats(c, self.channels);
+                    data.extend(g.data.iter().map(|v| ((*v as f64 - mean) / std) as f32));
+                }
+                continue;
+            }
             normalize(&mut g, &self.normalize, Some(self.train_stats));
             for _ in 0..self.channels {
                 data.extend_from_slice(&g.data);
