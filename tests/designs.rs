@@ -208,3 +208,73 @@ fn proportions_carry_exact_intervals_and_the_report_states_its_methods() {
             .is_some_and(|h| h.ends_with(",undefined,caution"))
     );
 }
+
+#[test]
+fn occlusion_and_metadata_probes_read_the_partition_asked_for() {
+    let probes = r#"crop centre_out = occlude(box(25%, 25%, 50%, 50%))
+probe occluded = occlusion { crops [full, centre_out], model m, split s, preprocess p, train t }
+probe meta = metadata_baseline(source) { split s }
+hypothesis h "reads partitions" {
+  confirmed when occluded.auc(centre_out, unseen).lower > 0.99 and meta.auc(unseen).lower > 0.99
+  refuted when occluded.auc(full, seen).upper < 0.0 or meta.auc(seen).upper < 0.0
+}
+"#;
+    let (_dir, out, summary) = run_on_four_sources(&one_label_study(probes));
+    assert!(summary.failed.is_empty(), "{:?}", summary.failed);
+    let doc: study::report::Document =
+        serde_json::from_slice(&std::fs::read(out.join("results.json")).expect("results"))
+            .expect("json");
+    let args = |target: &str| -> Vec<Vec<String>> {
+        let r = doc
+            .results
+            .iter()
+            .find(|r| r.target == target)
+            .expect(target);
+        r.entries.iter().map(|e| e.args.clone()).collect()
+    };
+    let strings = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let occluded = args("occluded");
+    for want in [
+        strings(&["full"]),
+        strings(&["full", "seen"]),
+        strings(&["centre_out", "unseen"]),
+        strings(&["centre_out", "unseen", "figure1"]),
+        strings(&["centre_out", "unseen", "nih"]),
+    ] {
+        assert!(occluded.contains(&want), "{want:?} in {occluded:?}");
+    }
+    let meta = args("meta");
+    for want in [
+        strings(&[]),
+        strings(&["seen"]),
+        strings(&["unseen"]),
+        strings(&["unseen", "nih"]),
+    ] {
+        assert!(meta.contains(&want), "{want:?} in {meta:?}");
+    }
+    // The verdict read the partitions' numbers (every term has a value).
+    let confirmed = doc.verdicts[0].confirmed.as_ref().expect("rule");
+    let terms: Vec<&str> = confirmed.terms.iter().map(|t| t.text.as_str()).collect();
+    assert_eq!(
+        terms,
+        [
+            "occluded.auc(centre_out, unseen).lower",
+            "meta.auc(unseen).lower"
+        ]
+    );
+    assert!(
+        confirmed.terms.iter().all(|t| t.value.is_some()),
+        "{confirmed:?}"
+    );
+
+    // A partition the split does not hold is a check error with its span.
+    let wrong = one_label_study(&probes.replace("meta.auc(unseen)", "meta.auc(test)"));
+    let loaded = study::load_bytes("t.study", wrong.as_bytes(), Some(out.parent().unwrap()));
+    let codes: Vec<&str> = loaded
+        .diagnostics
+        .items
+        .iter()
+        .map(|d| d.code.id())
+        .collect();
+    assert_eq!(codes, ["E0029"], "{codes:?}");
+}

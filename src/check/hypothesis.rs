@@ -26,6 +26,13 @@ enum ArgSpec {
         partitions: Vec<String>,
         per_source: bool,
     },
+    /// One of `values`, then optionally a held-out partition, then an unseen source (`auc(crop, unseen)`).
+    OneOfThenPartition {
+        values: Vec<String>,
+        partitions: Vec<String>,
+    },
+    /// Nothing (every held-out image), a held-out partition, or `unseen` and a source.
+    OptionalPartition(Vec<String>),
 }
 
 impl Checker<'_> {
@@ -272,7 +279,19 @@ impl Checker<'_> {
                 return None;
             }
             let probe = self.study.probes.get(&target)?.clone();
-            (probe_fields(&probe.kind), None)
+            let split = match &probe.kind {
+                ProbeKind::Occlusion { setup, .. } => Some(&setup.split),
+                ProbeKind::MetadataBaseline { split, .. } => Some(split),
+                _ => None,
+            };
+            let held_out = split
+                .and_then(|s| self.study.splits.get(s))
+                .map(|s| s.partitions())
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|p| p != "train" && p != "validation")
+                .collect();
+            (probe_fields(&probe.kind, held_out), None)
         };
         let Some(field_seg) = r.segments.get(1) else {
             self.error(
@@ -405,6 +424,20 @@ impl Checker<'_> {
                 spec.name,
                 partitions.first().map_or("test", String::as_str)
             ),
+            ArgSpec::OneOfThenPartition { values, partitions } => format!(
+                "{target}.{}({}) or {target}.{}({}, {})",
+                spec.name,
+                values.first().map_or("...", String::as_str),
+                spec.name,
+                values.first().map_or("...", String::as_str),
+                partitions.first().map_or("unseen", String::as_str)
+            ),
+            ArgSpec::OptionalPartition(partitions) => format!(
+                "{target}.{} or {target}.{}({})",
+                spec.name,
+                spec.name,
+                partitions.first().map_or("unseen", String::as_str)
+            ),
         };
         let bad = |this: &mut Self, at: crate::source::Span, message: String, help: String| {
             this.error(
@@ -445,32 +478,28 @@ impl Checker<'_> {
                     partitions,
                     per_source,
                 },
-                [(p, at), rest @ ..],
-            ) if rest.len() <= 1 => {
-                if !partitions.contains(p) {
-                    let options: Vec<&str> = partitions.iter().map(String::as_str).collect();
-                    self.error(
-                        Diagnostic::new(
-                            Code::UnknownPartition,
-                            format!("`{target}` is not evaluated on `{p}`"),
-                        )
-                        .at(*at, "partition not evaluated")
-                        .help(did_you_mean(p, &options)),
+                given @ [_, rest @ ..],
+            ) if rest.len() <= 1 => self.partition_args(target, partitions, *per_source, given),
+            (ArgSpec::OptionalPartition(_), []) => Some(vec![]),
+            (ArgSpec::OptionalPartition(partitions), given) if given.len() <= 2 => {
+                self.partition_args(target, partitions, true, given)
+            }
+            (ArgSpec::OneOfThenPartition { values, partitions }, [(v, at), rest @ ..])
+                if rest.len() <= 2 =>
+            {
+                if !values.contains(v) {
+                    let options: Vec<&str> = values.iter().map(String::as_str).collect();
+                    bad(
+                        self,
+                        *at,
+                        format!("`{}` has no entry `{v}`", spec.name),
+                        did_you_mean(v, &options),
                     );
                     return None;
                 }
-                let mut out = vec![p.clone()];
-                if let Some((source, at)) = rest.first() {
-                    if !per_source {
-                        bad(
-                            self,
-                            *at,
-                            format!("`{target}` does not compute per-source metrics"),
-                            "add `per_source` to the experiment".into(),
-                        );
-                        return None;
-                    }
-                    out.push(source.clone());
+                let mut out = vec![v.clone()];
+                if !rest.is_empty() {
+                    out.extend(self.partition_args(target, partitions, true, rest)?);
                 }
                 Some(out)
             }
@@ -487,7 +516,50 @@ impl Checker<'_> {
     }
 }
 
-fn probe_fields(kind: &ProbeKind) -> Vec<FieldSpec> {
+impl Checker<'_> {
+    /// `partition` or `partition, source` of a rule: the partition must be one of `partitions`, and a
+    /// source is allowed where per-source values are computed.
+    fn partition_args(
+        &mut self,
+        target: &str,
+        partitions: &[String],
+        per_source: bool,
+        given: &[(String, crate::source::Span)],
+    ) -> Option<Vec<String>> {
+        let (p, at) = given.first()?;
+        if !partitions.contains(p) {
+            let options: Vec<&str> = partitions.iter().map(String::as_str).collect();
+            self.error(
+                Diagnostic::new(
+                    Code::UnknownPartition,
+                    format!("`{target}` is not evaluated on `{p}`"),
+                )
+                .at(*at, "partition not evaluated")
+                .help(did_you_mean(p, &options)),
+            );
+            return None;
+        }
+        let mut out = vec![p.clone()];
+        if let Some((source, at)) = given.get(1) {
+            if !per_source {
+                self.error(
+                    Diagnostic::new(
+                        Code::UnknownField,
+                        format!("`{target}` does not compute per-source metrics"),
+                    )
+                    .at(*at, "wrong argument")
+                    .help("add `per_source` to the experiment"),
+                );
+                return None;
+            }
+            out.push(source.clone());
+        }
+        Some(out)
+    }
+}
+
+/// The fields a probe's results have. `held_out` lists the held-out partitions of the probe's split.
+fn probe_fields(kind: &ProbeKind, held_out: Vec<String>) -> Vec<FieldSpec> {
     let plain = |name: &str, interval: bool| FieldSpec {
         name: name.into(),
         arg: ArgSpec::None,
@@ -501,7 +573,10 @@ fn probe_fields(kind: &ProbeKind) -> Vec<FieldSpec> {
         ],
         ProbeKind::Occlusion { crops, .. } => vec![FieldSpec {
             name: "auc".into(),
-            arg: ArgSpec::OneOf(crops.clone()),
+            arg: ArgSpec::OneOfThenPartition {
+                values: crops.clone(),
+                partitions: held_out,
+            },
             interval: true,
         }],
         ProbeKind::Gap { .. } => vec![
@@ -522,7 +597,11 @@ fn probe_fields(kind: &ProbeKind) -> Vec<FieldSpec> {
             plain("p", false),
             plain("cramers_v", false),
         ],
-        ProbeKind::MetadataBaseline { .. } => vec![plain("auc", true)],
+        ProbeKind::MetadataBaseline { .. } => vec![FieldSpec {
+            name: "auc".into(),
+            arg: ArgSpec::OptionalPartition(held_out),
+            interval: true,
+        }],
         ProbeKind::Finetune { sizes, .. } => {
             vec![FieldSpec {
                 name: "auc".into(),

@@ -6,7 +6,8 @@ use super::{AUC_RANGE, Results};
 use crate::data::Record;
 use crate::data::split::Fold;
 use crate::eval::estimate::{UnitValue, combine};
-use crate::eval::metrics::{Scores, delong_interval};
+use crate::eval::metrics::{Scores, Undefined, delong_interval};
+use indexmap::IndexMap;
 
 /// Columns built from the training records.
 struct Encoder {
@@ -136,23 +137,23 @@ pub fn metadata_baseline(
     records: &[Record],
     folds: &[Fold],
 ) -> Results {
-    let mut units = Vec::new();
+    // Per scope (every held-out image; each held-out partition; each unseen source), the folds' AUCs.
+    let mut scopes: IndexMap<Vec<String>, Vec<Result<UnitValue, Undefined>>> = IndexMap::new();
     let mut details = Vec::new();
     for Fold {
         name: fold,
         partitions: assignment,
     } in folds
     {
-        let of = |keep: &dyn Fn(&str) -> bool| -> Vec<&Record> {
+        let of = |keep: &dyn Fn(&str, &Record) -> bool| -> Vec<&Record> {
             records
                 .iter()
                 .zip(assignment)
-                .filter(|(_, p)| p.as_deref().is_some_and(keep))
+                .filter(|(r, p)| p.as_deref().is_some_and(|p| keep(p, r)))
                 .map(|(r, _)| r)
                 .collect()
         };
-        let train = of(&|p| p == "train");
-        let held = of(&|p| p != "train" && p != "validation");
+        let train = of(&|p, _| p == "train");
         let encoder = Encoder::fit(features, &train);
         let x: Vec<Vec<f64>> = train.iter().map(|r| encoder.encode(r)).collect();
         let y: Vec<bool> = train.iter().map(|r| r.label == positive).collect();
@@ -161,19 +162,46 @@ pub fn metadata_baseline(
             let z: f64 = encoder.encode(r).iter().zip(&w).map(|(a, b)| a * b).sum();
             1.0 / (1.0 + (-z).exp())
         };
-        let scores: Vec<f64> = held.iter().map(|r| score(r)).collect();
-        let labels: Vec<bool> = held.iter().map(|r| r.label == positive).collect();
-        let s = Scores::new(&scores, &labels);
-        units.push(
-            delong_interval(&s, 0.95).map(|(a, i)| UnitValue::with_interval(a, i.lower, i.upper)),
-        );
+        let held_out = |p: &str| p != "train" && p != "validation";
+        let mut fold_scopes: Vec<(Vec<String>, Vec<&Record>)> =
+            vec![(vec![], of(&|p, _| held_out(p)))];
+        let mut partitions: Vec<&str> = assignment.iter().flatten().map(String::as_str).collect();
+        partitions.sort();
+        partitions.dedup();
+        for p in partitions.into_iter().filter(|p| held_out(p)) {
+            fold_scopes.push((vec![p.to_string()], of(&|q, _| q == p)));
+            if p == "unseen" {
+                let mut sources: Vec<&str> = of(&|q, _| q == p)
+                    .iter()
+                    .map(|r| r.source.as_str())
+                    .collect();
+                sources.sort();
+                sources.dedup();
+                for s in sources {
+                    let rows = of(&|q, r| q == p && r.source == s);
+                    fold_scopes.push((vec![p.to_string(), s.to_string()], rows));
+                }
+            }
+        }
+        let held = fold_scopes[0].1.len();
+        for (args, rows) in fold_scopes {
+            let scores: Vec<f64> = rows.iter().map(|r| score(r)).collect();
+            let labels: Vec<bool> = rows.iter().map(|r| r.label == positive).collect();
+            let s = Scores::new(&scores, &labels);
+            scopes.entry(args).or_default().push(
+                delong_interval(&s, 0.95)
+                    .map(|(a, i)| UnitValue::with_interval(a, i.lower, i.upper)),
+            );
+        }
         details.push(serde_json::json!({
-            "fold": fold, "train_images": train.len(), "held_out_images": held.len(),
+            "fold": fold, "train_images": train.len(), "held_out_images": held,
             "coefficients": w,
         }));
     }
     let mut results = Results::new(name, "metadata_baseline");
-    results.push("auc", vec![], None, combine(&units, 0.95, AUC_RANGE));
+    for (args, units) in scopes {
+        results.push("auc", args, None, combine(&units, 0.95, AUC_RANGE));
+    }
     results.details = serde_json::json!({
         "features": features, "positive": positive, "folds": details,
     });
