@@ -829,12 +829,7 @@ fn a_pixel_limit_must_be_a_positive_whole_number() {
             "study \"t\" {{ seed 1 }}\ndataset d = csv(\"m.csv\") {{ image column \"p\", label column \"l\", max_pixels {value} }}\n"
         );
         let loaded = study::load_bytes("t.study", text.as_bytes(), None);
-        let found: Vec<&str> = loaded
-            .diagnostics
-            .items
-            .iter()
-            .map(|d| d.code.id())
-            .collect();
+        let found = loaded.diagnostics.codes();
         assert!(found.contains(&code), "max_pixels {value}: {found:?}");
     }
 }

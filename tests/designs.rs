@@ -270,11 +270,6 @@ hypothesis h "reads partitions" {
     // A partition the split does not hold is a check error with its span.
     let wrong = one_label_study(&probes.replace("meta.auc(unseen)", "meta.auc(test)"));
     let loaded = study::load_bytes("t.study", wrong.as_bytes(), Some(out.parent().unwrap()));
-    let codes: Vec<&str> = loaded
-        .diagnostics
-        .items
-        .iter()
-        .map(|d| d.code.id())
-        .collect();
+    let codes = loaded.diagnostics.codes();
     assert_eq!(codes, ["E0029"], "{codes:?}");
 }

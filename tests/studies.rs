@@ -37,12 +37,7 @@ fn load(path: &std::path::Path) -> study::LoadedStudy {
 #[test]
 fn outside_data_needs_the_flag() {
     let loaded = study::load(std::path::Path::new("studies/real-cxr.study"));
-    let codes: Vec<&str> = loaded
-        .diagnostics
-        .items
-        .iter()
-        .map(|d| d.code.id())
-        .collect();
+    let codes = loaded.diagnostics.codes();
     assert_eq!(codes, ["E0035", "E0035"], "one per dataset path");
 }
 

@@ -298,6 +298,11 @@ pub struct Diagnostics {
 }
 
 impl Diagnostics {
+    /// The codes of the diagnostics, in order (`["E0029"]`).
+    pub fn codes(&self) -> Vec<&'static str> {
+        self.items.iter().map(|d| d.code.id()).collect()
+    }
+
     pub fn push(&mut self, d: Diagnostic) {
         self.items.push(d);
     }
