@@ -273,3 +273,129 @@ hypothesis h "reads partitions" {
     let codes = loaded.diagnostics.codes();
     assert_eq!(codes, ["E0029"], "{codes:?}");
 }
+
+#[test]
+fn test_sets_of_chosen_sources_work_in_measures_gaps_and_rules() {
+    let text = one_label_study(
+        r#"probe g = gap(e) { against covid_vs_kermany }
+hypothesis h "pairs" {
+  confirmed when e.auc(covid_vs_kermany).lower > 0.99 and g.gap.lower > 0.5
+  refuted when e.auc(pooled).upper < 0.0
+}
+"#,
+    )
+    .replace(
+        "fractions { train 60%, validation 20%, seen 20% } }",
+        "fractions { train 60%, validation 20%, seen 20% }, tests { covid_vs_kermany [figure1, kermany], pooled [figure1, nih] } }",
+    )
+    .replace(
+        "evaluate [seen, unseen] }",
+        "evaluate [seen, unseen, covid_vs_kermany, pooled] }",
+    );
+    let (_dir, out, summary) = run_on_four_sources(&text);
+    assert!(summary.failed.is_empty(), "{:?}", summary.failed);
+    let doc: study::report::Document =
+        serde_json::from_slice(&std::fs::read(out.join("results.json")).expect("results"))
+            .expect("json");
+    let value = |target: &str, field: &str, args: &[&str]| {
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        doc.results
+            .iter()
+            .find(|r| r.target == target)
+            .and_then(|r| r.find(field, &args, None))
+            .and_then(|e| e.value)
+            .unwrap_or_else(|| panic!("{target}.{field}({args:?})"))
+    };
+    // A set of the unseen partition's sources is the unseen partition.
+    assert_eq!(
+        value("e", "auc", &["pooled"]),
+        value("e", "auc", &["unseen"])
+    );
+
+    // Figure 1's covid images against Kermany's held-out negatives, from the predictions themselves.
+    let predictions = std::fs::read_dir(out.join("cells"))
+        .expect("cells")
+        .flatten()
+        .map(|d| d.path().join("predictions.json"))
+        .find(|p| p.exists())
+        .expect("an evaluate cell");
+    let p: study::eval::predictions::Predictions =
+        serde_json::from_slice(&std::fs::read(predictions).expect("reads")).expect("json");
+    let positive = p.class_index("covid").expect("covid");
+    let rows = p.rows.iter().filter(|r| {
+        !["train", "validation"].contains(&r.partition.as_str())
+            && ["figure1", "kermany"].contains(&r.source.as_str())
+    });
+    let (scores, labels) = p.binary(rows, positive);
+    assert!(labels.iter().any(|l| *l) && labels.iter().any(|l| !*l));
+    let direct = study::eval::metrics::auc(&study::eval::metrics::Scores::new(&scores, &labels))
+        .get()
+        .expect("defined");
+    assert_eq!(value("e", "auc", &["covid_vs_kermany"]), direct);
+    // The gap probe compares the held-out seen images with the set.
+    assert_eq!(value("g", "unseen", &[]), direct);
+    assert!(
+        doc.verdicts[0]
+            .confirmed
+            .as_ref()
+            .is_some_and(|c| c.terms.iter().all(|t| t.value.is_some()))
+    );
+
+    // A set names known sources, and no partition.
+    for (set, code) in [
+        ("pairs [figure1, hannover]", "E0027"),
+        ("seen [figure1]", "E0011"),
+    ] {
+        let wrong = text.replace("covid_vs_kermany [figure1, kermany]", set);
+        let loaded = study::load_bytes("t.study", wrong.as_bytes(), Some(out.parent().unwrap()));
+        let codes = loaded.diagnostics.codes();
+        assert!(codes.contains(&code), "{code}: {codes:?}");
+    }
+}
+
+#[test]
+fn a_one_label_source_gets_one_note_instead_of_undefined_lines() {
+    let text = one_label_study("").replace(
+        "evaluate [seen, unseen] }",
+        "evaluate [seen, unseen], measure [auc, sensitivity, specificity], positive covid, per_source }",
+    );
+    let (_dir, out, summary) = run_on_four_sources(&text);
+    assert!(summary.failed.is_empty(), "{:?}", summary.failed);
+    let doc: study::report::Document =
+        serde_json::from_slice(&std::fs::read(out.join("results.json")).expect("results"))
+            .expect("json");
+    let e = doc.results.iter().find(|r| r.target == "e").expect("e");
+    let per_source: Vec<&study::probe::results::ResultEntry> =
+        e.entries.iter().filter(|x| x.args.len() == 2).collect();
+    assert!(
+        per_source.iter().all(|x| x.estimate.undefined.is_none()),
+        "no undefined per-source line: {per_source:?}"
+    );
+    // figure1 (unseen) is covid only: its sensitivity is there, its AUC and specificity are not.
+    let of = |field: &str| {
+        per_source
+            .iter()
+            .any(|x| x.field == field && x.args == ["unseen", "figure1"])
+    };
+    assert!(of("sensitivity") && !of("auc") && !of("specificity"));
+    let notes: Vec<&String> = e
+        .notes
+        .iter()
+        .filter(|n| n.starts_with("figure1 in unseen"))
+        .collect();
+    assert_eq!(notes.len(), 1, "{:?}", e.notes);
+    assert!(
+        notes[0].starts_with("figure1 in unseen holds covid images only: sensitivity "),
+        "{}",
+        notes[0]
+    );
+    let nih: Vec<&String> = e
+        .notes
+        .iter()
+        .filter(|n| n.starts_with("nih in unseen"))
+        .collect();
+    assert!(
+        nih[0].starts_with("nih in unseen holds no covid image: specificity "),
+        "{nih:?}"
+    );
+}

@@ -77,6 +77,7 @@ pub fn evaluate(ctx: &Ctx, train_cell: &str, writer: &CellWriter) -> Result<(), 
         classes: info.classes,
         rows,
         excluded: images.excluded,
+        tests: Default::default(),
     };
     writer.write_json("predictions.json", &predictions)?;
     let csv = predictions

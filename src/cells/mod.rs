@@ -56,7 +56,11 @@ fn units(ctx: &Ctx, deps: &[String], setup: &Setup) -> Result<Vec<Predictions>, 
             continue;
         };
         if s == setup {
-            out.push(ctx.read::<Predictions>(d, "predictions.json")?);
+            let mut p = ctx.read::<Predictions>(d, "predictions.json")?;
+            if let Some(split) = ctx.study().splits.get(&setup.split) {
+                p.tests = split.tests.clone();
+            }
+            out.push(p);
         }
     }
     Ok(out)

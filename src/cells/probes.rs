@@ -33,6 +33,7 @@ pub fn probe(ctx: &Ctx, cell: &Cell, name: &str, writer: &CellWriter) -> Result<
             experiment,
             point,
             metric,
+            against,
         } => {
             let exp = &study.experiments[experiment];
             let point = point.clone().unwrap_or_else(|| exp.points[0].clone());
@@ -43,6 +44,7 @@ pub fn probe(ctx: &Ctx, cell: &Cell, name: &str, writer: &CellWriter) -> Result<
                 point: &point,
                 split: &study.splits[&point.split],
                 metric: *metric,
+                unseen: against.as_deref().unwrap_or("unseen"),
                 units: &units,
             };
             probe::gap(name, input, cell.seed).map_err(|e| {

@@ -20,9 +20,15 @@ pub fn split(ctx: &Ctx, name: &str, writer: &CellWriter) -> Result<(), CellError
         .chain(["train".to_string(), "validation".to_string()])
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
-        .filter(|p| split.partitions().contains(p))
+        .filter(|p| split.evaluable().contains(p))
         .collect();
-    let missing = crate::data::split::missing_classes(&assignment, &table, &evaluated, &split.data);
+    let missing = crate::data::split::missing_classes(
+        &assignment,
+        &table,
+        &evaluated,
+        &split.tests,
+        &split.data,
+    );
     if !missing.is_empty() {
         return Err(CellError::Data(missing));
     }

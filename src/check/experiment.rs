@@ -122,7 +122,7 @@ impl Checker<'_> {
                 let names = self.names(v, "a partition")?;
                 for (p, span) in &names {
                     for split in &splits {
-                        let parts = split.partitions();
+                        let parts = split.evaluable();
                         if !parts.contains(p) {
                             let options: Vec<&str> = parts.iter().map(String::as_str).collect();
                             self.error(

@@ -36,7 +36,7 @@ impl Checker<'_> {
         let allowed: Vec<&str> = match kind {
             "predict" => setup_keys.to_vec(),
             "occlusion" => ["crops", "model", "split", "preprocess", "train"].to_vec(),
-            "gap" => vec!["at", "metric"],
+            "gap" => vec!["at", "metric", "against"],
             "association" => vec!["within"],
             "metadata_baseline" => vec!["split"],
             "finetune" => vec!["at", "sizes", "epochs"],
@@ -131,7 +131,24 @@ impl Checker<'_> {
                     );
                     return None;
                 }
-                for needed in ["seen", "unseen"] {
+                // The unseen side: the `unseen` partition, or a test set the experiment evaluates.
+                let against = match e.get("against").and_then(|a| self.one(a)) {
+                    Some(v) => {
+                        let name = self.ident(v, "a test set")?.name.clone();
+                        if !evaluated.contains(&name) {
+                            self.error(
+                                Diagnostic::new(Code::UnknownPartition, format!("experiment `{experiment}` does not evaluate on `{name}`"))
+                                    .at(v.span(), "not evaluated")
+                                    .help(format!("add `{name}` to the experiment's `evaluate` list (a test set of its split)")),
+                            );
+                            return None;
+                        }
+                        Some(name)
+                    }
+                    None => None,
+                };
+                let unseen_side = against.clone().unwrap_or_else(|| "unseen".into());
+                for needed in ["seen", unseen_side.as_str()] {
                     if !evaluated.iter().any(|p| p == needed) {
                         self.error(
                             Diagnostic::new(Code::UnknownPartition, format!("experiment `{experiment}` does not evaluate on `{needed}`"))
@@ -145,6 +162,7 @@ impl Checker<'_> {
                     experiment,
                     point,
                     metric,
+                    against,
                 }
             }
             "association" => {

@@ -31,7 +31,7 @@ impl Checker<'_> {
             "column" => &["values"],
             _ => &[],
         };
-        let mut allowed = vec!["data", "fractions", "stratify", "group"];
+        let mut allowed = vec!["data", "fractions", "stratify", "group", "tests"];
         allowed.extend_from_slice(specific);
         let e = self.block_entries(decl, &owner, &allowed);
 
@@ -234,15 +234,93 @@ impl Checker<'_> {
                 matches!(method, SplitMethod::KFold { .. }),
             )?
         };
-        let split = Split {
+        let mut split = Split {
             origin: self.origin(decl.name_span()),
             data: data?,
             method,
             fractions,
             stratify,
             group,
+            tests: IndexMap::new(),
         };
+        split.tests = self.test_sets(e.get("tests"), &split, &known_sources)?;
         ok.then_some(split)
+    }
+
+    /// `tests { covid_vs_nih [figure1, nih] }`: named sets of held-out images of chosen sources, each a
+    /// known source list, named unlike the split's partitions.
+    fn test_sets(
+        &mut self,
+        entry: Option<&crate::syntax::ast::Entry>,
+        split: &Split,
+        known: &Option<Vec<String>>,
+    ) -> Option<IndexMap<String, Vec<String>>> {
+        let mut out = IndexMap::new();
+        let Some(entry) = entry else {
+            return Some(out);
+        };
+        let example = "tests { covid_vs_nih [figure1, nih] }";
+        let Some(block) = entry.block.as_ref().filter(|_| entry.values.is_empty()) else {
+            self.error(
+                Diagnostic::new(
+                    Code::WrongType,
+                    "`tests` takes a block of named source lists",
+                )
+                .at(entry.span, "expected `tests { ... }`")
+                .help(format!("for example: {example}")),
+            );
+            return None;
+        };
+        let partitions = split.partitions();
+        let mut ok = true;
+        for item in &block.items {
+            let crate::syntax::ast::BlockItem::Entry(set) = item else {
+                continue;
+            };
+            let name = &set.key.name;
+            if partitions.contains(name) || out.contains_key(name) {
+                self.error(
+                    Diagnostic::new(
+                        Code::DuplicateName,
+                        format!("`{name}` already names a partition or test set of this split"),
+                    )
+                    .at(set.key.span, "name taken")
+                    .help("give the test set a name of its own"),
+                );
+                ok = false;
+                continue;
+            }
+            let [value] = set.values.as_slice() else {
+                self.error(
+                    Diagnostic::new(
+                        Code::WrongType,
+                        format!("test set `{name}` takes one list of sources"),
+                    )
+                    .at(set.span, "expected a list")
+                    .help(format!("for example: {example}")),
+                );
+                ok = false;
+                continue;
+            };
+            match self.source_list(Some(value), "test set", known) {
+                Some(sources) if !sources.is_empty() => {
+                    out.insert(name.clone(), sources.into_iter().map(|(s, _)| s).collect());
+                }
+                Some(_) => {
+                    self.error(
+                        Diagnostic::new(
+                            Code::OutOfRange,
+                            format!("test set `{name}` lists no source"),
+                        )
+                        .at(value.span(), "empty")
+                        .help(format!("for example: {example}")),
+                    );
+                    ok = false;
+                }
+                None => ok = false,
+            }
+        }
+        ok.then_some(out)
     }
 
     /// `fractions { train 70%, validation 10%, test 20% }`: must add up to 100 %.

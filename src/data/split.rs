@@ -377,17 +377,28 @@ fn kfold(
 }
 
 /// Partitions that lack a class among `needed` (they are evaluated with metrics that need both classes).
+/// A name in `needed` may be one of the split's test sets (`tests`): its held-out images of its sources.
 pub fn missing_classes(
     assignment: &Assignment,
     table: &Table,
     needed: &[String],
+    tests: &IndexMap<String, Vec<String>>,
     dataset: &str,
 ) -> Vec<Problem> {
     let classes = table.classes();
     let mut out = Vec::new();
     for (f, fold) in assignment.folds.iter().enumerate() {
         for partition in needed {
-            let members = assignment.members(f, partition);
+            let members: Vec<usize> = match tests.get(partition) {
+                Some(sources) => (0..table.records.len())
+                    .filter(|i| {
+                        let p = fold.partitions[*i].as_deref();
+                        p.is_some_and(|p| p != "train" && p != "validation")
+                            && sources.contains(&table.records[*i].source)
+                    })
+                    .collect(),
+                None => assignment.members(f, partition),
+            };
             let present: Vec<&String> = classes
                 .iter()
                 .filter(|c| members.iter().any(|i| &table.records[*i].label == *c))

@@ -288,10 +288,10 @@ pub fn report(
                     .chain(["train".to_string(), "validation".to_string()])
                     .collect::<std::collections::BTreeSet<_>>()
                     .into_iter()
-                    .filter(|p| s.partitions().contains(p))
+                    .filter(|p| s.evaluable().contains(p))
                     .collect();
                 problems.extend(super::split::missing_classes(
-                    &a, table, &evaluated, &s.data,
+                    &a, table, &evaluated, &s.tests, &s.data,
                 ));
             }
             Err(p) => problems.extend(p),

@@ -73,6 +73,15 @@ impl Estimate {
     }
 }
 
+/// `0.417 [0.193, 0.680]`: a defined estimate in a few characters (for notes).
+pub fn brief(e: &Estimate) -> String {
+    let num = |x: Option<f64>| x.map_or("–".to_string(), |v| format!("{v:.3}"));
+    match (e.lower, e.upper) {
+        (Some(_), Some(_)) => format!("{} [{}, {}]", num(e.value), num(e.lower), num(e.upper)),
+        _ => num(e.value),
+    }
+}
+
 /// Combines units at confidence `level`; `range` clips the interval (for example [0, 1] for an AUC).
 /// Any undefined unit makes the estimate undefined, with that unit's reason.
 pub fn combine<E: std::fmt::Display>(

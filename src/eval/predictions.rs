@@ -26,6 +26,10 @@ pub struct Predictions {
     pub rows: Vec<Prediction>,
     /// Images of the fold left out, with the reason (no mask, rejected by the crop, unknown class).
     pub excluded: Vec<(String, String)>,
+    /// The split's named test sets (name → sources), which `rows` accepts in place of a partition; set by
+    /// the reader from the study, not stored.
+    #[serde(skip)]
+    pub tests: indexmap::IndexMap<String, Vec<String>>,
 }
 
 impl Predictions {
@@ -39,9 +43,19 @@ impl Predictions {
         partition: &'a str,
         source: Option<&'a str>,
     ) -> impl Iterator<Item = &'a Prediction> + 'a {
-        self.rows
-            .iter()
-            .filter(move |r| r.partition == partition && source.is_none_or(|s| r.source == s))
+        let set = self.tests.get(partition);
+        self.rows.iter().filter(move |r| {
+            let member = match set {
+                // A test set: held-out images of its sources.
+                Some(sources) => {
+                    r.partition != "train"
+                        && r.partition != "validation"
+                        && sources.contains(&r.source)
+                }
+                None => r.partition == partition,
+            };
+            member && source.is_none_or(|s| r.source == s)
+        })
     }
 
     /// Scores for `positive` and whether each image is positive, over the given rows.

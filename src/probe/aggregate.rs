@@ -51,6 +51,12 @@ pub fn aggregate(
                     .enumerate()
                     .map(|(k, u)| scores_of(u, u.rows(partition, scope.as_deref()), positives[k]))
                     .collect();
+                // A source of one label (a covid-only collection): one note with what is defined there,
+                // instead of an undefined AUC (and specificity or sensitivity) per metric.
+                let one_label = scope.is_some()
+                    && (scores.iter().all(|s| s.negatives.is_empty())
+                        || scores.iter().all(|s| s.positives.is_empty()));
+                let mut defined_here = Vec::new();
                 for metric in &exp.measures {
                     let per_unit: Vec<Result<UnitValue, NoValue>> = scores
                         .iter()
@@ -71,7 +77,40 @@ pub fn aggregate(
                     if *metric == Metric::Auc && estimate.undefined.is_none() {
                         estimate.caution = few_images(&scores);
                     }
+                    if one_label {
+                        if estimate.undefined.is_some() {
+                            continue;
+                        }
+                        defined_here.push(format!(
+                            "{} {}",
+                            metric.name(),
+                            crate::eval::estimate::brief(&estimate)
+                        ));
+                    }
                     results.push(metric.name(), args, Some(point), estimate);
+                }
+                if let (true, Some(source)) = (one_label, scope) {
+                    let positive = units
+                        .first()
+                        .and_then(|u| u.classes.get(positives[0]))
+                        .map_or("positive", String::as_str);
+                    let holds = if scores.iter().all(|s| s.negatives.is_empty()) {
+                        format!("{positive} images only")
+                    } else {
+                        format!("no {positive} image")
+                    };
+                    let defined = if defined_here.is_empty() {
+                        "no measure is defined there".to_string()
+                    } else {
+                        defined_here.join(", ")
+                    };
+                    let note = format!(
+                        "{source} in {partition} holds {holds}: {defined}{}",
+                        point_text(exp, point)
+                    );
+                    if !results.notes.contains(&note) {
+                        results.notes.push(note);
+                    }
                 }
                 for (u, s) in units.iter().zip(&scores) {
                     if let Some(curve) = roc::curve(s) {
@@ -115,4 +154,17 @@ pub fn aggregate(
         "worst_source": worst,
     });
     Ok(results)
+}
+
+/// ` (crop = full)`: which grid cell a note is about, when the experiment varies anything.
+fn point_text(exp: &Experiment, point: &crate::study::GridPoint) -> String {
+    if exp.varying.is_empty() {
+        return String::new();
+    }
+    let axes: Vec<String> = exp
+        .varying
+        .iter()
+        .filter_map(|a| point.axis(a).map(|v| format!("{a} = {v}")))
+        .collect();
+    format!(" ({})", axes.join(", "))
 }

@@ -19,6 +19,8 @@ pub struct GapInput<'a> {
     pub point: &'a GridPoint,
     pub split: &'a Split,
     pub metric: Metric,
+    /// The partition or test set compared with the held-out seen images (`unseen` unless `against`).
+    pub unseen: &'a str,
     pub units: &'a [Predictions],
 }
 
@@ -29,14 +31,17 @@ pub fn gap(name: &str, input: GapInput, seed: u64) -> Result<Results, ProbeError
         point,
         split,
         metric,
+        unseen: unseen_side,
         units,
     } = input;
     let seen = held_out_seen(split);
     let mut results = Results::new(name, "gap");
     results.units = units.len();
     let mut notes = Vec::new();
-    let mut unseen_sources: Vec<String> =
-        units.iter().flat_map(|u| sources_in(u, "unseen")).collect();
+    let mut unseen_sources: Vec<String> = units
+        .iter()
+        .flat_map(|u| sources_in(u, unseen_side))
+        .collect();
     unseen_sources.sort();
     unseen_sources.dedup();
     let scopes: Vec<Option<String>> = std::iter::once(None)
@@ -76,7 +81,7 @@ pub fn gap(name: &str, input: GapInput, seed: u64) -> Result<Results, ProbeError
     for scope in &scopes {
         let (mut unseen_units, mut gap_units) = (Vec::new(), Vec::new());
         for (k, (u, (positive, threshold, a))) in units.iter().zip(&per_unit).enumerate() {
-            let b = scores_of(u, u.rows("unseen", scope.as_deref()), *positive);
+            let b = scores_of(u, u.rows(unseen_side, scope.as_deref()), *positive);
             let seed = seed ^ (k as u64) << 8;
             unseen_units.push(unit_metric(
                 metric,

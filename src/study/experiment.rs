@@ -15,6 +15,10 @@ pub struct Split {
     pub stratify: bool,
     /// Metadata column whose values never straddle two partitions (usually `patient`).
     pub group: Option<String>,
+    /// Named test sets (`tests { covid_vs_nih [figure1, nih] }`): the held-out images (every partition
+    /// but train and validation) of the listed sources, evaluated like a partition.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub tests: IndexMap<String, Vec<String>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -42,6 +46,13 @@ pub enum SplitMethod {
 }
 
 impl Split {
+    /// What an experiment can evaluate on: the partitions, then the named test sets.
+    pub fn evaluable(&self) -> Vec<String> {
+        let mut out = self.partitions();
+        out.extend(self.tests.keys().cloned());
+        out
+    }
+
     /// Partitions this split produces (those with a share above zero), in a fixed order.
     pub fn partitions(&self) -> Vec<String> {
         let mut out: Vec<String> = match &self.method {
@@ -172,6 +183,9 @@ pub enum ProbeKind {
         experiment: String,
         point: Option<GridPoint>,
         metric: Metric,
+        /// The test set that stands for the unseen images (`against covid_vs_nih`); `None` is `unseen`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        against: Option<String>,
     },
     /// Association of two variables in one partition of a split: table, chi-square, Cramér's V.
     Association {
