@@ -74,14 +74,25 @@ fn run_on_four_sources(
     (dir, out, summary)
 }
 
-#[test]
-fn a_union_of_one_label_sources_runs() {
-    let (_dir, out, summary) = run_on_four_sources(&one_label_study(""));
+/// `run_on_four_sources` for a run that must finish: the folder, the output folder and `results.json`.
+fn finished_run(
+    text: &str,
+) -> (
+    tempfile::TempDir,
+    std::path::PathBuf,
+    study::report::Document,
+) {
+    let (dir, out, summary) = run_on_four_sources(text);
     let failures: Vec<String> = summary.failed.iter().map(|(_, e)| e.summary()).collect();
     assert!(failures.is_empty(), "{failures:?}");
-    let doc: study::report::Document =
-        serde_json::from_slice(&std::fs::read(out.join("results.json")).expect("results"))
-            .expect("json");
+    let doc = serde_json::from_slice(&std::fs::read(out.join("results.json")).expect("results"))
+        .expect("json");
+    (dir, out, doc)
+}
+
+#[test]
+fn a_union_of_one_label_sources_runs() {
+    let (_dir, _, doc) = finished_run(&one_label_study(""));
     let e = doc.results.iter().find(|r| r.target == "e").expect("e");
     for partition in ["seen", "unseen"] {
         let auc = e
@@ -162,11 +173,7 @@ fn proportions_carry_exact_intervals_and_the_report_states_its_methods() {
         "evaluate [seen, unseen] }",
         "evaluate [seen, unseen], measure [auc, sensitivity, specificity], interval exact, positive covid }",
     );
-    let (_dir, out, summary) = run_on_four_sources(&text);
-    assert!(summary.failed.is_empty(), "{:?}", summary.failed);
-    let doc: study::report::Document =
-        serde_json::from_slice(&std::fs::read(out.join("results.json")).expect("results"))
-            .expect("json");
+    let (_dir, out, doc) = finished_run(&text);
     let e = doc.results.iter().find(|r| r.target == "e").expect("e");
     // The unseen partition holds figure1's 12 covid images: sensitivity is k/12 with its exact interval.
     let sensitivity = e
@@ -219,11 +226,7 @@ hypothesis h "reads partitions" {
   refuted when occluded.auc(full, seen).upper < 0.0 or meta.auc(seen).upper < 0.0
 }
 "#;
-    let (_dir, out, summary) = run_on_four_sources(&one_label_study(probes));
-    assert!(summary.failed.is_empty(), "{:?}", summary.failed);
-    let doc: study::report::Document =
-        serde_json::from_slice(&std::fs::read(out.join("results.json")).expect("results"))
-            .expect("json");
+    let (_dir, out, doc) = finished_run(&one_label_study(probes));
     let args = |target: &str| -> Vec<Vec<String>> {
         let r = doc
             .results
@@ -292,11 +295,7 @@ hypothesis h "pairs" {
         "evaluate [seen, unseen] }",
         "evaluate [seen, unseen, covid_vs_kermany, pooled] }",
     );
-    let (_dir, out, summary) = run_on_four_sources(&text);
-    assert!(summary.failed.is_empty(), "{:?}", summary.failed);
-    let doc: study::report::Document =
-        serde_json::from_slice(&std::fs::read(out.join("results.json")).expect("results"))
-            .expect("json");
+    let (_dir, out, doc) = finished_run(&text);
     let value = |target: &str, field: &str, args: &[&str]| {
         let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
         doc.results
@@ -359,11 +358,7 @@ fn a_one_label_source_gets_one_note_instead_of_undefined_lines() {
         "evaluate [seen, unseen] }",
         "evaluate [seen, unseen], measure [auc, sensitivity, specificity], positive covid, per_source }",
     );
-    let (_dir, out, summary) = run_on_four_sources(&text);
-    assert!(summary.failed.is_empty(), "{:?}", summary.failed);
-    let doc: study::report::Document =
-        serde_json::from_slice(&std::fs::read(out.join("results.json")).expect("results"))
-            .expect("json");
+    let (_dir, _, doc) = finished_run(&text);
     let e = doc.results.iter().find(|r| r.target == "e").expect("e");
     let per_source: Vec<&study::probe::results::ResultEntry> =
         e.entries.iter().filter(|x| x.args.len() == 2).collect();
