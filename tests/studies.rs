@@ -23,10 +23,11 @@ fn study_files() -> Vec<PathBuf> {
     out
 }
 
-/// Loads a shipped study. `real-cxr` reads the shared X-rays beside the project, outside its folder, so it
-/// is loaded as `--allow-outside` loads it (and refused without, which `outside_data_needs_the_flag` checks).
+/// Loads a shipped study. `real-cxr` and `cross-source` read the shared X-rays beside the project, outside
+/// their folder, so they are loaded as `--allow-outside` loads them (and refused without, which
+/// `outside_data_needs_the_flag` checks).
 fn load(path: &std::path::Path) -> study::LoadedStudy {
-    let reach = if path.ends_with("real-cxr.study") {
+    let reach = if path.ends_with("real-cxr.study") || path.ends_with("cross-source.study") {
         study::source::Reach::Anywhere
     } else {
         study::source::Reach::StudyTree

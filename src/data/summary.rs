@@ -297,5 +297,12 @@ pub fn report(
             Err(p) => problems.extend(p),
         }
     }
-    (out, problems)
+    // A union reads its parts again: a part's problem is said once.
+    let mut unique: Vec<super::Problem> = Vec::new();
+    for p in problems {
+        if !unique.contains(&p) {
+            unique.push(p);
+        }
+    }
+    (out, unique)
 }

@@ -80,8 +80,10 @@ pub fn gap(name: &str, input: GapInput, seed: u64) -> Result<Results, ProbeError
     );
     for scope in &scopes {
         let (mut unseen_units, mut gap_units) = (Vec::new(), Vec::new());
+        let mut one_class = true;
         for (k, (u, (positive, threshold, a))) in units.iter().zip(&per_unit).enumerate() {
             let b = scores_of(u, u.rows(unseen_side, scope.as_deref()), *positive);
+            one_class &= b.positives.is_empty() || b.negatives.is_empty();
             let seed = seed ^ (k as u64) << 8;
             unseen_units.push(unit_metric(
                 metric,
@@ -103,6 +105,14 @@ pub fn gap(name: &str, input: GapInput, seed: u64) -> Result<Results, ProbeError
         let args: Vec<String> = scope.iter().cloned().collect();
         let unseen = combine(&unseen_units, exp.confidence, AUC_RANGE);
         let g = combine(&gap_units, exp.confidence, Some((-1.0, 1.0)));
+        // A source of one label has no per-source value of a two-class metric: one note, no lines.
+        if let (true, Some(source), true) = (one_class, scope, unseen.undefined.is_some()) {
+            notes.push(format!(
+                "{source} holds one class in {unseen_side}: it has no {} of its own",
+                metric.name()
+            ));
+            continue;
+        }
         table.push(serde_json::json!({ "source": scope, "unseen": unseen, "gap": g }));
         results.push("unseen", args.clone(), None, unseen);
         results.push("gap", args, None, g);

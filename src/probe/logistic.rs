@@ -185,8 +185,12 @@ pub fn metadata_baseline(
         }
         let held = fold_scopes[0].1.len();
         for (args, rows) in fold_scopes {
-            let scores: Vec<f64> = rows.iter().map(|r| score(r)).collect();
             let labels: Vec<bool> = rows.iter().map(|r| r.label == positive).collect();
+            // A source of one label has no AUC of its own (the partition's AUC covers it).
+            if args.len() == 2 && (labels.iter().all(|l| *l) || labels.iter().all(|l| !*l)) {
+                continue;
+            }
+            let scores: Vec<f64> = rows.iter().map(|r| score(r)).collect();
             let s = Scores::new(&scores, &labels);
             scopes.entry(args).or_default().push(
                 delong_interval(&s, 0.95)

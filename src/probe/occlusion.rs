@@ -58,7 +58,10 @@ pub fn occlusion(
                 sources.dedup();
                 for source in sources {
                     let e = auc_of(units, p, Some(&source));
-                    results.push("auc", vec![crop.clone(), p.clone(), source], None, e);
+                    // A source of one label has no AUC of its own (the partition's covers it).
+                    if e.undefined.is_none() {
+                        results.push("auc", vec![crop.clone(), p.clone(), source], None, e);
+                    }
                 }
             }
         }
