@@ -10,25 +10,9 @@ pub fn split(ctx: &Ctx, name: &str, writer: &CellWriter) -> Result<(), CellError
     let table = records(ctx, &split.data)?.table();
     let assignment =
         crate::data::split::assign(name, split, &table, study.seed).map_err(CellError::Data)?;
-    // Partitions that experiments evaluate, and those trained and selected on, need both classes: found here,
-    // before any training starts.
-    let evaluated: Vec<String> = study
-        .experiments
-        .values()
-        .filter(|e| e.points.iter().any(|p| p.split == name))
-        .flat_map(|e| e.evaluate.clone())
-        .chain(["train".to_string(), "validation".to_string()])
-        .collect::<std::collections::BTreeSet<_>>()
-        .into_iter()
-        .filter(|p| split.evaluable().contains(p))
-        .collect();
-    let missing = crate::data::split::missing_classes(
-        &assignment,
-        &table,
-        &evaluated,
-        &split.tests,
-        &split.data,
-    );
+    // Partitions a classifier is trained, selected or evaluated on need both classes: found here, before any
+    // training starts.
+    let missing = crate::data::split::missing_classes(study, name, &assignment, &table);
     if !missing.is_empty() {
         return Err(CellError::Data(missing));
     }

@@ -376,19 +376,30 @@ fn kfold(
     fold_of
 }
 
-/// Partitions that lack a class among `needed` (they are evaluated with metrics that need both classes).
-/// A name in `needed` may be one of the split's test sets (`tests`): its held-out images of its sources.
+/// Partitions of split `name` that lack a class although a classifier needs two there: those trained and
+/// selected on, and those (or test sets: held-out images of their sources) an experiment evaluates.
 pub fn missing_classes(
+    study: &crate::study::Study,
+    name: &str,
     assignment: &Assignment,
     table: &Table,
-    needed: &[String],
-    tests: &IndexMap<String, Vec<String>>,
-    dataset: &str,
 ) -> Vec<Problem> {
+    let split = &study.splits[name];
+    let needed: Vec<String> = study
+        .experiments
+        .values()
+        .filter(|e| e.points.iter().any(|p| p.split == name))
+        .flat_map(|e| e.evaluate.clone())
+        .chain(["train".to_string(), "validation".to_string()])
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .filter(|p| split.evaluable().contains(p))
+        .collect();
+    let (tests, dataset) = (&split.tests, split.data.as_str());
     let classes = table.classes();
     let mut out = Vec::new();
     for (f, fold) in assignment.folds.iter().enumerate() {
-        for partition in needed {
+        for partition in &needed {
             let members: Vec<usize> = match tests.get(partition) {
                 Some(sources) => (0..table.records.len())
                     .filter(|i| {

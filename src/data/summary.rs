@@ -280,19 +280,7 @@ pub fn report(
             Ok(a) => {
                 out.push_str(&split(name, s, table, &a));
                 out.push('\n');
-                let evaluated: Vec<String> = study
-                    .experiments
-                    .values()
-                    .filter(|e| e.points.iter().any(|p| &p.split == name))
-                    .flat_map(|e| e.evaluate.clone())
-                    .chain(["train".to_string(), "validation".to_string()])
-                    .collect::<std::collections::BTreeSet<_>>()
-                    .into_iter()
-                    .filter(|p| s.evaluable().contains(p))
-                    .collect();
-                problems.extend(super::split::missing_classes(
-                    &a, table, &evaluated, &s.tests, &s.data,
-                ));
+                problems.extend(super::split::missing_classes(study, name, &a, table));
             }
             Err(p) => problems.extend(p),
         }
