@@ -177,3 +177,9 @@ pub fn inside(path: &Path, root: &Path) -> bool {
     };
     absolute(path).starts_with(absolute(root))
 }
+
+/// The longest prefix of `text` of at most `max_bytes` bytes that ends on a character boundary: how user text
+/// is shortened for a message (never cutting a character in two).
+pub fn clip(text: &str, max_bytes: usize) -> &str {
+    &text[..text.floor_char_boundary(max_bytes.min(text.len()))]
+}

@@ -184,6 +184,11 @@ proptest! {
     }
 
     #[test]
+    fn random_text_with_multi_byte_characters(text in "[a-z_{}\\[\\]()=,.:\"% \n0-9фя数据🫁\u{301}\u{a0}\u{200b}-]{0,300}") {
+        outcome(text.as_bytes());
+    }
+
+    #[test]
     fn random_text_from_the_language_alphabet(text in "[a-z_{}\\[\\]()=,.:;\"%<>!*/+ \\n0-9-]{0,400}") {
         outcome(text.as_bytes());
     }
@@ -195,7 +200,9 @@ proptest! {
     ) {
         let mut toks = tokens(if which { EVERYTHING } else { QUICKSTART });
         let vocabulary = ["{", "}", "[", "]", "(", ")", ",", "=", "==", "and", "not", "model", "crop", "split",
-            "\"x\"", "0", "-1", "1e999", "80%", "px", "cnn", "full", "\n", "*", "=>", "when", "."];
+            "\"x\"", "0", "-1", "1e999", "80%", "px", "cnn", "full", "\n", "*", "=>", "when", ".",
+            // Multi-byte text: messages that shorten a word must never cut a character in two.
+            "фильтр", "数据集数据集数据集数据集数据集", "🫁🫁🫁🫁🫁🫁🫁🫁🫁🫁🫁", "e\u{301}", "\u{a0}", "\u{200b}"];
         for (op, a, b) in ops {
             let i = a.index(toks.len());
             match op {
@@ -207,5 +214,23 @@ proptest! {
             if toks.is_empty() { break; }
         }
         outcome(toks.concat().as_bytes());
+    }
+}
+
+#[test]
+fn long_words_of_any_script_next_to_a_syntax_error() {
+    // Words of 1 to 60 characters of 1-, 2-, 3- and 4-byte characters, where the parser reports a token
+    // it did not expect (the message quotes at most 40 bytes of it).
+    for ch in ['a', 'ф', '数', '🫁'] {
+        for n in 1..=60 {
+            let word: String = std::iter::repeat_n(ch, n).collect();
+            for text in [
+                format!("study \"x\" {{ seed 1 }}\nmodel m = cnn(channels: [4]) {word}\n"),
+                format!("study \"x\" {{ seed 1 }}\nmodel {word} = cnn(channels: [4]\n"),
+                format!("study \"x\" {{ seed 1 }}\n{word} m = full\n"),
+            ] {
+                outcome(text.as_bytes());
+            }
+        }
     }
 }

@@ -141,7 +141,7 @@ fn found_token(text: &str, pos: usize) -> &str {
         .map(|(_, c)| c.len_utf8())
         .sum();
     if word_len > 0 {
-        return &rest[..word_len.min(40)];
+        return crate::source::clip(rest, word_len.min(40));
     }
     match rest.chars().next() {
         Some('\n') | Some('\r') => "\\n",
