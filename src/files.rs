@@ -33,6 +33,68 @@ pub fn is_disk_full(e: &std::io::Error) -> bool {
     )
 }
 
+/// Why a file could not be read whole.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// A pipe, a device, a socket or a folder: never opened for reading (a pipe blocks, a device never ends).
+    #[error("it is {0}, not a regular file")]
+    NotRegular(&'static str),
+    /// Larger than the limit (`size` in bytes as the file reports it, or at least the limit plus one).
+    #[error("it is {size} bytes, over the limit of {limit}")]
+    TooLarge { size: u64, limit: u64 },
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+/// Reads a regular file of at most `limit` bytes. Anything else is refused before it is read, and no more
+/// than `limit + 1` bytes are ever read (a file that grows while it is read is still caught).
+pub fn read_regular(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
+    use std::io::Read;
+    let kind = std::fs::metadata(path)?.file_type();
+    if !kind.is_file() {
+        return Err(ReadError::NotRegular(special_kind(&kind)));
+    }
+    let file = std::fs::File::open(path)?;
+    let size = file.metadata()?.len();
+    if size > limit {
+        return Err(ReadError::TooLarge { size, limit });
+    }
+    let mut bytes = Vec::with_capacity(size as usize);
+    file.take(limit + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
+        return Err(ReadError::TooLarge {
+            size: bytes.len() as u64,
+            limit,
+        });
+    }
+    Ok(bytes)
+}
+
+#[cfg(unix)]
+fn special_kind(kind: &std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if kind.is_dir() {
+        "a folder"
+    } else if kind.is_fifo() {
+        "a named pipe"
+    } else if kind.is_char_device() || kind.is_block_device() {
+        "a device"
+    } else if kind.is_socket() {
+        "a socket"
+    } else {
+        "a special file"
+    }
+}
+
+#[cfg(not(unix))]
+fn special_kind(kind: &std::fs::FileType) -> &'static str {
+    if kind.is_dir() {
+        "a folder"
+    } else {
+        "a special file"
+    }
+}
+
 /// Why `path`, named as a file (or, with `folder`, as a folder), cannot be used as one: a loop of
 /// symbolic links, a link to nothing, the other kind of entry, or nothing there.
 pub fn why_unusable(path: &Path, folder: bool) -> &'static str {

@@ -234,3 +234,56 @@ fn long_words_of_any_script_next_to_a_syntax_error() {
         }
     }
 }
+
+#[cfg(unix)]
+#[test]
+fn a_pipe_or_a_device_is_refused_without_reading_it() {
+    let dir = tempfile::tempdir().expect("temp");
+    let pipe = dir.path().join("pipe.study");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&pipe)
+        .status()
+        .is_ok_and(|s| s.success());
+    std::os::unix::fs::symlink("/dev/zero", dir.path().join("zero.study")).expect("symlink");
+    let mut targets = vec!["zero.study"];
+    if made {
+        targets.push("pipe.study");
+    } else {
+        eprintln!("mkfifo is not available: the pipe case is skipped");
+    }
+    for target in targets {
+        // As the root file, as an include, and as a manifest: refused at once, naming what it is.
+        let root = study::load(&dir.path().join(target));
+        let text = format!("study \"x\" {{ seed 1 }}\ninclude \"{target}\"\n");
+        let included = study::load_bytes("s.study", text.as_bytes(), Some(dir.path()));
+        for loaded in [root, included] {
+            let rendered = study::diagnostics::render_all(
+                &loaded.diagnostics,
+                &loaded.sources,
+                study::diagnostics::Style::plain(),
+            );
+            assert!(loaded.study.is_none(), "{target}");
+            assert!(
+                rendered.contains("not a regular file")
+                    && (rendered.contains("a named pipe") || rendered.contains("a device")),
+                "{target}: {rendered}"
+            );
+        }
+        let csv = study::data::DataContext {
+            root: dir.path().to_path_buf(),
+            seed: 1,
+        };
+        let text = format!(
+            "study \"x\" {{ seed 1 }}\ndataset d = csv(\"{target}\") {{ image column \"p\", label column \"l\" }}\n"
+        );
+        let s = study::load_bytes("s.study", text.as_bytes(), Some(dir.path()))
+            .study
+            .expect("valid");
+        let problems = study::data::load_dataset(&s, "d", &csv).expect_err("refused");
+        assert!(
+            problems[0].message.contains("not a regular file"),
+            "{}",
+            problems[0].message
+        );
+    }
+}

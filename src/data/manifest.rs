@@ -27,7 +27,8 @@ pub fn load(name: &str, dataset: &Dataset, ctx: &DataContext) -> Result<Table, V
         unreachable!("manifest::load is called for csv datasets")
     };
     let path = ctx.resolve(manifest);
-    let bytes = std::fs::read(&path).map_err(|e| {
+    // A manifest is a regular file (a pipe or a device would block or never end); 4 GiB at most.
+    let bytes = crate::files::read_regular(&path, 4 << 30).map_err(|e| {
         vec![
             Problem::new(
                 Code::DataMissing,

@@ -31,24 +31,23 @@ pub fn parse_path(path: &Path, reach: Reach) -> Parsed {
         reach,
         ..Loader::default()
     };
-    match std::fs::read(path) {
+    match read_study_file(path) {
         Ok(bytes) => {
             let name = path.display().to_string();
             loader.load_bytes(name, Some(path.to_path_buf()), bytes);
         }
-        Err(e) => {
+        Err((code, why)) => {
             let id = loader.sources.add(
                 path.display().to_string(),
                 Some(path.to_path_buf()),
                 String::new(),
             );
             loader.diagnostics.push(
-                Diagnostic::new(
-                    Code::Unreadable,
-                    format!("cannot read `{}`: {}", path.display(), io_reason(&e)),
-                )
-                .at(Span::new(id, 0, 0), "")
-                .help("check the path; study files are given relative to the current directory"),
+                Diagnostic::new(code, format!("cannot read `{}`: {why}", path.display()))
+                    .at(Span::new(id, 0, 0), "")
+                    .help(
+                        "check the path; study files are given relative to the current directory",
+                    ),
             );
         }
     }
@@ -79,6 +78,20 @@ pub fn outside_study(span: Span, written: &str, root: &Path) -> Diagnostic {
     )
     .at(span, "this path leaves the study's folder")
     .help("keep the study's files under its folder, or run with --allow-outside to let the study use this path")
+}
+
+/// A study file's bytes: a regular file of at most `MAX_FILE_BYTES` (a pipe or a device is never read), or
+/// the code and reason it cannot be used.
+fn read_study_file(path: &Path) -> Result<Vec<u8>, (Code, String)> {
+    use crate::files::{ReadError, read_regular};
+    read_regular(path, MAX_FILE_BYTES as u64).map_err(|e| match e {
+        ReadError::TooLarge { size, .. } => (
+            Code::TooLarge,
+            format!("it is {} MiB; the limit is 16 MiB", size >> 20),
+        ),
+        ReadError::Io(e) => (Code::Unreadable, io_reason(&e)),
+        other => (Code::Unreadable, other.to_string()),
+    })
 }
 
 fn io_reason(e: &std::io::Error) -> String {
@@ -233,24 +246,23 @@ impl Loader {
                     continue;
                 }
             }
-            match std::fs::read(&path) {
-                Ok(bytes) if path.is_file() => {
+            match read_study_file(&path) {
+                Ok(bytes) => {
                     self.stack
                         .push((includer.clone().unwrap_or_default(), include.path.span));
                     let name = display_path(&path);
                     include.target = Some(self.load_bytes(name, Some(path.clone()), bytes));
                     self.stack.pop();
                 }
-                Ok(_) => self.unreadable(include, &path, "it is a directory"),
-                Err(e) => self.unreadable(include, &path, &io_reason(&e)),
+                Err((code, why)) => self.unreadable(include, &path, code, &why),
             }
         }
     }
 
-    fn unreadable(&mut self, include: &ast::Include, path: &Path, reason: &str) {
+    fn unreadable(&mut self, include: &ast::Include, path: &Path, code: Code, reason: &str) {
         self.diagnostics.push(
             Diagnostic::new(
-                Code::Unreadable,
+                code,
                 format!("cannot include `{}`: {reason}", include.path.value),
             )
             .at(
