@@ -421,3 +421,43 @@ fn a_problem_of_a_union_part_is_said_once() {
         "{err}"
     );
 }
+
+#[test]
+fn the_number_of_trainings_is_bounded_and_the_bound_can_be_raised() {
+    let dir = tempfile::tempdir().expect("temp");
+    let text = one_label_study("").replace(
+        "study \"designs\" { seed 2 }",
+        "study \"designs\" { seed 2, repeats 1000 }",
+    );
+    // One grid point, one fold, 1000 repeats: under the default limit of 10 000.
+    assert!(common::checked(&text, dir.path()).repeats == 1000);
+    let wide = text.replace(
+        "experiment e { model m,",
+        "model m2 = cnn(channels: [2])\nmodel m3 = cnn(channels: [3])\nexperiment e { grid { model [m, m2, m3], crop [full, full2, full3, full4] },",
+    )
+    .replace("crop full = full", "crop full = full\ncrop full2 = center(90%)\ncrop full3 = center(80%)\ncrop full4 = center(70%)")
+    .replace(", crop full, split s", ", split s");
+    let loaded = study::load_bytes("t.study", wide.as_bytes(), Some(dir.path()));
+    assert_eq!(
+        loaded.diagnostics.codes(),
+        ["E0036"],
+        "12 points × 1000 repeats"
+    );
+    let raised = wide.replace("repeats 1000 }", "repeats 1000, max_trainings 12000 }");
+    assert_eq!(common::checked(&raised, dir.path()).training_limit(), 12000);
+    // A grid larger than the limit is refused before its points are made.
+    let huge = raised.replace("max_trainings 12000", "max_trainings 5");
+    let loaded = study::load_bytes("t.study", huge.as_bytes(), Some(dir.path()));
+    let rendered: Vec<String> = loaded
+        .diagnostics
+        .items
+        .iter()
+        .map(|d| d.message.clone())
+        .collect();
+    assert!(
+        rendered
+            .iter()
+            .any(|m| m == "the grid has 12 points, over the study's limit of 5 trainings"),
+        "{rendered:?}"
+    );
+}

@@ -170,6 +170,28 @@ impl Checker<'_> {
                 return None;
             }
         }
+        // The product is known before the points are made: a grid over the limit is never expanded.
+        let product = GRID_AXES
+            .iter()
+            .filter(|a| !zipped.contains(a))
+            .map(|a| axes[*a].len() as u64)
+            .chain(zip_len.map(|n| n as u64))
+            .fold(1u64, u64::saturating_mul);
+        let limit = self.study.training_limit();
+        if product > limit {
+            let at = e.get("grid").map_or(e.span, |g| g.span);
+            self.error(
+                Diagnostic::new(
+                    Code::TooManyTrainings,
+                    format!("the grid has {product} points, over the study's limit of {limit} trainings"),
+                )
+                .at(at, "this grid")
+                .help(format!(
+                    "vary fewer axes, or raise the limit in the study header: `max_trainings {product}`"
+                )),
+            );
+            return None;
+        }
         let mut points: Vec<GridPoint> = vec![GridPoint {
             model: String::new(),
             crop: String::new(),

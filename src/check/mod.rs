@@ -78,6 +78,7 @@ pub fn check(ast: &ast::Ast, sources: &SourceMap, reach: Reach) -> (Option<Study
         }
     }
     checker.dataset_cycles(&decls);
+    checker.training_count();
     // Like a compiler's lints, unused warnings wait until the errors are fixed.
     if !checker.diags.has_errors() {
         let root_file = ast.files.first().map(|f| f.id);
@@ -95,6 +96,7 @@ fn empty_study() -> Study {
         seed: 0,
         repeats: 1,
         output: String::new(),
+        max_trainings: None,
         datasets: IndexMap::new(),
         segmenters: IndexMap::new(),
         crops: IndexMap::new(),
@@ -110,6 +112,53 @@ fn empty_study() -> Study {
 }
 
 impl<'a> Checker<'a> {
+    /// E0036 when the experiments together would train more models than the study's limit, at the
+    /// experiment that trains most, with where its count comes from.
+    fn training_count(&mut self) {
+        let per_experiment: Vec<(&String, u64, String, Option<Span>)> = self
+            .study
+            .experiments
+            .iter()
+            .map(|(name, e)| {
+                let folds: u64 = e
+                    .points
+                    .iter()
+                    .map(|p| {
+                        self.study
+                            .splits
+                            .get(&p.split)
+                            .map_or(1, |s| s.folds().len() as u64)
+                    })
+                    .sum();
+                let count = folds.saturating_mul(e.repeats as u64);
+                let why = format!(
+                    "{} grid point(s), {folds} training(s) over their folds, × {} repeat(s)",
+                    e.points.len(),
+                    e.repeats
+                );
+                (name, count, why, e.origin.span)
+            })
+            .collect();
+        let total: u64 = per_experiment.iter().map(|(_, n, _, _)| *n).sum();
+        let limit = self.study.training_limit();
+        let Some((name, count, why, Some(span))) =
+            per_experiment.iter().max_by_key(|(_, n, _, _)| *n).cloned()
+        else {
+            return;
+        };
+        if total > limit {
+            let d = Diagnostic::new(
+                Code::TooManyTrainings,
+                format!("the study would train {total} models, over its limit of {limit}"),
+            )
+            .at(span, format!("experiment `{name}` trains {count}: {why}"))
+            .help(format!(
+                "lower the repeats or the grid, or raise the limit in the study header: `max_trainings {total}`"
+            ));
+            self.error(d);
+        }
+    }
+
     pub(in crate::check) fn symbol_span(&self, name: &str) -> Span {
         self.symbols
             .get(name)
@@ -196,7 +245,7 @@ impl<'a> Checker<'a> {
             );
         }
         self.study.name = header.name.value.clone();
-        let allowed = ["description", "seed", "repeats", "output"];
+        let allowed = ["description", "seed", "repeats", "output", "max_trainings"];
         let e = self.entries(
             header.block.as_ref(),
             "the study header",
@@ -214,6 +263,9 @@ impl<'a> Checker<'a> {
         }
         if let Some(v) = e.get("repeats").and_then(|e| self.one(e)) {
             self.study.repeats = self.count(v, "repeats", 1, 1000).unwrap_or(1);
+        }
+        if let Some(v) = e.get("max_trainings").and_then(|e| self.one(e)) {
+            self.study.max_trainings = self.integer(v, "max_trainings", 1, 1_000_000_000, false);
         }
         self.study.output = match e.get("output").and_then(|e| self.one(e)) {
             Some(v) => self.path(v, "the output directory").unwrap_or_default(),

@@ -124,6 +124,8 @@ codes! {
 
     OutsideStudy = "E0035", "path outside the study's folder";
 
+    TooManyTrainings = "E0036", "the study would train more models than its limit";
+
     DataMissing = "E0040", "data file or folder not found";
 
     CsvMalformed = "E0041", "manifest is not readable CSV";

@@ -38,6 +38,10 @@ pub struct Study {
     pub repeats: u32,
     /// Output directory, relative to the root study file's directory.
     pub output: String,
+    /// The most models the study may train (`max_trainings` in the header); `None` is
+    /// `DEFAULT_MAX_TRAININGS`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_trainings: Option<u64>,
     pub datasets: IndexMap<String, Dataset>,
     pub segmenters: IndexMap<String, Segmenter>,
     pub crops: IndexMap<String, Crop>,
@@ -49,4 +53,15 @@ pub struct Study {
     pub probes: IndexMap<String, Probe>,
     pub hypotheses: IndexMap<String, Hypothesis>,
     pub report: Report,
+}
+
+/// A study that would train more models than this is refused before anything is planned (E0036): a grid
+/// or a repeat count written by mistake would otherwise take days and gigabytes without a word.
+pub const DEFAULT_MAX_TRAININGS: u64 = 10_000;
+
+impl Study {
+    /// The most models this study may train.
+    pub fn training_limit(&self) -> u64 {
+        self.max_trainings.unwrap_or(DEFAULT_MAX_TRAININGS)
+    }
 }
