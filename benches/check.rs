@@ -1,5 +1,6 @@
 //! `study check` speed on a 5,000-line study (target: ≤ 50 ms on a 2-core machine).
-//! Run with `cargo bench --bench check`. Prints the median of repeated parse + check runs, and the plan.
+//! Run with `cargo bench --bench check`. Prints the median of repeated parse + check runs, the plan, and the
+//! time to render thousands of diagnostics of one file.
 
 use std::time::{Duration, Instant};
 
@@ -77,4 +78,27 @@ fn main() {
         "study plan,  {lines} lines: median {:.1} ms",
         median(plan).as_secs_f64() * 1e3
     );
+    // Rendering many diagnostics of one large file: each quote is cut from the lines around its span.
+    for errors in [5_000usize, 50_000] {
+        let mut text = String::from("study \"many\" { seed 1 }\ncrop full = full\n");
+        for i in 0..errors {
+            text.push_str(&format!(
+                "experiment e{i} {{ model nosuch{i}, crop full }}\n"
+            ));
+        }
+        let loaded = study::load_bytes("many.study", text.as_bytes(), None);
+        let start = Instant::now();
+        let rendered = study::diagnostics::render_all(
+            &loaded.diagnostics,
+            &loaded.sources,
+            study::diagnostics::Style::plain(),
+        );
+        println!(
+            "rendering {} diagnostics of a {} KiB file: {:.0} ms",
+            loaded.diagnostics.items.len(),
+            text.len() / 1024,
+            start.elapsed().as_secs_f64() * 1e3
+        );
+        std::hint::black_box(rendered);
+    }
 }

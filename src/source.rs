@@ -72,6 +72,25 @@ impl SourceFile {
         (line, col)
     }
 
+    /// The whole lines around bytes `start..end`, with `extra` more lines on each side: (first byte, end
+    /// byte, 0-based number of the first line). Found by binary search, so quoting a line costs
+    /// O(log lines), not a scan of the file.
+    pub fn lines_around(&self, start: usize, end: usize, extra: usize) -> (usize, usize, usize) {
+        let line_of = |offset: usize| {
+            self.line_starts
+                .partition_point(|s| *s <= offset.min(self.text.len()))
+                - 1
+        };
+        let first = line_of(start).saturating_sub(extra);
+        let last = line_of(end).saturating_add(extra);
+        let end_byte = self
+            .line_starts
+            .get(last + 1)
+            .copied()
+            .unwrap_or(self.text.len());
+        (self.line_starts[first], end_byte, first)
+    }
+
     /// Directory against which paths written in this file are resolved.
     pub fn dir(&self) -> PathBuf {
         self.path

@@ -7,7 +7,7 @@ mod suggest;
 pub use suggest::{did_you_mean, suggest};
 
 use crate::source::{SourceMap, Span};
-use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, SourceSpan};
+use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, SourceSpan};
 use serde::Serialize;
 use std::fmt;
 
@@ -353,7 +353,7 @@ impl Style {
 struct MietteView<'a> {
     diag: &'a Diagnostic,
     /// Labels in this file are drawn here; labels in other files become related notes.
-    source: Option<NamedSource<String>>,
+    source: Option<FileView<'a>>,
     labels: Vec<LabeledSpan>,
     related: Vec<MietteView<'a>>,
     note: Option<String>,
@@ -427,12 +427,47 @@ fn labeled(label: &Label) -> LabeledSpan {
     }
 }
 
-fn named_source(sources: &SourceMap, span: Span) -> NamedSource<String> {
-    let file = sources.get(span.file);
-    NamedSource::new(file.name.clone(), file.text.clone())
+/// A study file as miette reads it, without copying it: each quote is cut from the lines around its span
+/// (found by binary search) and handed to miette's own reader, so rendering n diagnostics of a large
+/// file costs O(n log lines), not O(n × file size).
+struct FileView<'a> {
+    file: &'a crate::source::SourceFile,
 }
 
-fn adapt<'a>(diag: &'a Diagnostic, sources: &SourceMap) -> MietteView<'a> {
+impl miette::SourceCode for FileView<'_> {
+    fn read_span<'b>(
+        &'b self,
+        span: &SourceSpan,
+        before: usize,
+        after: usize,
+    ) -> Result<Box<dyn miette::SpanContents<'b> + 'b>, miette::MietteError> {
+        let (start, end) = (span.offset(), span.offset() + span.len());
+        // One more line on each side than asked, so that miette chooses its context as in the whole file.
+        let (from, to, first_line) = self.file.lines_around(start, end, before.max(after) + 1);
+        let window = self.file.text.get(from..to).unwrap_or("");
+        let local = SourceSpan::new((start.saturating_sub(from)).into(), span.len());
+        let inner = window.read_span(&local, before, after)?;
+        let data: &'b [u8] = inner.data();
+        let found = inner.span();
+        Ok(Box::new(miette::MietteSpanContents::new_named(
+            self.file.name.clone(),
+            data,
+            SourceSpan::new((found.offset() + from).into(), found.len()),
+            inner.line() + first_line,
+            inner.column(),
+            // miette counts the lines from the start of the source to the end of the quote.
+            inner.line_count() + first_line,
+        )))
+    }
+}
+
+fn named_source(sources: &SourceMap, span: Span) -> FileView<'_> {
+    FileView {
+        file: sources.get(span.file),
+    }
+}
+
+fn adapt<'a>(diag: &'a Diagnostic, sources: &'a SourceMap) -> MietteView<'a> {
     let Some(home) = diag.primary_span().map(|s| s.file) else {
         return MietteView {
             diag,
