@@ -369,15 +369,7 @@ fn rows_skipped_while_reading_are_listed_in_the_report() {
     let study_file = dir.path().join("skips.study");
     std::fs::write(
         &study_file,
-        r#"study "skips" { seed 1 }
-dataset d = csv("manifest.csv") { image column "path", label column "label", source column "source", on_error skip }
-crop full = full
-preprocess p { resize 16 }
-model m = cnn(channels: [4])
-train t { optimizer adam(lr: 1e-3), epochs 1 }
-split s = by_source { data d, seen [a], unseen [b], fractions { train 70%, seen 30% } }
-experiment e { model m, crop full, split s, preprocess p, train t, evaluate [unseen] }
-"#,
+        common::png_study("skips", "manifest.csv", ", on_error skip"),
     )
     .expect("study");
     let out = dir.path().join("out");

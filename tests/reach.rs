@@ -11,17 +11,7 @@ fn study(dir: &Path, args: &[&str]) -> (i32, String, String) {
 }
 
 fn study_text(manifest: &str) -> String {
-    format!(
-        r#"study "reach" {{ seed 1 }}
-dataset d = csv("{manifest}") {{ image column "path", label column "label", source column "source" }}
-crop full = full
-preprocess p {{ resize 16 }}
-model m = cnn(channels: [4])
-train t {{ optimizer adam(lr: 1e-3), epochs 1 }}
-split s = by_source {{ data d, seen [a], unseen [b], fractions {{ train 70%, seen 30% }} }}
-experiment e {{ model m, crop full, split s, preprocess p, train t, evaluate [unseen] }}
-"#
-    )
+    common::png_study("reach", manifest, "")
 }
 
 #[test]

@@ -564,15 +564,7 @@ fn devices_that_are_not_there_are_diagnostics() {
 fn manifest_study(dir: &Path) -> PathBuf {
     let rows = common::png_manifest(dir, 6);
     std::fs::write(dir.join("manifest.csv"), rows).expect("manifest");
-    let text = r#"study "locked" { seed 1 }
-dataset d = csv("manifest.csv") { image column "path", label column "label", source column "source" }
-crop full = full
-preprocess p { resize 16 }
-model m = cnn(channels: [4])
-train t { optimizer adam(lr: 1e-3), epochs 1 }
-split s = by_source { data d, seen [a], unseen [b], fractions { train 70%, seen 30% } }
-experiment e { model m, crop full, split s, preprocess p, train t, evaluate [unseen] }
-"#;
+    let text = common::png_study("locked", "manifest.csv", "");
     let path = dir.join("locked.study");
     std::fs::write(&path, text).expect("study");
     path

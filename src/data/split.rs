@@ -403,9 +403,9 @@ pub fn missing_classes(
             let members: Vec<usize> = match tests.get(partition) {
                 Some(sources) => (0..table.records.len())
                     .filter(|i| {
-                        let p = fold.partitions[*i].as_deref();
-                        p.is_some_and(|p| p != "train" && p != "validation")
-                            && sources.contains(&table.records[*i].source)
+                        fold.partitions[*i].as_deref().is_some_and(|p| {
+                            crate::study::in_test_set(sources, p, &table.records[*i].source)
+                        })
                     })
                     .collect(),
                 None => assignment.members(f, partition),

@@ -47,11 +47,7 @@ impl Predictions {
         self.rows.iter().filter(move |r| {
             let member = match set {
                 // A test set: held-out images of its sources.
-                Some(sources) => {
-                    r.partition != "train"
-                        && r.partition != "validation"
-                        && sources.contains(&r.source)
-                }
+                Some(sources) => crate::study::in_test_set(sources, &r.partition, &r.source),
                 None => r.partition == partition,
             };
             member && source.is_none_or(|s| r.source == s)

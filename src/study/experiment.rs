@@ -45,6 +45,12 @@ pub enum SplitMethod {
     },
 }
 
+/// Whether an image of `source` in `partition` belongs to a test set of `sources`: held out (any partition
+/// but train and validation) and from one of the sources.
+pub fn in_test_set(sources: &[String], partition: &str, source: &str) -> bool {
+    partition != "train" && partition != "validation" && sources.iter().any(|s| s == source)
+}
+
 impl Split {
     /// What an experiment can evaluate on: the partitions, then the named test sets.
     pub fn evaluable(&self) -> Vec<String> {

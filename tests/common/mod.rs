@@ -46,6 +46,23 @@ pub fn png_manifest(dir: &Path, n: u32) -> String {
     rows
 }
 
+/// The smallest study over a `png_manifest` (sources `a` seen, `b` unseen, one epoch of a tiny CNN),
+/// named `name`, reading `manifest`; `options` are added to the dataset's entries (`, on_error skip`).
+#[allow(dead_code)] // not every test program that shares this module writes studies
+pub fn png_study(name: &str, manifest: &str, options: &str) -> String {
+    format!(
+        r#"study "{name}" {{ seed 1 }}
+dataset d = csv("{manifest}") {{ image column "path", label column "label", source column "source"{options} }}
+crop full = full
+preprocess p {{ resize 16 }}
+model m = cnn(channels: [4])
+train t {{ optimizer adam(lr: 1e-3), epochs 1 }}
+split s = by_source {{ data d, seen [a], unseen [b], fractions {{ train 70%, seen 30% }} }}
+experiment e {{ model m, crop full, split s, preprocess p, train t, evaluate [unseen] }}
+"#
+    )
+}
+
 /// A run's `results.json` without wall times and dates: what two runs of one study must agree on exactly.
 #[allow(dead_code)] // not every test program that shares this module runs studies
 pub fn results_without_times(out: &Path) -> serde_json::Value {
