@@ -33,6 +33,11 @@ impl Span {
         self.end - self.start
     }
 
+    /// True when `other` lies within this span.
+    pub fn contains(&self, other: Span) -> bool {
+        self.file == other.file && self.start <= other.start && other.end <= self.end
+    }
+
     pub fn is_empty(&self) -> bool {
         self.start == self.end
     }

@@ -42,6 +42,8 @@ pub struct Checker<'a> {
     root_dir: PathBuf,
     reach: Reach,
     study: Study,
+    /// Unknown keys taken for typos of allowed ones, with the key meant (see `note_misspelling`).
+    misspelt: Vec<(Span, String)>,
 }
 
 /// Checks a parsed study. Returns the `Study` only when there is no error; warnings may come with it.
@@ -60,6 +62,7 @@ pub fn check(ast: &ast::Ast, sources: &SourceMap, reach: Reach) -> (Option<Study
         root_dir: normalize(&root_dir),
         reach,
         study: empty_study(),
+        misspelt: Vec::new(),
     };
     let items = ast.items();
     checker.header(&items, ast);

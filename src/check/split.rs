@@ -376,7 +376,7 @@ impl Checker<'_> {
                 out.insert(name.to_string(), 0.0);
             }
         }
-        if !ok {
+        if !ok || e.had_unknown {
             return None;
         }
         if (total - 1.0).abs() > 1e-9 {
@@ -385,14 +385,11 @@ impl Checker<'_> {
                     Code::FractionSum,
                     format!(
                         "the fractions add up to {}%, not 100%",
-                        (total * 1000.0).round() / 10.0
+                        super::values::percent_text(total)
                     ),
                 )
                 .at(entry.span, "must add up to 100%")
-                .help(format!(
-                    "for example: fractions {{ {} }}",
-                    example_fractions(&names)
-                )),
+                .help(balancing_help(&out, total, &names)),
             );
             return None;
         }
@@ -530,4 +527,17 @@ fn example_fractions(names: &[&str]) -> String {
         .map(|(n, s)| format!("{n} {s}"))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// For a total that is a little off (thirds written as 33.33%), the last share that makes it exact;
+/// otherwise an example.
+fn balancing_help(given: &IndexMap<String, f64>, total: f64, names: &[&str]) -> String {
+    let last = names.last().and_then(|n| given.get_key_value(*n));
+    match last {
+        Some((name, share)) if (total - 1.0).abs() < 0.05 && share + 1.0 - total > 0.0 => format!(
+            "make them add up exactly, for example `{name} {}%`",
+            super::values::exact_percent(share + 1.0 - total)
+        ),
+        _ => format!("for example: fractions {{ {} }}", example_fractions(names)),
+    }
 }

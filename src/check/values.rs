@@ -31,6 +31,9 @@ pub struct Entries<'b> {
     /// Entries of repeatable keys (marked `key*` in the allowed list), in order.
     pub repeated: Vec<&'b Entry>,
     pub span: Span,
+    /// Whether the block had keys it does not allow (checks of the whole block, like a sum, then stay
+    /// silent: their complaint would be a consequence).
+    pub had_unknown: bool,
 }
 
 /// Allowed keys without the `*` that marks repeatable ones.
@@ -106,6 +109,7 @@ impl Checker<'_> {
             keeps: vec![],
             repeated: vec![],
             span: block.map_or(at, |b| b.span),
+            had_unknown: false,
         };
         let Some(block) = block else { return out };
         for item in &block.items {
@@ -116,13 +120,16 @@ impl Checker<'_> {
                     if repeatable {
                         out.repeated.push(e);
                     } else if !allowed.contains(&key) {
+                        out.had_unknown = true;
+                        let allowed = plain(allowed);
+                        self.note_misspelling(&e.key, &allowed);
                         self.error(
                             Diagnostic::new(
                                 Code::UnknownEntry,
                                 format!("{owner} has no entry `{key}`"),
                             )
                             .at(e.key.span, "unknown entry")
-                            .help(did_you_mean(key, &plain(allowed))),
+                            .help(did_you_mean(key, &allowed)),
                         );
                     } else if let Some(first) = out.map.get(key) {
                         self.error(
@@ -190,6 +197,7 @@ impl Checker<'_> {
             let name = match &arg.name {
                 Some(n) if params.contains(&n.name.as_str()) => n.name.as_str(),
                 Some(n) => {
+                    self.note_misspelling(n, params);
                     self.error(
                         Diagnostic::new(
                             Code::UnknownEntry,
@@ -243,7 +251,22 @@ impl Checker<'_> {
         out
     }
 
+    /// Remembers an unknown key that is a likely typo of an allowed one, so that the allowed key is not
+    /// also reported missing: the typo is the cause, and its diagnostic already says "did you mean".
+    fn note_misspelling(&mut self, key: &Ident, allowed: &[&str]) {
+        if let Some(meant) = crate::diagnostics::suggest(&key.name, allowed.iter().copied()) {
+            self.misspelt.push((key.span, meant.to_string()));
+        }
+    }
+
     pub fn missing(&mut self, at: Span, owner: &str, what: &str, example: &str) {
+        let misspelt_here = self
+            .misspelt
+            .iter()
+            .any(|(span, meant)| meant == what && at.contains(*span));
+        if misspelt_here {
+            return;
+        }
         self.error(
             Diagnostic::new(Code::MissingEntry, format!("{owner} needs `{what}`"))
                 .at(at, format!("`{what}` missing"))
@@ -526,4 +549,24 @@ impl Checker<'_> {
         }
         ok.then_some(out)
     }
+}
+
+/// A share as a percentage for messages: one decimal, or as many as it takes (up to six) for a total
+/// that is not 100% to read as something other than `100` ("99.99", not "100").
+pub(in crate::check) fn percent_text(share: f64) -> String {
+    let percent = share * 100.0;
+    for decimals in 1..=6 {
+        let scale = 10f64.powi(decimals);
+        let rounded = (percent * scale).round() / scale;
+        if (rounded - 100.0).abs() > 0.0 || (share - 1.0).abs() <= 1e-9 {
+            return format!("{rounded}");
+        }
+    }
+    format!("{percent}")
+}
+
+/// A share as a percentage to six decimals at most, without trailing zeros (`33.34`).
+pub(in crate::check) fn exact_percent(share: f64) -> String {
+    let text = format!("{:.6}", share * 100.0);
+    text.trim_end_matches('0').trim_end_matches('.').to_string()
 }

@@ -72,6 +72,8 @@ codes! {
 
     BadNumber = "E0008", "number cannot be represented";
 
+    Unterminated = "E0009", "unterminated string or comment";
+
     MissingHeader = "E0010", "missing or repeated study header";
 
     DuplicateName = "E0011", "name declared twice";
@@ -125,6 +127,10 @@ codes! {
     OutsideStudy = "E0035", "path outside the study's folder";
 
     TooManyTrainings = "E0036", "the study would train more models than its limit";
+
+    Unclosed = "E0037", "unclosed or mismatched bracket";
+
+    BadCharacter = "E0038", "character that looks like another, cannot be seen, or is not allowed outside a string";
 
     DataMissing = "E0040", "data file or folder not found";
 

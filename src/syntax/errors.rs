@@ -115,6 +115,9 @@ fn syntax_help(text: &str, pos: usize, found: &str) -> Option<String> {
             "`{found}` is a reserved word and cannot be used as a name"
         ));
     }
+    if let Some(help) = misspelt_kind(before, found) {
+        return Some(help);
+    }
     if found.starts_with('\'') {
         return Some("strings use double quotes: \"text\"".into());
     }
@@ -122,6 +125,37 @@ fn syntax_help(text: &str, pos: usize, found: &str) -> Option<String> {
         return Some("the file ends early: check for an unclosed `{`, `[` or `(`".into());
     }
     None
+}
+
+/// A word at the start of a line where a declaration was expected, close to a declaration kind
+/// (`modle`, `Model`).
+fn misspelt_kind(before: &str, found: &str) -> Option<String> {
+    if !before.is_empty()
+        || !found.starts_with(|c: char| c.is_ascii_alphabetic())
+        || found.len() > 40
+    {
+        return None;
+    }
+    let kinds: Vec<&str> = crate::syntax::ast::DeclKind::ALL
+        .iter()
+        .map(|k| k.keyword())
+        .chain(["study", "include"])
+        .collect();
+    let lower = found.to_ascii_lowercase();
+    let kind = kinds
+        .iter()
+        .find(|k| **k == lower)
+        .copied()
+        .or_else(|| crate::diagnostics::suggest(&lower, kinds.iter().copied()))?;
+    let why = if kind == lower {
+        " (keywords are lower case)"
+    } else {
+        ""
+    };
+    Some(format!(
+        "did you mean `{kind}`?{why} A line starts with a declaration kind: {}",
+        kinds.join(", ")
+    ))
 }
 
 fn join_or(items: &[String]) -> String {

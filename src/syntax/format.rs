@@ -251,7 +251,7 @@ fn has_blank_line(text: &str) -> bool {
 fn scan_comments(text: &str) -> Vec<Comment> {
     let mut out = Vec::new();
     super::lexical::walk(text, text.len(), |piece| {
-        if let super::lexical::Piece::Comment(start, end) = piece {
+        if let super::lexical::Piece::Comment { start, end, .. } = piece {
             out.push(Comment {
                 start,
                 text: text[start..end].trim_end().to_string(),

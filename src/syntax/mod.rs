@@ -6,6 +6,7 @@ pub mod format;
 mod grammar;
 mod lexical;
 mod parser;
+mod unicode;
 
 pub use ast::Ast;
 pub use parser::parse_file;
@@ -94,6 +95,45 @@ fn read_study_file(path: &Path) -> Result<Vec<u8>, (Code, String)> {
     })
 }
 
+/// The text of a UTF-16 file (as some Windows editors save): one with a UTF-16 byte order mark, or whose
+/// first bytes are ASCII letters each paired with a zero byte.
+fn utf16_text(bytes: &[u8]) -> Option<String> {
+    let units = |big_endian: bool, b: &[u8]| -> Vec<u16> {
+        b.chunks_exact(2)
+            .map(|p| {
+                if big_endian {
+                    u16::from_be_bytes([p[0], p[1]])
+                } else {
+                    u16::from_le_bytes([p[0], p[1]])
+                }
+            })
+            .collect()
+    };
+    let head = &bytes[..bytes.len().min(512) & !1];
+    let zeros_at = |parity: usize| {
+        head.iter()
+            .skip(parity)
+            .step_by(2)
+            .filter(|b| **b == 0)
+            .count()
+    };
+    let pairs = head.len() / 2;
+    let big_endian = match bytes {
+        [0xff, 0xfe, ..] => false,
+        [0xfe, 0xff, ..] => true,
+        _ if pairs >= 2 && zeros_at(1) * 2 > pairs && zeros_at(0) == 0 => false,
+        _ if pairs >= 2 && zeros_at(0) * 2 > pairs && zeros_at(1) == 0 => true,
+        _ => return None,
+    };
+    let units = units(big_endian, bytes);
+    Some(
+        char::decode_utf16(units)
+            .map(|c| c.unwrap_or(char::REPLACEMENT_CHARACTER))
+            .filter(|c| *c != '\u{feff}')
+            .collect(),
+    )
+}
+
 fn io_reason(e: &std::io::Error) -> String {
     match e.kind() {
         std::io::ErrorKind::NotFound => "no such file".into(),
@@ -128,6 +168,18 @@ impl Loader {
 
     /// Adds one file's bytes, parses them and follows their includes. Returns the file's id.
     fn load_bytes(&mut self, name: String, path: Option<PathBuf>, bytes: Vec<u8>) -> FileId {
+        if let Some(text) = utf16_text(&bytes) {
+            // Shown decoded, so the quote under the diagnostic reads as the file does in its editor.
+            let id = self.sources.add(name, path, text);
+            self.diagnostics.push(
+                Diagnostic::new(Code::NotUtf8, "file is UTF-16 text, not UTF-8")
+                    .at(Span::new(id, 0, 0), "this file is UTF-16")
+                    .help(
+                        "save the file as UTF-8 (in most editors: Save As, then Encoding: UTF-8)",
+                    ),
+            );
+            return id;
+        }
         let (text, utf8_error) = match String::from_utf8(bytes) {
             Ok(t) => (t, None),
             Err(e) => {

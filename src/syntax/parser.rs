@@ -3,19 +3,17 @@
 use super::ast::*;
 use super::errors::syntax_error;
 use super::grammar::{Rule, StudyParser};
-use super::lexical::{Piece, walk};
+use super::lexical::problems;
 use crate::diagnostics::{Code, Diagnostic};
 use crate::source::{FileId, Span};
 use pest::Parser;
 use pest::iterators::Pair;
 
-/// The deepest bracket nesting accepted; deeper input is rejected before pest sees it.
-pub const MAX_DEPTH: usize = 64;
-
 /// Parses one file's text. All syntax problems end as diagnostics; nothing here panics on any input.
 pub fn parse_file(file: FileId, text: &str) -> Result<File, Vec<Diagnostic>> {
-    if let Some(d) = check_depth(file, text) {
-        return Err(vec![d]);
+    let lexical = problems(file, text);
+    if !lexical.is_empty() {
+        return Err(lexical);
     }
     let pairs = match StudyParser::parse(Rule::file, text) {
         Ok(pairs) => pairs,
@@ -40,34 +38,6 @@ pub fn parse_file(file: FileId, text: &str) -> Result<File, Vec<Diagnostic>> {
     } else {
         Err(builder.errors)
     }
-}
-
-/// Rejects nesting deeper than `MAX_DEPTH` so that the recursive parts of the parser stay shallow.
-fn check_depth(file: FileId, text: &str) -> Option<Diagnostic> {
-    let mut depth = 0usize;
-    let mut too_deep = None;
-    walk(text, text.len(), |piece| {
-        match piece {
-            Piece::Code(i, b'(' | b'[' | b'{') => {
-                depth += 1;
-                if depth > MAX_DEPTH {
-                    too_deep = Some(i);
-                    return false;
-                }
-            }
-            Piece::Code(_, b')' | b']' | b'}') => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-        true
-    });
-    too_deep.map(|i| {
-        Diagnostic::new(
-            Code::TooDeep,
-            format!("brackets nested deeper than {MAX_DEPTH} levels"),
-        )
-        .at(Span::new(file, i, i + 1), "this bracket is too deep")
-        .help("close the brackets above, or flatten the structure")
-    })
 }
 
 struct AstBuilder {
@@ -239,11 +209,22 @@ impl AstBuilder {
             _ => Unit::None,
         };
         let value = text.parse::<f64>().unwrap_or(f64::NAN);
+        let mantissa = text.split(['e', 'E']).next().unwrap_or("");
+        let underflows = value == 0.0 && mantissa.bytes().any(|b| (b'1'..=b'9').contains(&b));
         if !value.is_finite() {
             self.errors.push(
                 Diagnostic::new(Code::BadNumber, format!("`{text}` is not a finite number"))
                     .at(span, "too large to represent")
                     .help("use a number between -1.7e308 and 1.7e308"),
+            );
+        } else if underflows {
+            self.errors.push(
+                Diagnostic::new(
+                    Code::BadNumber,
+                    format!("`{text}` is too small to represent: it would be read as 0"),
+                )
+                .at(span, "too close to zero")
+                .help("use 0, or a number no smaller in size than 2.3e-308"),
             );
         }
         Number {

@@ -19,8 +19,7 @@ pub(in crate::check) const SOURCE_PARAMS: &[&str] = &[
 pub(in crate::check) const SYNTHETIC_CLASSES: &[&str] = &["covid", "pneumonia", "normal"];
 
 pub(in crate::check) fn round_percent(x: f64) -> String {
-    let p = (x * 1000.0).round() / 10.0;
-    format!("{p}")
+    super::super::values::percent_text(x)
 }
 
 impl Checker<'_> {
