@@ -78,27 +78,102 @@ fn main() {
         "study plan,  {lines} lines: median {:.1} ms",
         median(plan).as_secs_f64() * 1e3
     );
-    // Rendering many diagnostics of one large file: each quote is cut from the lines around its span.
-    for errors in [5_000usize, 50_000] {
-        let mut text = String::from("study \"many\" { seed 1 }\ncrop full = full\n");
-        for i in 0..errors {
-            text.push_str(&format!(
-                "experiment e{i} {{ model nosuch{i}, crop full }}\n"
-            ));
-        }
-        let loaded = study::load_bytes("many.study", text.as_bytes(), None);
-        let start = Instant::now();
-        let rendered = study::diagnostics::render_all(
+    complexity();
+}
+
+/// Times `f` once and prints it against its bound (check and render must stay O(n log n): see
+/// docs/language.md, "Limits").
+fn timed<T>(label: &str, bound_ms: f64, f: impl FnOnce() -> T) -> T {
+    let start = Instant::now();
+    let out = f();
+    let ms = start.elapsed().as_secs_f64() * 1e3;
+    let verdict = if ms <= bound_ms { "ok" } else { "OVER" };
+    println!("{label}: {ms:.0} ms (bound {bound_ms:.0} ms) {verdict}");
+    out
+}
+
+/// Parse + check, then render every diagnostic; returns the number of diagnostics.
+fn check_and_render(label: &str, text: &str, bound_ms: f64) -> usize {
+    let loaded = timed(&format!("{label}: check"), bound_ms, || {
+        study::load_bytes("big.study", text.as_bytes(), None)
+    });
+    timed(&format!("{label}: render"), bound_ms, || {
+        std::hint::black_box(study::diagnostics::render_all(
             &loaded.diagnostics,
             &loaded.sources,
             study::diagnostics::Style::plain(),
-        );
-        println!(
-            "rendering {} diagnostics of a {} KiB file: {:.0} ms",
-            loaded.diagnostics.items.len(),
-            text.len() / 1024,
-            start.elapsed().as_secs_f64() * 1e3
-        );
-        std::hint::black_box(rendered);
+        ));
+    });
+    loaded.diagnostics.items.len()
+}
+
+/// The sizes the language promises to handle in under a second each.
+fn complexity() {
+    const HEAD: &str = "study \"big\" { seed 1, max_trainings 100000 }\ndataset d = synthetic { size 32, source a { images 20, covid 50% }, source b { images 20 } }\ncrop full = full\npreprocess p { resize 32 }\ntrain t { optimizer adam(lr: 1e-3), epochs 1 }\nsplit s = by_source { data d, seen [\"a\"], unseen [\"b\"] }\n";
+    // 20,000 declarations, valid.
+    let mut text = String::from(HEAD);
+    for i in 0..10_000 {
+        text.push_str(&format!(
+            "model m{i} = cnn(channels: [8])\nexperiment e{i} {{ model m{i}, crop full, split s, preprocess p, train t }}\n"
+        ));
     }
+    check_and_render("20,000 declarations", &text, 1000.0);
+    // 50,000 errors: references to names never declared.
+    let mut text = String::from(HEAD);
+    for i in 0..50_000 {
+        text.push_str(&format!(
+            "experiment e{i} {{ model nosuch{i}, crop full, split s, preprocess p, train t }}\n"
+        ));
+    }
+    let n = check_and_render("50,000 undefined references", &text, 1000.0);
+    println!("  ({n} diagnostics)");
+    // 5,000 misspelt references among 5,000 declared names: every one gets a did-you-mean.
+    let mut text = String::from(HEAD);
+    for i in 0..5_000 {
+        text.push_str(&format!(
+            "model model_{i} = cnn(channels: [8])\nexperiment e{i} {{ model modle_{i}, crop full, split s, preprocess p, train t }}\n"
+        ));
+    }
+    check_and_render("5,000 misspelt among 5,000 names", &text, 1000.0);
+    // A 100,000-character name, declared and referred to misspelt.
+    let long = "n".repeat(100_000);
+    let text = format!(
+        "{HEAD}model {long} = cnn(channels: [8])\nexperiment e {{ model {long}x, crop full, split s, preprocess p, train t }}\n"
+    );
+    check_and_render("100,000-character name", &text, 1000.0);
+    // A chain of 5,000 unions, each over the one before.
+    let mut text = String::from(HEAD);
+    text.push_str("dataset u0 = union(d, d2)\ndataset d2 = synthetic { size 32, source c { images 20, covid 50% } }\n");
+    for i in 1..5_000 {
+        text.push_str(&format!("dataset u{i} = union(u{}, d2)\n", i - 1));
+    }
+    check_and_render("5,000 chained unions", &text, 1000.0);
+    // The plan and its summary for 90,000 trainings (a 10 x 9 grid, 1,000 repeats).
+    let mut text = HEAD.replace("seed 1,", "seed 1, repeats 1000,");
+    let models: Vec<String> = (0..10).map(|i| format!("m{i}")).collect();
+    let crops: Vec<String> = (0..9).map(|i| format!("c{i}")).collect();
+    for m in &models {
+        text.push_str(&format!("model {m} = cnn(channels: [8])\n"));
+    }
+    for (i, c) in crops.iter().enumerate() {
+        text.push_str(&format!("crop {c} = center({}%)\n", 90 - i));
+    }
+    text.push_str(&format!(
+        "experiment e {{ grid {{ model [{}], crop [{}] }}, split s, preprocess p, train t }}\n",
+        models.join(", "),
+        crops.join(", ")
+    ));
+    let loaded = study::load_bytes("big.study", text.as_bytes(), None);
+    let Some(s) = loaded.study else {
+        println!("plan case invalid: {:?}", loaded.diagnostics.codes());
+        return;
+    };
+    let plan = timed(
+        "plan of 90,000 trainings (90 grid points, 1,000 repeats)",
+        1000.0,
+        || study::plan::plan(&s),
+    );
+    timed("summary of that plan", 1000.0, || {
+        std::hint::black_box(study::plan::summary(&plan, std::path::Path::new("out")))
+    });
 }

@@ -53,6 +53,8 @@ pub struct SourceFile {
     pub text: String,
     /// Byte offset where each line starts.
     line_starts: Vec<usize>,
+    /// Whether the text is all ASCII: columns are then byte differences, found without a scan.
+    ascii: bool,
 }
 
 impl SourceFile {
@@ -63,6 +65,7 @@ impl SourceFile {
         SourceFile {
             name,
             path,
+            ascii: text.is_ascii(),
             text,
             line_starts,
         }
@@ -73,7 +76,11 @@ impl SourceFile {
         let offset = floor_char_boundary(&self.text, offset.min(self.text.len()));
         let line = self.line_starts.partition_point(|start| *start <= offset);
         let line_start = self.line_starts[line - 1];
-        let col = self.text[line_start..offset].chars().count() + 1;
+        let col = if self.ascii {
+            offset - line_start + 1
+        } else {
+            self.text[line_start..offset].chars().count() + 1
+        };
         (line, col)
     }
 

@@ -223,7 +223,7 @@ probe occluded = occlusion { crops [full, centre_out], model m, split s, preproc
 probe meta = metadata_baseline(source) { split s }
 hypothesis h "reads partitions" {
   confirmed when occluded.auc(centre_out, unseen).lower > 0.99 and meta.auc(unseen).lower > 0.99
-  refuted when occluded.auc(full, seen).upper < 0.0 or meta.auc(seen).upper < 0.0
+  refuted when occluded.auc(full, seen).upper < 0.01 or meta.auc(seen).upper < 0.01
 }
 "#;
     let (_dir, out, doc) = finished_run(&one_label_study(probes));
@@ -279,7 +279,7 @@ fn test_sets_of_chosen_sources_work_in_measures_gaps_and_rules() {
         r#"probe g = gap(e) { against covid_vs_kermany }
 hypothesis h "pairs" {
   confirmed when e.auc(covid_vs_kermany).lower > 0.99 and g.gap.lower > 0.5
-  refuted when e.auc(pooled).upper < 0.0
+  refuted when e.auc(pooled).upper < 0.01
 }
 "#,
     )

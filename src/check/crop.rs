@@ -5,7 +5,7 @@ use crate::check::values::{Entries, conflict};
 use crate::diagnostics::{Code, Diagnostic};
 use crate::source::Span;
 use crate::study::*;
-use crate::syntax::ast::{self, Decl, DeclKind, Unit, Value};
+use crate::syntax::ast::{self, Decl, Unit, Value};
 
 impl Checker<'_> {
     pub(in crate::check) fn crop(&mut self, decl: &Decl) -> Option<Crop> {
@@ -243,12 +243,7 @@ impl Checker<'_> {
             );
             return None;
         };
-        let id = self.ident(v, "the mask source")?;
-        if id.name == "dataset" {
-            return Some(MaskSource::Dataset);
-        }
-        self.reference(id, DeclKind::Segmenter)
-            .map(MaskSource::Segmenter)
+        self.mask_source_value(v)
     }
 
     /// `lungs(MASKS)`, `box(...)`, or a bare mask source (the lungs).

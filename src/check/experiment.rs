@@ -55,13 +55,19 @@ impl Checker<'_> {
         let measures = match e.get("measure").and_then(|m| self.one(m)) {
             Some(v) => {
                 let mut out = Vec::new();
+                let mut written = Vec::new();
                 for m in self.list(v) {
                     match self.metric(m, false) {
-                        Some(metric) if !out.contains(&metric) => out.push(metric),
-                        Some(_) => {}
+                        Some(metric) => {
+                            written.push((metric.name().to_string(), m.span()));
+                            if !out.contains(&metric) {
+                                out.push(metric);
+                            }
+                        }
                         None => ok = false,
                     }
                 }
+                ok &= self.no_repeats(&written, "metric");
                 out
             }
             None => vec![Metric::Auc],
@@ -344,6 +350,37 @@ impl Checker<'_> {
                 },
             ));
         }
+        let pixel_box = match &crop.op {
+            CropOp::Box { rect }
+            | CropOp::Occlude {
+                region: Region::Box(rect),
+            }
+            | CropOp::KeepOnly {
+                region: Region::Box(rect),
+            } => match rect {
+                Rect::Pixels { x, y, w, h } => Some((x + w, y + h)),
+                Rect::Fraction { .. } => None,
+            },
+            _ => None,
+        };
+        if let (Some((right, bottom)), Some((side, _))) =
+            (pixel_box, self.synthetic_shape(&split.data))
+            && (right > side || bottom > side)
+        {
+            out.push((
+                s.crop.clone(),
+                s.split.clone(),
+                PendingDiagnostic {
+                    code: Code::OutOfRange,
+                    message: format!(
+                        "crop `{}` reaches {right}×{bottom} px, outside the {side}×{side} px images of dataset `{}`",
+                        s.crop, split.data
+                    ),
+                    label: "box outside the image".into(),
+                    help: format!("keep the box within {side}×{side} px, or give it as shares (10%, 10%, 80%, 80%)"),
+                },
+            ));
+        }
         let needs_validation =
             matches!(train.select, Selection::Best { .. }) || train.early_stop.is_some();
         if needs_validation
@@ -361,4 +398,62 @@ impl Checker<'_> {
     }
 
     // Probes
+}
+
+/// Trainings from which a study within its raised limit is still warned about (W0002).
+const LARGE_STUDY: u64 = 100_000;
+
+impl Checker<'_> {
+    /// E0036 when the experiments together would train more models than the study's limit, at the
+    /// experiment that trains most, with where its count comes from.
+    pub(in crate::check) fn training_count(&mut self) {
+        let per_experiment: Vec<(&String, u64, String, Option<Span>)> = self
+            .study
+            .experiments
+            .iter()
+            .map(|(name, e)| {
+                let folds: u64 = e
+                    .points
+                    .iter()
+                    .map(|p| {
+                        self.study
+                            .splits
+                            .get(&p.split)
+                            .map_or(1, |s| s.folds().len() as u64)
+                    })
+                    .sum();
+                let count = folds.saturating_mul(e.repeats as u64);
+                let why = format!(
+                    "{} grid point(s), {folds} training(s) over their folds, × {} repeat(s)",
+                    e.points.len(),
+                    e.repeats
+                );
+                (name, count, why, e.origin.span)
+            })
+            .collect();
+        let total: u64 = per_experiment.iter().map(|(_, n, _, _)| *n).sum();
+        let limit = self.study.training_limit();
+        let Some((name, count, why, Some(span))) =
+            per_experiment.iter().max_by_key(|(_, n, _, _)| *n).cloned()
+        else {
+            return;
+        };
+        if total > limit {
+            let d = Diagnostic::new(
+                Code::TooManyTrainings,
+                format!("the study would train {total} models, over its limit of {limit}"),
+            )
+            .at(span, format!("experiment `{name}` trains {count}: {why}"))
+            .help(format!(
+                "lower the repeats or the grid, or raise the limit in the study header: `max_trainings {total}`"
+            ));
+            self.error(d);
+        } else if total >= LARGE_STUDY {
+            self.suspicious(
+                span,
+                format!("the study would train {total} models (experiment `{name}` trains {count}: {why})"),
+                "check the grid and the repeats: a study this large takes days even on a cluster",
+            );
+        }
+    }
 }

@@ -59,6 +59,15 @@ impl Checker<'_> {
             );
             return None;
         };
+        if statement.trim().is_empty()
+            && let Some(doc) = &decl.doc
+        {
+            self.suspicious(
+                doc.span,
+                "the hypothesis states nothing: the report shows its verdict without a claim",
+                "say what it claims, for example \"the classifier relies on the source\"",
+            );
+        }
         if e.rules.is_empty() {
             self.error(
                 Diagnostic::new(Code::BadRule, format!("{owner} has no decision rule"))
@@ -118,14 +127,13 @@ impl Checker<'_> {
                 })
             }
             Expr::Not(inner, _) => Some(Condition::Not(Box::new(self.condition(inner)?))),
-            Expr::Compare { lhs, op, rhs, .. } => {
+            Expr::Compare { lhs, op, rhs, span } => {
                 let l = self.quantity(lhs);
                 let r = self.quantity(rhs);
-                Some(Condition::Compare {
-                    lhs: l?,
-                    op: super::dataset::compare_op(*op),
-                    rhs: r?,
-                })
+                let (lhs, rhs) = (l?, r?);
+                let op = super::dataset::compare_op(*op);
+                self.comparison_sense(&lhs, op, &rhs, *span)
+                    .then_some(Condition::Compare { lhs, op, rhs })
             }
             Expr::In { span, .. } | Expr::Missing { span, .. } => {
                 self.error(
@@ -458,7 +466,19 @@ impl Checker<'_> {
                 None
             }
             (ArgSpec::OptionalSource, []) => Some(vec![]),
-            (ArgSpec::OptionalSource, [(s, _)]) => Some(vec![s.clone()]),
+            (ArgSpec::OptionalSource, [(s, at)]) => {
+                // A gap's per-source values are of its unseen sources.
+                let against = match self.study.probes.get(target).map(|p| &p.kind) {
+                    Some(ProbeKind::Gap { against, .. }) => against.clone(),
+                    _ => None,
+                };
+                let partition = matches!(spec.name.as_str(), "gap" | "unseen")
+                    .then(|| against.unwrap_or_else(|| "unseen".into()));
+                let partition = partition.as_deref();
+                let splits = self.result_splits(target);
+                self.result_source(s, *at, &splits, partition)
+                    .then(|| vec![s.clone()])
+            }
             (ArgSpec::OneOf(values), [(v, at)]) => {
                 if values.contains(v) {
                     Some(vec![v.clone()])
@@ -550,6 +570,10 @@ impl Checker<'_> {
                     .at(*at, "wrong argument")
                     .help("add `per_source` to the experiment"),
                 );
+                return None;
+            }
+            let splits = self.result_splits(target);
+            if !self.result_source(source, *at, &splits, Some(p)) {
                 return None;
             }
             out.push(source.clone());

@@ -271,6 +271,13 @@ impl Checker<'_> {
         if !ok {
             return None;
         }
+        self.training_warnings(
+            &e,
+            optimizer.as_ref(),
+            schedule.as_ref(),
+            epochs,
+            early_stop.as_ref(),
+        );
         Some(Training {
             origin: self.origin(decl.name_span()),
             optimizer: optimizer?,
@@ -281,6 +288,66 @@ impl Checker<'_> {
             class_weights,
             select: select?,
         })
+    }
+
+    /// W0002 for training settings that are allowed but almost always a mistake.
+    fn training_warnings(
+        &mut self,
+        e: &super::values::Entries,
+        optimizer: Option<&Optimizer>,
+        schedule: Option<&Schedule>,
+        epochs: Option<u32>,
+        early_stop: Option<&EarlyStop>,
+    ) {
+        let span = |key: &str| e.get(key).map(|x| x.span);
+        let lr = optimizer.map(|o| match o {
+            Optimizer::Sgd { lr, .. }
+            | Optimizer::Adam { lr, .. }
+            | Optimizer::Adamw { lr, .. } => *lr,
+        });
+        if let (Some(lr), Some(at)) = (lr, span("optimizer"))
+            && lr >= 1.0
+        {
+            self.suspicious(
+                at,
+                format!("a learning rate of {lr} is far above the usual 1e-4 to 1e-1: training will most likely diverge"),
+                "write the rate as a small number, for example `lr: 1e-3`",
+            );
+        }
+        let floor = match schedule {
+            Some(Schedule::Cosine { min_lr } | Schedule::CosineRestarts { min_lr, .. }) => {
+                Some(*min_lr)
+            }
+            _ => None,
+        };
+        if let (Some(floor), Some(lr), Some(at)) = (floor, lr, span("schedule"))
+            && floor > lr
+        {
+            self.suspicious(
+                at,
+                format!("the schedule's floor min_lr {floor} is above the learning rate {lr}: the rate would rise, not anneal"),
+                "set min_lr below the learning rate, for example a hundredth of it",
+            );
+        }
+        if let (Some(Schedule::Step { every, .. }), Some(epochs), Some(at)) =
+            (schedule, epochs, span("schedule"))
+            && *every >= epochs
+        {
+            self.suspicious(
+                at,
+                format!("a step every {every} epochs never happens in {epochs} epochs of training"),
+                "step more often than the training lasts, or use a constant rate",
+            );
+        }
+        if let (Some(stop), Some(epochs), Some(at)) = (early_stop, epochs, span("early_stop"))
+            && stop.patience >= epochs
+        {
+            self.suspicious(
+                at,
+                format!("a patience of {} epochs is as long as the {epochs} epochs of training: early stopping can never stop it", stop.patience),
+                "use a patience well below the number of epochs, or drop early stopping",
+            );
+        }
     }
 
     fn optimizer(&mut self, v: &Value) -> Option<Optimizer> {

@@ -12,6 +12,7 @@ mod hypothesis;
 mod learning;
 mod preprocess;
 mod probe;
+mod rules;
 mod segmenter;
 mod split;
 mod values;
@@ -23,7 +24,7 @@ use crate::source::{Reach, SourceMap, Span};
 use crate::study::*;
 use crate::syntax::ast::{self, Decl, DeclKind, Ident, Item, Value};
 use indexmap::IndexMap;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Component, Path, PathBuf};
 use values::Allow;
 
@@ -44,7 +45,14 @@ pub struct Checker<'a> {
     study: Study,
     /// Unknown keys taken for typos of allowed ones, with the key meant (see `note_misspelling`).
     misspelt: Vec<(Span, String)>,
+    /// Declared names by kind, for did-you-mean (filled on the first undefined reference).
+    names_of_kind: HashMap<DeclKind, Vec<String>>,
+    /// How many more name comparisons did-you-mean may make in this check.
+    suggestion_budget: usize,
 }
+
+/// Name comparisons did-you-mean may make in one check (about a tenth of a second).
+const SUGGESTION_BUDGET: usize = 1_000_000;
 
 /// Checks a parsed study. Returns the `Study` only when there is no error; warnings may come with it.
 /// Paths outside the study's folder tree are errors unless `reach` allows them.
@@ -63,6 +71,8 @@ pub fn check(ast: &ast::Ast, sources: &SourceMap, reach: Reach) -> (Option<Study
         reach,
         study: empty_study(),
         misspelt: Vec::new(),
+        names_of_kind: HashMap::new(),
+        suggestion_budget: SUGGESTION_BUDGET,
     };
     let items = ast.items();
     checker.header(&items, ast);
@@ -74,13 +84,17 @@ pub fn check(ast: &ast::Ast, sources: &SourceMap, reach: Reach) -> (Option<Study
         })
         .collect();
     checker.declare(&decls);
-    // Each kind only refers to kinds checked before it.
+    // Each kind only refers to kinds checked before it; datasets come parts before the unions of them.
+    let datasets = checker.dataset_order(&decls);
     for kind in DeclKind::ALL {
+        if kind == DeclKind::Dataset {
+            datasets.iter().for_each(|decl| checker.declaration(decl));
+            continue;
+        }
         for decl in decls.iter().filter(|d| d.kind == kind) {
             checker.declaration(decl);
         }
     }
-    checker.dataset_cycles(&decls);
     checker.training_count();
     // Like a compiler's lints, unused warnings wait until the errors are fixed.
     if !checker.diags.has_errors() {
@@ -115,53 +129,6 @@ fn empty_study() -> Study {
 }
 
 impl<'a> Checker<'a> {
-    /// E0036 when the experiments together would train more models than the study's limit, at the
-    /// experiment that trains most, with where its count comes from.
-    fn training_count(&mut self) {
-        let per_experiment: Vec<(&String, u64, String, Option<Span>)> = self
-            .study
-            .experiments
-            .iter()
-            .map(|(name, e)| {
-                let folds: u64 = e
-                    .points
-                    .iter()
-                    .map(|p| {
-                        self.study
-                            .splits
-                            .get(&p.split)
-                            .map_or(1, |s| s.folds().len() as u64)
-                    })
-                    .sum();
-                let count = folds.saturating_mul(e.repeats as u64);
-                let why = format!(
-                    "{} grid point(s), {folds} training(s) over their folds, × {} repeat(s)",
-                    e.points.len(),
-                    e.repeats
-                );
-                (name, count, why, e.origin.span)
-            })
-            .collect();
-        let total: u64 = per_experiment.iter().map(|(_, n, _, _)| *n).sum();
-        let limit = self.study.training_limit();
-        let Some((name, count, why, Some(span))) =
-            per_experiment.iter().max_by_key(|(_, n, _, _)| *n).cloned()
-        else {
-            return;
-        };
-        if total > limit {
-            let d = Diagnostic::new(
-                Code::TooManyTrainings,
-                format!("the study would train {total} models, over its limit of {limit}"),
-            )
-            .at(span, format!("experiment `{name}` trains {count}: {why}"))
-            .help(format!(
-                "lower the repeats or the grid, or raise the limit in the study header: `max_trainings {total}`"
-            ));
-            self.error(d);
-        }
-    }
-
     pub(in crate::check) fn symbol_span(&self, name: &str) -> Span {
         self.symbols
             .get(name)
@@ -278,7 +245,19 @@ impl<'a> Checker<'a> {
 
     /// Registers every name; duplicates are reported with both places.
     fn declare(&mut self, decls: &[&Decl]) {
+        let mut first_report: Option<Span> = None;
         for decl in decls {
+            if decl.kind == DeclKind::Report {
+                match first_report {
+                    Some(first) => self.error(
+                        Diagnostic::new(Code::DuplicateName, "the report is declared twice")
+                            .at(decl.kind_span, "declared again here")
+                            .also(first, "first declared here")
+                            .help("a study has one `report` block; merge the two"),
+                    ),
+                    None => first_report = Some(decl.kind_span),
+                }
+            }
             let Some(name) = &decl.name else {
                 if decl.kind != DeclKind::Report {
                     self.error(
@@ -411,23 +390,47 @@ impl<'a> Checker<'a> {
         }
     }
 
+    /// What to say about a name that is not declared: the closest declared name of its kind, or some of
+    /// them. Names are grouped by kind once; comparisons are bounded by `SUGGESTION_BUDGET` over the
+    /// whole check, so thousands of misspelt references stay fast (later ones then list names only).
+    fn undefined_help(&mut self, name: &str, kind: DeclKind) -> String {
+        if self.names_of_kind.is_empty() {
+            for (n, symbol) in &self.symbols {
+                self.names_of_kind
+                    .entry(symbol.kind)
+                    .or_default()
+                    .push(n.clone());
+            }
+        }
+        let same_kind: &[String] = self.names_of_kind.get(&kind).map_or(&[], Vec::as_slice);
+        let affordable = same_kind.len() <= self.suggestion_budget;
+        self.suggestion_budget = self.suggestion_budget.saturating_sub(same_kind.len());
+        let closest = affordable
+            .then(|| suggest(name, same_kind.iter().map(String::as_str)))
+            .flatten();
+        if let Some(s) = closest {
+            return format!("did you mean `{s}`?");
+        }
+        if same_kind.is_empty() {
+            return format!(
+                "declare it: `{} {} = ...`",
+                kind.keyword(),
+                crate::source::clip(name, 60)
+            );
+        }
+        let shown: Vec<&str> = same_kind.iter().take(10).map(String::as_str).collect();
+        let more = match same_kind.len().saturating_sub(shown.len()) {
+            0 => String::new(),
+            n => format!(" and {n} more"),
+        };
+        format!("declared {}s: {}{more}", kind.keyword(), shown.join(", "))
+    }
+
     /// Resolves a reference to a declaration of `kind`, marking it used. Reports undefined names and
     /// names of the wrong kind.
     pub fn reference(&mut self, id: &Ident, kind: DeclKind) -> Option<String> {
         let Some(symbol) = self.symbols.get(&id.name).cloned() else {
-            let same_kind: Vec<&str> = self
-                .symbols
-                .iter()
-                .filter(|(_, s)| s.kind == kind)
-                .map(|(n, _)| n.as_str())
-                .collect();
-            let help = match suggest(&id.name, same_kind.iter().copied()) {
-                Some(s) => format!("did you mean `{s}`?"),
-                None if same_kind.is_empty() => {
-                    format!("declare it: `{} {} = ...`", kind.keyword(), id.name)
-                }
-                None => format!("declared {}s: {}", kind.keyword(), same_kind.join(", ")),
-            };
+            let help = self.undefined_help(&id.name, kind);
             self.error(
                 Diagnostic::new(
                     Code::UndefinedName,
@@ -528,6 +531,12 @@ impl<'a> Checker<'a> {
         let e = self.block_entries(decl, "the report", &["formats"]);
         if let Some(v) = e.get("formats").and_then(|e| self.one(e)) {
             let mut formats = Vec::new();
+            let written: Vec<(String, Span)> = self
+                .list(v)
+                .iter()
+                .map(|f| (crate::syntax::format::value_text(f), f.span()))
+                .collect();
+            self.no_repeats(&written, "format");
             for item in self.list(v) {
                 let f = match self
                     .choice(item, "report format", &["markdown", "html", "json", "csv"])
@@ -544,42 +553,6 @@ impl<'a> Checker<'a> {
                 }
             }
             self.study.report.formats = formats;
-        }
-    }
-
-    /// Unions that contain themselves.
-    fn dataset_cycles(&mut self, decls: &[&Decl]) {
-        for decl in decls.iter().filter(|d| d.kind == DeclKind::Dataset) {
-            let Some(name) = &decl.name else { continue };
-            let mut stack = vec![name.name.clone()];
-            let mut seen = HashSet::new();
-            while let Some(current) = stack.pop() {
-                let Some(DatasetSource::Union { parts }) =
-                    self.study.datasets.get(&current).map(|d| &d.source)
-                else {
-                    continue;
-                };
-                for part in parts {
-                    if part == &name.name {
-                        self.error(
-                            Diagnostic::new(
-                                Code::Cycle,
-                                format!("dataset `{}` contains itself", name.name),
-                            )
-                            .at(
-                                decl.value.as_ref().map_or(name.span, Value::span),
-                                "this union reaches itself",
-                            )
-                            .help("a union may only combine other datasets"),
-                        );
-                        stack.clear();
-                        break;
-                    }
-                    if seen.insert(part.clone()) {
-                        stack.push(part.clone());
-                    }
-                }
-            }
         }
     }
 

@@ -82,8 +82,14 @@ impl Checker<'_> {
                     return None;
                 };
                 let mut crops = Vec::new();
+                let mut written = Vec::new();
                 for c in self.list(crops_value) {
-                    crops.push(self.reference_value(c, DeclKind::Crop)?);
+                    let crop = self.reference_value(c, DeclKind::Crop)?;
+                    written.push((crop.clone(), c.span()));
+                    crops.push(crop);
+                }
+                if !self.no_repeats(&written, "crop") {
+                    return None;
                 }
                 if crops.len() < 2 {
                     self.out_of_range(
@@ -148,6 +154,18 @@ impl Checker<'_> {
                     None => None,
                 };
                 let unseen_side = against.clone().unwrap_or_else(|| "unseen".into());
+                let no_unseen_source = self.result_splits(&experiment).into_iter().find(|s| {
+                    self.partition_sources(s, Some(&unseen_side))
+                        .is_some_and(|sources| sources.is_empty())
+                });
+                if let Some(split) = no_unseen_source {
+                    self.error(
+                        Diagnostic::new(Code::UnknownPartition, format!("split `{split}` has no `{unseen_side}` sources for the gap to measure"))
+                            .at(call.span, "nothing on the unseen side")
+                            .help("list the held-out sources in the split's `unseen`"),
+                    );
+                    return None;
+                }
                 for needed in ["seen", unseen_side.as_str()] {
                     if !evaluated.iter().any(|p| p == needed) {
                         self.error(
@@ -178,6 +196,18 @@ impl Checker<'_> {
                 };
                 let first = self.ident(a, "a variable")?.name.clone();
                 let second = self.ident(b, "a variable")?.name.clone();
+                if first == second {
+                    self.error(
+                        Diagnostic::new(
+                            Code::IncompatibleChoice,
+                            format!("`{first}` is associated with itself"),
+                        )
+                        .at(b.span(), "the same variable again")
+                        .also(a.span(), "first variable")
+                        .help("an association compares two different variables, for example association(label, source)"),
+                    );
+                    return None;
+                }
                 let Some(within) = e.get("within").and_then(|w| self.one(w)) else {
                     if !e.has("within") {
                         self.missing(e.span, &owner, "within", "within my_split.train");
@@ -209,6 +239,11 @@ impl Checker<'_> {
                         return None;
                     }
                     features.push(self.ident(&arg.value, "a metadata feature")?.clone());
+                }
+                let written: Vec<(String, crate::source::Span)> =
+                    features.iter().map(|f| (f.name.clone(), f.span)).collect();
+                if !self.no_repeats(&written, "feature") {
+                    return None;
                 }
                 if features.is_empty() {
                     self.missing(
@@ -258,6 +293,15 @@ impl Checker<'_> {
                     .iter()
                     .map(|v| self.count(v, "a number of images", 1, 100_000))
                     .collect::<Option<_>>()?;
+                let written: Vec<(String, crate::source::Span)> = self
+                    .list(sizes_value)
+                    .iter()
+                    .zip(&sizes)
+                    .map(|(v, n)| (n.to_string(), v.span()))
+                    .collect();
+                if !self.no_repeats(&written, "size") {
+                    return None;
+                }
                 let epochs = match e.get("epochs").and_then(|x| self.one(x)) {
                     Some(v) => self.count(v, "the fine-tuning epochs", 1, 100_000)?,
                     None => 5,
@@ -284,10 +328,32 @@ impl Checker<'_> {
                     Some(v) => self.count(v, "the number of images", 1, 100_000)?,
                     None => 32,
                 };
-                let masks = match e.get("masks").and_then(|x| self.one(x)) {
+                let masks_value = e.get("masks").and_then(|x| self.one(x));
+                let masks = match masks_value {
                     Some(v) => self.mask_source_value(v)?,
                     None => MaskSource::Dataset,
                 };
+                if masks == MaskSource::Dataset {
+                    let unmasked = self.result_splits(&experiment).into_iter().find_map(|s| {
+                        let data = self.study.splits.get(&s)?.data.clone();
+                        self.study
+                            .datasets
+                            .get(&data)
+                            .is_some_and(|d| d.masks.is_none())
+                            .then_some(data)
+                    });
+                    if let Some(data) = unmasked {
+                        self.error(
+                            Diagnostic::new(
+                                Code::IncompatibleChoice,
+                                format!("the saliency probe measures inside the dataset's lung masks, but dataset `{data}` has none"),
+                            )
+                            .at(masks_value.map_or(call.span, Value::span), "no masks to measure inside")
+                            .help("name a segmenter: `masks my_segmenter`"),
+                        );
+                        return None;
+                    }
+                }
                 ProbeKind::Saliency {
                     experiment,
                     point,

@@ -60,7 +60,17 @@ impl Checker<'_> {
             return None;
         }
         let threshold = match e.get("threshold").and_then(|x| self.one(x)) {
-            Some(v) => self.number_in(v, "the mask threshold", 0.0, 1.0)?,
+            Some(v) => {
+                let t = self.number_in(v, "the mask threshold", 0.0, 1.0)?;
+                if t == 0.0 || t == 1.0 {
+                    self.suspicious(
+                        v.span(),
+                        "a mask threshold of 0 or 1 makes every pixel lung, or none",
+                        "use a threshold between 0 and 1, usually 0.5",
+                    );
+                }
+                t
+            }
             None => 0.5,
         };
         // `train on lung_masks` reads as prose; `data lung_masks` is the same.
@@ -126,7 +136,26 @@ impl Checker<'_> {
                     None => 1e-3,
                 };
                 let holdout = match e.get("holdout").and_then(|x| self.one(x)) {
-                    Some(v) => self.fraction(v, "the held-out share")?,
+                    Some(v) => {
+                        let share = self.fraction(v, "the held-out share")?;
+                        if share >= 1.0 {
+                            self.out_of_range(
+                                v.span(),
+                                "a segmenter that holds out every image has none to train on"
+                                    .into(),
+                                "hold out a share below 100%, for example `holdout 20%`",
+                            );
+                            return None;
+                        }
+                        if share == 0.0 {
+                            self.suspicious(
+                                v.span(),
+                                "with nothing held out, the segmenter's Dice and IoU are not measured",
+                                "hold out a share, for example `holdout 20%`, so the masks' quality is reported",
+                            );
+                        }
+                        share
+                    }
                     None => 0.2,
                 };
                 SegmenterSource::Train {

@@ -100,9 +100,18 @@ impl Checker<'_> {
                     self.missing(c.span, "`kfold`", "k", "kfold(5)");
                     return None;
                 };
-                SplitMethod::KFold {
-                    k: self.count(k, "the number of folds", 2, 100)?,
+                let folds = self.count(k, "the number of folds", 2, 100)?;
+                if let Some((_, images)) = data.as_deref().and_then(|d| self.synthetic_shape(d))
+                    && images < folds
+                {
+                    self.out_of_range(
+                        k.span(),
+                        format!("{folds} folds of {images} images leave some folds empty"),
+                        "use at most as many folds as there are images, usually 5 or 10",
+                    );
+                    return None;
                 }
+                SplitMethod::KFold { k: folds }
             }
             ("column", Some(c)) => {
                 let args = self.args(c, "`column`", &["name"], 1);
@@ -151,6 +160,25 @@ impl Checker<'_> {
                     && let Some(all) = &known_sources
                 {
                     unseen = all.iter().filter(|s| !seen.contains(s)).cloned().collect();
+                }
+                let seen_classes = data
+                    .as_deref()
+                    .and_then(|d| self.synthetic_classes(d, &seen));
+                if let (Some(classes), Some(v)) = (seen_classes, seen_value)
+                    && classes.len() < 2
+                {
+                    self.error(
+                        Diagnostic::new(
+                            Code::IncompatibleChoice,
+                            format!(
+                                "the seen sources hold images of {} only: a classifier needs two classes to train on",
+                                classes.first().map_or("no class".to_string(), |c| format!("`{c}`"))
+                            ),
+                        )
+                        .at(v.span(), "every seen source has one class")
+                        .help("add a seen source with images of the other class"),
+                    );
+                    return None;
                 }
                 SplitMethod::BySource { seen, unseen }
             }

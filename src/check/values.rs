@@ -284,6 +284,15 @@ impl Checker<'_> {
         );
     }
 
+    /// W0002: a value the language accepts but that is most likely a mistake.
+    pub fn suspicious(&mut self, span: Span, message: impl Into<String>, help: impl Into<String>) {
+        self.error(
+            Diagnostic::new(Code::Suspicious, message)
+                .at(span, "allowed, but likely wrong")
+                .help(help),
+        );
+    }
+
     pub fn out_of_range(&mut self, span: Span, message: String, help: &str) {
         self.error(
             Diagnostic::new(Code::OutOfRange, message)
@@ -531,7 +540,35 @@ impl Checker<'_> {
         }
     }
 
-    /// A list of strings or names (source names are often not valid identifiers, so both are taken).
+    /// E0017 for each item given again in one list (`classes [covid, normal, covid]`): a list that names a
+    /// set says each member once. Returns false when there was a repeat.
+    pub fn no_repeats(&mut self, items: &[(String, Span)], what: &str) -> bool {
+        let mut first: std::collections::HashMap<&str, Span> = std::collections::HashMap::new();
+        let mut fine = true;
+        for (item, span) in items {
+            match first.get(item.as_str()) {
+                Some(earlier) => {
+                    self.error(
+                        conflict(
+                            Code::DuplicateEntry,
+                            format!("{what} `{item}` is listed twice"),
+                            *span,
+                            *earlier,
+                        )
+                        .help("list it once"),
+                    );
+                    fine = false;
+                }
+                None => {
+                    first.insert(item, *span);
+                }
+            }
+        }
+        fine
+    }
+
+    /// A list of strings or names (source names are often not valid identifiers, so both are taken),
+    /// each given once.
     pub fn names(&mut self, v: &Value, what: &str) -> Option<Vec<(String, Span)>> {
         let mut out = Vec::new();
         let mut ok = true;
@@ -547,7 +584,8 @@ impl Checker<'_> {
                 },
             }
         }
-        ok.then_some(out)
+        let distinct = self.no_repeats(&out, what);
+        (ok && distinct).then_some(out)
     }
 }
 

@@ -3,6 +3,7 @@
 //! to text (miette) and JSON, and the did-you-mean suggestions messages use.
 
 mod suggest;
+pub mod unicode;
 
 pub use suggest::{did_you_mean, suggest};
 
@@ -179,6 +180,8 @@ codes! {
     OutputInUse = "E0070", "the output folder is being written by another run";
 
     Unused = "W0001", "declaration is never used";
+
+    Suspicious = "W0002", "value allowed but likely a mistake";
 }
 
 /// What `study explain CODE` prints (`all`: every code with its title), or why there is nothing.
@@ -483,16 +486,40 @@ fn adapt<'a>(diag: &'a Diagnostic, sources: &'a SourceMap) -> MietteView<'a> {
             note: None,
         };
     };
+    // A label on a line too long to quote (a generated or minified file) is named by its place instead:
+    // the quote would be unreadable, and miette cannot draw columns that far.
+    let quotable = |l: &&Label| !on_long_line(sources, l.span);
+    let unquoted = diag
+        .labels
+        .iter()
+        .filter(|l| !quotable(l))
+        .map(|l| MietteView {
+            diag,
+            source: None,
+            labels: vec![],
+            related: vec![],
+            note: Some(format!(
+                "{}: {} (the line is too long to quote)",
+                sources.location(l.span),
+                if l.message.is_empty() {
+                    "here"
+                } else {
+                    &l.message
+                }
+            )),
+        });
     let source = diag.primary_span().map(|s| named_source(sources, s));
     let labels = diag
         .labels
         .iter()
         .filter(|l| l.span.file == home)
+        .filter(quotable)
         .map(labeled)
         .collect();
     let related = diag
         .labels
         .iter()
+        .filter(quotable)
         .filter(|l| l.span.file != home)
         .map(|l| MietteView {
             diag,
@@ -504,6 +531,7 @@ fn adapt<'a>(diag: &'a Diagnostic, sources: &'a SourceMap) -> MietteView<'a> {
             related: vec![],
             note: Some(format!("see {}", sources.location(l.span))),
         })
+        .chain(unquoted)
         .collect();
     MietteView {
         diag,
@@ -512,6 +540,19 @@ fn adapt<'a>(diag: &'a Diagnostic, sources: &'a SourceMap) -> MietteView<'a> {
         related,
         note: None,
     }
+}
+
+/// Lines longer than this are not quoted under a diagnostic.
+const LONGEST_QUOTED_LINE: usize = 4096;
+
+/// True when `span` starts or ends on a line longer than `LONGEST_QUOTED_LINE` bytes.
+fn on_long_line(sources: &SourceMap, span: Span) -> bool {
+    let file = sources.get(span.file);
+    let long = |at: usize| {
+        let (start, end, _) = file.lines_around(at, at, 0);
+        end - start > LONGEST_QUOTED_LINE
+    };
+    long(span.start) || long(span.end)
 }
 
 /// Renders one diagnostic as rustc-like text.

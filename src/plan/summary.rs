@@ -3,7 +3,8 @@
 
 use super::{Plan, Task};
 use crate::source::display_path;
-use indexmap::IndexMap;
+use indexmap::{IndexMap, IndexSet};
+use std::collections::HashMap;
 use std::path::Path;
 
 /// Counts and relations for `study plan`'s summary; `output` is the output folder as the study names it.
@@ -51,6 +52,11 @@ pub fn summary(plan: &Plan, output: &Path) -> String {
         }
     }
     let interesting = ["aggregate", "probe", "verdict"];
+    let kind_of: HashMap<&str, &str> = plan
+        .cells
+        .iter()
+        .map(|c| (c.name.as_str(), c.kind()))
+        .collect();
     out.push_str("\ndepends on:\n");
     for cell in plan
         .cells
@@ -59,11 +65,7 @@ pub fn summary(plan: &Plan, output: &Path) -> String {
     {
         let mut counts: IndexMap<&str, usize> = IndexMap::new();
         for d in &cell.deps {
-            let kind = plan
-                .cells
-                .iter()
-                .find(|c| &c.name == d)
-                .map_or("?", |c| c.kind());
+            let kind = kind_of.get(d.as_str()).copied().unwrap_or("?");
             *counts.entry(kind).or_default() += 1;
         }
         let deps: Vec<String> = counts
@@ -72,7 +74,7 @@ pub fn summary(plan: &Plan, output: &Path) -> String {
                 if *n == 1 {
                     cell.deps
                         .iter()
-                        .find(|d| plan.cells.iter().any(|c| &c.name == *d && c.kind() == *k))
+                        .find(|d| kind_of.get(d.as_str()) == Some(k))
                         .cloned()
                         .unwrap_or_default()
                 } else {
@@ -101,7 +103,7 @@ pub fn summary(plan: &Plan, output: &Path) -> String {
 /// The files the plan's cells read, once bound: a folder of several files as one line with their count,
 /// each with the cells reading it.
 fn files_read(plan: &Plan) -> String {
-    let mut folders: IndexMap<String, (Vec<&str>, Vec<&str>)> = IndexMap::new();
+    let mut folders: IndexMap<String, (Vec<&str>, IndexSet<&str>)> = IndexMap::new();
     let mut paths: Vec<(&str, &str)> = plan
         .cells
         .iter()
@@ -117,9 +119,7 @@ fn files_read(plan: &Plan) -> String {
         if files.last() != Some(&path) {
             files.push(path);
         }
-        if !cells.contains(&cell) {
-            cells.push(cell);
-        }
+        cells.insert(cell);
     }
     if folders.is_empty() {
         return "\nreads: no file (synthetic data only)\n".into();
@@ -134,6 +134,7 @@ fn files_read(plan: &Plan) -> String {
                 many.len()
             ),
         };
+        let cells: Vec<&str> = cells.into_iter().collect();
         out.push_str(&format!("  {what:<40} <- {}\n", cells.join(", ")));
     }
     out

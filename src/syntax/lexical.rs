@@ -3,7 +3,7 @@
 //! comments (reported at their start), brackets that do not pair (at the opener), nesting too deep, and
 //! characters that look like ASCII or cannot be seen (named, with the ASCII that was meant).
 
-use super::unicode::{code_point, lookalike, shown};
+use crate::diagnostics::unicode::{code_point, lookalike, shown};
 use crate::diagnostics::{Code, Diagnostic};
 use crate::source::{FileId, Span, clip};
 

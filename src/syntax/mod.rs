@@ -6,7 +6,6 @@ pub mod format;
 mod grammar;
 mod lexical;
 mod parser;
-mod unicode;
 
 pub use ast::Ast;
 pub use parser::parse_file;

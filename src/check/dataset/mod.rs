@@ -303,3 +303,35 @@ impl Checker<'_> {
         }
     }
 }
+
+impl Checker<'_> {
+    /// The classes with images in `sources` of a synthetic dataset (known from its label shares).
+    pub(in crate::check) fn synthetic_classes(
+        &self,
+        dataset: &str,
+        sources: &[String],
+    ) -> Option<Vec<String>> {
+        let DatasetSource::Synthetic(s) = &self.study.datasets.get(dataset)?.source else {
+            return None;
+        };
+        let mut classes: Vec<String> = Vec::new();
+        for source in sources.iter().filter_map(|n| s.sources.get(n)) {
+            for (class, share) in &source.labels {
+                if *share > 0.0 && !classes.contains(class) {
+                    classes.push(class.clone());
+                }
+            }
+        }
+        Some(classes)
+    }
+
+    /// The image side and the number of images of a synthetic dataset: known before any file is read.
+    pub(in crate::check) fn synthetic_shape(&self, dataset: &str) -> Option<(u32, u32)> {
+        match &self.study.datasets.get(dataset)?.source {
+            DatasetSource::Synthetic(s) => {
+                Some((s.size, s.sources.values().map(|x| x.images).sum()))
+            }
+            _ => None,
+        }
+    }
+}

@@ -1,9 +1,10 @@
-//! Unions of datasets.
+//! Unions of datasets, and the order datasets are checked in (parts before the unions of them).
 
 use crate::check::Checker;
 use crate::diagnostics::{Code, Diagnostic};
 use crate::study::*;
 use crate::syntax::ast::{self, Decl, DeclKind, Value};
+use std::collections::HashMap;
 
 impl Checker<'_> {
     pub(in crate::check) fn union_dataset(
@@ -85,5 +86,66 @@ impl Checker<'_> {
             on_error: OnError::Fail,
             max_pixels: None,
         })
+    }
+
+    /// The dataset declarations in the order to check them: every union after the datasets it combines
+    /// (whatever order the file gives), so that it inherits their sources, classes and masks. Unions that
+    /// contain themselves are reported (E0031). Linear in the number of datasets (Tarjan's components).
+    pub(in crate::check) fn dataset_order<'d>(&mut self, decls: &[&'d Decl]) -> Vec<&'d Decl> {
+        use petgraph::graph::{DiGraph, NodeIndex};
+        let datasets: Vec<&Decl> = decls
+            .iter()
+            .copied()
+            .filter(|d| d.kind == DeclKind::Dataset)
+            .collect();
+        let mut graph = DiGraph::<usize, ()>::with_capacity(datasets.len(), datasets.len());
+        let nodes: Vec<NodeIndex> = (0..datasets.len()).map(|i| graph.add_node(i)).collect();
+        let mut by_name: HashMap<&str, NodeIndex> = HashMap::new();
+        for (decl, node) in datasets.iter().zip(&nodes) {
+            if let Some(name) = &decl.name {
+                by_name.entry(name.name.as_str()).or_insert(*node);
+            }
+        }
+        for (decl, node) in datasets.iter().zip(&nodes) {
+            let Some(Value::Call(call)) = &decl.value else {
+                continue;
+            };
+            if call.name.name != "union" {
+                continue;
+            }
+            for arg in &call.args {
+                if let Some(part) = arg
+                    .value
+                    .as_ident()
+                    .and_then(|p| by_name.get(p.name.as_str()))
+                {
+                    graph.add_edge(*node, *part, ());
+                }
+            }
+        }
+        // Components come out parts first (a reverse topological order).
+        let components = petgraph::algo::tarjan_scc(&graph);
+        let mut order = Vec::with_capacity(datasets.len());
+        for component in components {
+            let cyclic = component.len() > 1 || graph.contains_edge(component[0], component[0]);
+            for node in component {
+                let decl = datasets[graph[node]];
+                if cyclic && let Some(name) = &decl.name {
+                    self.error(
+                        Diagnostic::new(
+                            Code::Cycle,
+                            format!("dataset `{}` contains itself", name.name),
+                        )
+                        .at(
+                            decl.value.as_ref().map_or(name.span, Value::span),
+                            "this union reaches itself",
+                        )
+                        .help("a union may only combine other datasets"),
+                    );
+                }
+                order.push(decl);
+            }
+        }
+        order
     }
 }
