@@ -72,7 +72,7 @@ pub fn load(path: &Path) -> LoadedStudy {
 
 /// Parses and checks a study file and its includes; `Reach::Anywhere` is `--allow-outside`.
 pub fn load_with(path: &Path, reach: Reach) -> LoadedStudy {
-    finish(syntax::parse_path(path, reach), reach)
+    check_parsed(syntax::parse_path(path, reach), reach)
 }
 
 /// Parses and checks a study held in memory (includes resolve against `dir`).
@@ -104,10 +104,12 @@ pub fn load_bytes(name: &str, bytes: &[u8], dir: Option<&Path>) -> LoadedStudy {
 
 /// `load_bytes` with the reach of `--allow-outside` given or not.
 pub fn load_bytes_with(name: &str, bytes: &[u8], dir: Option<&Path>, reach: Reach) -> LoadedStudy {
-    finish(syntax::parse_bytes(name, bytes, dir, reach), reach)
+    check_parsed(syntax::parse_bytes(name, bytes, dir, reach), reach)
 }
 
-fn finish(parsed: syntax::Parsed, reach: Reach) -> LoadedStudy {
+/// Checks what `syntax::parse_path` or `syntax::parse_bytes` read (a study is only checked when every
+/// file parsed).
+pub fn check_parsed(parsed: syntax::Parsed, reach: Reach) -> LoadedStudy {
     let mut diagnostics = parsed.diagnostics;
     if diagnostics.has_errors() {
         return LoadedStudy {

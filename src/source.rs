@@ -55,17 +55,34 @@ pub struct SourceFile {
     line_starts: Vec<usize>,
     /// Whether the text is all ASCII: columns are then byte differences, found without a scan.
     ascii: bool,
+    /// The text with each lone `\r` (an old Mac line ending) turned into `\n`, byte for byte, for the
+    /// quotes under diagnostics; `None` when the text has none.
+    quoted: Option<String>,
 }
 
 impl SourceFile {
     pub fn new(name: String, path: Option<PathBuf>, text: String) -> Self {
+        // A line ends at `\n`, `\r\n` or a lone `\r`, as in the grammar.
+        let bytes = text.as_bytes();
+        let lone_cr = |i: usize| bytes[i] == b'\r' && bytes.get(i + 1) != Some(&b'\n');
         let line_starts = std::iter::once(0)
-            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+            .chain(
+                (0..bytes.len())
+                    .filter(|i| bytes[*i] == b'\n' || lone_cr(*i))
+                    .map(|i| i + 1),
+            )
             .collect();
+        let quoted = (0..bytes.len()).any(lone_cr).then(|| {
+            let b: Vec<u8> = (0..bytes.len())
+                .map(|i| if lone_cr(i) { b'\n' } else { bytes[i] })
+                .collect();
+            String::from_utf8(b).expect("a byte for a byte of ASCII keeps UTF-8")
+        });
         SourceFile {
             name,
             path,
             ascii: text.is_ascii(),
+            quoted,
             text,
             line_starts,
         }
@@ -101,6 +118,11 @@ impl SourceFile {
             .copied()
             .unwrap_or(self.text.len());
         (self.line_starts[first], end_byte, first)
+    }
+
+    /// The text as quoted under diagnostics: every line ending seen as one by the quoting.
+    pub fn quoted_text(&self) -> &str {
+        self.quoted.as_deref().unwrap_or(&self.text)
     }
 
     /// Directory against which paths written in this file are resolved.

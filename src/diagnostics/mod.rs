@@ -453,7 +453,7 @@ impl miette::SourceCode for FileView<'_> {
         let (start, end) = (span.offset(), span.offset() + span.len());
         // One more line on each side than asked, so that miette chooses its context as in the whole file.
         let (from, to, first_line) = self.file.lines_around(start, end, before.max(after) + 1);
-        let window = self.file.text.get(from..to).unwrap_or("");
+        let window = self.file.quoted_text().get(from..to).unwrap_or("");
         let local = SourceSpan::new((start.saturating_sub(from)).into(), span.len());
         let inner = window.read_span(&local, before, after)?;
         let data: &'b [u8] = inner.data();

@@ -208,7 +208,7 @@ impl Printer<'_> {
                 self.out.push_str(&e.key.name);
                 for v in &e.values {
                     self.out.push(' ');
-                    self.out.push_str(&value_text(v));
+                    self.value(v);
                 }
                 if let Some(block) = &e.block {
                     self.out.push(' ');
@@ -235,6 +235,38 @@ impl Printer<'_> {
                 self.out.push_str(&expr_text(&k.expr));
             }
         }
+    }
+}
+
+impl Printer<'_> {
+    /// A value in a block: a list stays on one line when it fits in `MAX_INLINE_WIDTH` and holds no
+    /// comment; otherwise it is written one item per line, each with its comments.
+    fn value(&mut self, v: &Value) {
+        let Value::List(items, span) = v else {
+            self.out.push_str(&value_text(v));
+            return;
+        };
+        let inline = value_text(v);
+        let current_line = self.out.rsplit('\n').next().unwrap_or("").len();
+        let commented = self.has_comment_within(span.start, span.end);
+        if !commented && current_line + inline.len() <= MAX_INLINE_WIDTH || items.is_empty() {
+            self.out.push_str(&inline);
+            return;
+        }
+        self.out.push_str("[\n");
+        self.indent += 1;
+        for item in items {
+            self.flush_comments_before(item.span().start);
+            self.line_start();
+            self.value(item);
+            self.out.push(',');
+            self.trailing_comment(item.span().end);
+            self.out.push('\n');
+        }
+        self.flush_comments_before(span.end);
+        self.indent -= 1;
+        self.line_start();
+        self.out.push(']');
     }
 }
 
@@ -432,7 +464,7 @@ pub fn format_path(
     let mut sources = crate::source::SourceMap::new();
     let mut diags = crate::diagnostics::Diagnostics::default();
     let name = path.display().to_string();
-    let text = match std::fs::read(path) {
+    let text = match crate::files::read_regular(path, super::MAX_FILE_BYTES as u64) {
         Ok(bytes) => match String::from_utf8(bytes) {
             Ok(t) => t,
             Err(e) => {
@@ -478,13 +510,30 @@ pub fn format_path(
     }
 }
 
-/// Formats study text; syntax errors are returned as diagnostics.
+/// Formats study text; syntax errors are returned as diagnostics (at their places in `text`). The file's
+/// own line ending is kept: the first one in it (`\n`, `\r\n` or a lone `\r`) is used throughout.
 pub fn format_text(
     file: crate::source::FileId,
     text: &str,
 ) -> Result<String, Vec<crate::diagnostics::Diagnostic>> {
     let parsed = super::parse_file(file, text)?;
-    Ok(format_file(&parsed, text))
+    let ending = line_ending(text);
+    if ending == "\n" {
+        return Ok(format_file(&parsed, text));
+    }
+    // The layout is computed on `\n` text; a string never holds a raw line break, so only layout changes.
+    let plain = text.replace("\r\n", "\n").replace('\r', "\n");
+    let parsed = super::parse_file(file, &plain)?;
+    Ok(format_file(&parsed, &plain).replace('\n', ending))
+}
+
+/// The first line ending in `text`; `\n` when it has none.
+fn line_ending(text: &str) -> &'static str {
+    match text.find(['\n', '\r']) {
+        Some(i) if text[i..].starts_with("\r\n") => "\r\n",
+        Some(i) if text[i..].starts_with('\r') => "\r",
+        _ => "\n",
+    }
 }
 
 /// What `format_in_place` did to a file.

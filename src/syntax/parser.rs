@@ -451,7 +451,7 @@ impl AstBuilder {
 /// (a rule ending in an optional part swallows the skip before it).
 fn trimmed_end(pair: &Pair<Rule>) -> usize {
     let end = pair.as_span().end();
-    let Some(last) = pair.clone().into_inner().last() else {
+    let Some(last) = pair.clone().into_inner().next_back() else {
         return end;
     };
     let inner_end = trimmed_end(&last);
