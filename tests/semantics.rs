@@ -1,6 +1,8 @@
 //! Studies that parse but are wrong are refused (or warned about) with the code that names the mistake:
 //! every class of accepted-wrong study found by adversarial use has a case here.
 
+mod common;
+
 use study::diagnostics::Code;
 
 /// A small valid study; cases replace one part of it or add to it.
@@ -223,4 +225,24 @@ fn wrong_studies_are_refused_with_the_code_that_names_the_mistake() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn grouping_by_a_column_no_image_has_is_refused_by_study_data() {
+    let dir = tempfile::tempdir().expect("temp");
+    let text = BASE.replace("unseen [\"c\"],", "unseen [\"c\"], group ward,");
+    std::fs::write(dir.path().join("s.study"), &text).expect("study");
+    let (code, out, err) = common::study_in(Some(dir.path()), &["data", "s.study"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        err.contains("groups by `ward`") && err.contains("E0042"),
+        "{err}"
+    );
+    assert!(!out.contains("verified"), "{out}");
+    // By a column the images have, the split is verified.
+    let text = BASE.replace("unseen [\"c\"],", "unseen [\"c\"], group patient,");
+    std::fs::write(dir.path().join("s.study"), &text).expect("study");
+    let (code, out, err) = common::study_in(Some(dir.path()), &["data", "s.study"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("grouped by patient: verified"), "{out}");
 }

@@ -103,6 +103,22 @@ pub fn assign(
     seed: u64,
 ) -> Result<Assignment, Vec<Problem>> {
     let records = &table.records;
+    if let Some(group) = &split.group
+        && !records.is_empty()
+        && records.iter().all(|r| group_key(r, group).is_none())
+    {
+        return Err(vec![Problem::new(
+            Code::MissingColumn,
+            &split.data,
+            format!(
+                "split `{name}` groups by `{group}`, but no image of dataset `{}` has a `{group}`",
+                split.data
+            ),
+            format!(
+                "group by a column the dataset has (patients need `patient column \"...\"`), or drop `group {group}`"
+            ),
+        )]);
+    }
     let all: Vec<usize> = (0..records.len()).collect();
     let sources = table.sources();
     let check_sources = |wanted: &[String]| -> Vec<Problem> {
