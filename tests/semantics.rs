@@ -246,3 +246,19 @@ fn grouping_by_a_column_no_image_has_is_refused_by_study_data() {
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("grouped by patient: verified"), "{out}");
 }
+
+#[test]
+fn weights_of_an_unknown_format_and_undrawable_markers_are_warned_about() {
+    let weights = codes(
+        "model m = cnn(channels: [8])",
+        "model m = resnet(depth: 18, weights: \"w.h5\")",
+        "",
+    );
+    assert!(weights.contains(&Code::Suspicious), "{weights:?}");
+    let marker = codes(
+        "source a { images 20,",
+        "source a { marker \"é\" top_left, images 20,",
+        "",
+    );
+    assert_eq!(marker, [Code::Suspicious]);
+}

@@ -120,7 +120,7 @@ impl Checker<'_> {
             None => None,
         };
         let weights = match args.get("weights") {
-            Some(v) => Some(self.path(v, "the weights file")?),
+            Some(v) => Some(self.weights_path(v)?),
             None => None,
         };
         let freeze = match args.get("freeze").map(|v| {

@@ -181,7 +181,7 @@ impl Checker<'_> {
                 }
                 let v = self.one(w)?;
                 SegmenterSource::Weights {
-                    path: self.path(v, "the weights file")?,
+                    path: self.weights_path(v)?,
                 }
             }
             (Some(d), Some(w)) => {

@@ -498,6 +498,20 @@ impl Checker<'_> {
     }
 
     /// A non-empty string naming a path; resolved relative to the file it is written in.
+    /// A weights file: a path, warned about (W0002) unless it ends in a format the loader reads.
+    pub fn weights_path(&mut self, v: &Value) -> Option<String> {
+        let path = self.path(v, "the weights file")?;
+        let known = [".safetensors", ".pt", ".pth"];
+        if !known.iter().any(|x| path.to_ascii_lowercase().ends_with(x)) {
+            self.suspicious(
+                v.span(),
+                format!("`{path}` is read as a PyTorch state dict, but it does not end in .pt, .pth or .safetensors"),
+                "convert the weights to .safetensors or a PyTorch state dict (.pt/.pth)",
+            );
+        }
+        Some(path)
+    }
+
     pub fn path(&mut self, v: &Value, what: &str) -> Option<String> {
         let s = self.string(v, what)?;
         if s.trim().is_empty() {

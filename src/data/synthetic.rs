@@ -436,3 +436,19 @@ fn font(c: char) -> [u8; 7] {
         _ => [0x1F, 0x11, 0x11, 0x11, 0x11, 0x11, 0x1F],
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::font;
+    use crate::study::MARKER_CHARACTERS;
+
+    #[test]
+    fn the_marker_font_draws_exactly_the_characters_the_checker_allows() {
+        let boxed = font('\u{e9}');
+        for c in MARKER_CHARACTERS.chars() {
+            assert_ne!(font(c), boxed, "`{c}` is drawn as a box");
+            assert_eq!(font(c.to_ascii_lowercase()), font(c));
+        }
+        assert_eq!(font('\u{2603}'), boxed);
+    }
+}

@@ -213,6 +213,9 @@ pub struct Marker {
     pub corner: Corner,
 }
 
+/// The characters the burned-in marker font draws (letters in either case); any other is drawn as a box.
+pub const MARKER_CHARACTERS: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+- ";
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MarkerGlyph {

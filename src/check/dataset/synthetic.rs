@@ -286,6 +286,18 @@ impl Checker<'_> {
         let corners = ["top_left", "top_right", "bottom_left", "bottom_right"];
         let glyph = match entry.values.first() {
             Some(Value::Str(s)) if !s.value.is_empty() && s.value.chars().count() <= 4 => {
+                let undrawable: String = s
+                    .value
+                    .chars()
+                    .filter(|c| !MARKER_CHARACTERS.contains(c.to_ascii_uppercase()))
+                    .collect();
+                if !undrawable.is_empty() {
+                    self.suspicious(
+                        s.span,
+                        format!("the marker font cannot draw `{undrawable}`: each such character is burned in as a box"),
+                        "use letters, digits, spaces, `+` or `-`",
+                    );
+                }
                 MarkerGlyph::Text(s.value.clone())
             }
             Some(Value::Str(s)) => {
