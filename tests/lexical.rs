@@ -180,3 +180,23 @@ fn a_misspelt_required_entry_is_one_error_not_two() {
     let all = codes(text.as_bytes());
     assert!(all.contains(&Code::UnknownEntry), "{all:?}");
 }
+
+#[test]
+fn utf8_text_with_nul_bytes_is_not_taken_for_utf16() {
+    // Found by fuzzing: a comment holding NULs at every other byte, after a byte order mark. Formatting
+    // drops the mark, which moved the NULs to even offsets and made the formatted file "UTF-16".
+    let input = b"\xef\xbb\xbf//No\x002\x00\x10\x00x";
+    let formatted = study::syntax::format::format_text(
+        study::source::FileId(0),
+        std::str::from_utf8(input).unwrap(),
+    )
+    .expect("a comment formats");
+    for bytes in [&input[..], formatted.as_bytes()] {
+        let loaded = load(bytes);
+        assert!(
+            !loaded.diagnostics.codes().contains(&"E0003"),
+            "{bytes:?}: {:?}",
+            loaded.diagnostics.codes()
+        );
+    }
+}

@@ -95,7 +95,7 @@ fn read_study_file(path: &Path) -> Result<Vec<u8>, (Code, String)> {
 }
 
 /// The text of a UTF-16 file (as some Windows editors save): one with a UTF-16 byte order mark, or whose
-/// first bytes are ASCII letters each paired with a zero byte.
+/// first bytes are all ASCII characters each paired with a zero byte.
 fn utf16_text(bytes: &[u8]) -> Option<String> {
     let units = |big_endian: bool, b: &[u8]| -> Vec<u16> {
         b.chunks_exact(2)
@@ -120,8 +120,10 @@ fn utf16_text(bytes: &[u8]) -> Option<String> {
     let big_endian = match bytes {
         [0xff, 0xfe, ..] => false,
         [0xfe, 0xff, ..] => true,
-        _ if pairs >= 2 && zeros_at(1) * 2 > pairs && zeros_at(0) == 0 => false,
-        _ if pairs >= 2 && zeros_at(0) * 2 > pairs && zeros_at(1) == 0 => true,
+        // Without a byte order mark, only when every unit of the head is ASCII with a zero byte: UTF-8
+        // text with some NULs in it (in a comment, say) is UTF-8.
+        _ if pairs >= 2 && zeros_at(1) == pairs && zeros_at(0) == 0 => false,
+        _ if pairs >= 2 && zeros_at(0) == pairs && zeros_at(1) == 0 => true,
         _ => return None,
     };
     let units = units(big_endian, bytes);
