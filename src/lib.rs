@@ -13,22 +13,35 @@
 // The data-model enums are built once per study; boxing their big variants would only add noise.
 #![allow(clippy::large_enum_variant)]
 
+// The parser pest derives without its `std` feature names `alloc` from the crate root.
+extern crate alloc;
+
 pub mod backend;
 pub mod cells;
+// The front end (read, parse, check, plan, diagnose) holds no unsafe code: its fuzzing needs no
+// memory sanitizer (fuzz/README.md).
+#[forbid(unsafe_code)]
 pub mod check;
 pub mod cli;
 pub mod data;
+#[forbid(unsafe_code)]
 pub mod diagnostics;
 pub mod eval;
 pub mod exec;
+#[forbid(unsafe_code)]
 pub mod files;
+#[forbid(unsafe_code)]
 pub mod hash;
 pub mod model;
+#[forbid(unsafe_code)]
 pub mod plan;
 pub mod probe;
 pub mod report;
+#[forbid(unsafe_code)]
 pub mod source;
+#[forbid(unsafe_code)]
 pub mod study;
+#[forbid(unsafe_code)]
 pub mod syntax;
 pub mod train;
 

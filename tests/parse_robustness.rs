@@ -287,3 +287,44 @@ fn a_pipe_or_a_device_is_refused_without_reading_it() {
         );
     }
 }
+
+/// The parser has no stack probe of its own (pest without `std`): the lexical pass's depth bound is what
+/// keeps recursion shallow. The deepest nesting it accepts, of every bracket kind, parses on a small stack.
+#[test]
+fn the_deepest_accepted_nesting_parses_on_a_small_stack() {
+    const DEPTH: usize = 64;
+    let inner = DEPTH - 1;
+    let texts = [
+        // `{` of the block, then parentheses in a rule.
+        format!(
+            "study \"d\" {{}}\nhypothesis h \"x\" {{ confirmed when {}1{} > 0 }}",
+            "(".repeat(inner),
+            ")".repeat(inner)
+        ),
+        // `(` of the call, then lists.
+        format!(
+            "study \"d\" {{}}\nmodel m = cnn(channels: {}8{})",
+            "[".repeat(inner),
+            "]".repeat(inner)
+        ),
+        // Blocks in blocks.
+        format!(
+            "study \"d\" {{}}\ndataset d = synthetic {}{}",
+            "{ source a ".repeat(DEPTH),
+            "}".repeat(DEPTH)
+        ),
+    ];
+    for text in texts {
+        let codes = std::thread::Builder::new()
+            .stack_size(512 * 1024)
+            .spawn(move || outcome(text.as_bytes()))
+            .expect("thread")
+            .join()
+            .expect("no overflow");
+        let codes = codes.unwrap_or_default();
+        assert!(
+            !codes.contains(&Code::TooDeep) && !codes.contains(&Code::Syntax),
+            "nesting of {DEPTH} refused: {codes:?}"
+        );
+    }
+}
