@@ -206,15 +206,14 @@ fn rule_name(r: Rule) -> Option<&'static str> {
         Rule::kw_when => "`when`",
         Rule::keep | Rule::kw_keep => "`keep`",
         Rule::entry => "an entry",
-        Rule::range => "a range `a..b`",
-        Rule::number | Rule::numeral => "a number",
+        Rule::numeric | Rule::number | Rule::numeral => "a number",
         Rule::unit => "a unit (`%` or `px`)",
         Rule::boolean => "`true` or `false`",
         Rule::string | Rule::string_body => "a string",
         Rule::list => "a list `[...]`",
-        Rule::call => "a call `name(...)`",
+        Rule::arguments => "arguments `(...)`",
         Rule::argument => "an argument",
-        Rule::path | Rule::ident => "a name",
+        Rule::named | Rule::ident => "a name",
         Rule::expr | Rule::or_expr | Rule::and_expr | Rule::not_expr | Rule::comparison => {
             "an expression"
         }

@@ -93,11 +93,16 @@ pub fn walk(text: &str, end: usize, mut visit: impl FnMut(Piece) -> bool) {
     }
 }
 
-/// The lexical problems of a file, in the order they should be read: unterminated strings and comments
-/// and unexpected characters first (each is the cause of whatever follows it), and only when there are
-/// none, the first bracket that does not pair or nests too deep. Empty when the text is lexically sound.
-pub fn problems(file: FileId, text: &str) -> Vec<Diagnostic> {
+/// The comments of a lexically sound file, `(start, end)` in order; the parser uses them to find where a
+/// construct's text ends before the comments and spaces after it.
+pub type Comments = Vec<(usize, usize)>;
+
+/// The comments of a file, or its lexical problems in the order they should be read: unterminated strings
+/// and comments and unexpected characters first (each is the cause of whatever follows it), and only when
+/// there are none, the first bracket that does not pair or nests too deep.
+pub fn lex(file: FileId, text: &str) -> Result<Comments, Vec<Diagnostic>> {
     let mut found = Vec::new();
+    let mut comments = Vec::new();
     let mut brackets = Brackets::default();
     let mut strange: Vec<(usize, char)> = Vec::new();
     walk(text, text.len(), |piece| {
@@ -131,7 +136,8 @@ pub fn problems(file: FileId, text: &str) -> Vec<Diagnostic> {
                 }
             }
             Piece::Code(i, b) => brackets.visit(i, b),
-            _ => {}
+            Piece::Comment { start, end, .. } => comments.push((start, end)),
+            Piece::Str { .. } => {}
         }
         true
     });
@@ -140,7 +146,11 @@ pub fn problems(file: FileId, text: &str) -> Vec<Diagnostic> {
     if found.is_empty() {
         found.extend(brackets.finish(file, text));
     }
-    found
+    if found.is_empty() {
+        Ok(comments)
+    } else {
+        Err(found)
+    }
 }
 
 fn unterminated_string(file: FileId, text: &str, start: usize, end: usize) -> Diagnostic {

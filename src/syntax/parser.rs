@@ -3,7 +3,7 @@
 use super::ast::*;
 use super::errors::syntax_error;
 use super::grammar::{Rule, StudyParser};
-use super::lexical::problems;
+use super::lexical::{Comments, lex};
 use crate::diagnostics::{Code, Diagnostic};
 use crate::source::{FileId, Span};
 use pest::Parser;
@@ -11,16 +11,15 @@ use pest::iterators::Pair;
 
 /// Parses one file's text. All syntax problems end as diagnostics; nothing here panics on any input.
 pub fn parse_file(file: FileId, text: &str) -> Result<File, Vec<Diagnostic>> {
-    let lexical = problems(file, text);
-    if !lexical.is_empty() {
-        return Err(lexical);
-    }
+    let comments = lex(file, text)?;
     let pairs = match StudyParser::parse(Rule::file, text) {
         Ok(pairs) => pairs,
         Err(_) => return Err(vec![syntax_error(file, text)]),
     };
     let mut builder = AstBuilder {
         file,
+        text,
+        comments,
         errors: Vec::new(),
     };
     let items = pairs
@@ -40,14 +39,30 @@ pub fn parse_file(file: FileId, text: &str) -> Result<File, Vec<Diagnostic>> {
     }
 }
 
-struct AstBuilder {
+struct AstBuilder<'t> {
     file: FileId,
+    text: &'t str,
+    comments: Comments,
     errors: Vec<Diagnostic>,
 }
 
-impl AstBuilder {
+impl AstBuilder<'_> {
+    /// The span of a pair without the spaces and comments pest's implicit skipping may leave at its end (a
+    /// rule ending in an optional part swallows the skip before it). Newlines are never skipped there.
     fn span(&self, pair: &Pair<Rule>) -> Span {
-        Span::new(self.file, pair.as_span().start(), trimmed_end(pair))
+        let (start, mut end) = (pair.as_span().start(), pair.as_span().end());
+        let bytes = self.text.as_bytes();
+        loop {
+            while end > start && matches!(bytes[end - 1], b' ' | b'\t') {
+                end -= 1;
+            }
+            // A comment ending here, wholly inside the pair, is trailing too.
+            let i = self.comments.partition_point(|&(_, e)| e < end);
+            match self.comments.get(i) {
+                Some(&(s, e)) if e == end && s >= start => end = s,
+                _ => return Span::new(self.file, start, end),
+            }
+        }
     }
 
     fn item(&mut self, pair: Pair<Rule>) -> Item {
@@ -238,35 +253,47 @@ impl AstBuilder {
     fn value(&mut self, pair: Pair<Rule>) -> Value {
         let span = self.span(&pair);
         match pair.as_rule() {
-            Rule::number => Value::Number(self.number(pair)),
+            Rule::numeric => {
+                let mut inner = pair.into_inner();
+                let lo = self.number(inner.next().expect("a number"));
+                match inner.next() {
+                    Some(hi) => Value::Range(lo, self.number(hi), span),
+                    None => Value::Number(lo),
+                }
+            }
             Rule::string => Value::Str(self.string(pair)),
             Rule::boolean => Value::Bool(pair.as_str() == "true", span),
-            Rule::range => {
-                let mut inner = pair.into_inner();
-                let lo = self.number(inner.next().expect("range start"));
-                let hi = self.number(inner.next().expect("range end"));
-                Value::Range(lo, hi, span)
-            }
             Rule::list => Value::List(pair.into_inner().map(|p| self.value(p)).collect(), span),
-            Rule::call => {
-                let mut inner = pair.into_inner();
-                let name = self.ident(inner.next().expect("call has a name"));
-                let args = inner
-                    .map(|arg| {
-                        let span = self.span(&arg);
-                        let mut parts: Vec<_> = arg.into_inner().collect();
-                        let value_pair = parts.pop().expect("argument has a value");
-                        let name = parts.pop().map(|n| self.ident(n));
-                        Argument {
-                            name,
-                            value: self.value(value_pair),
-                            span,
-                        }
-                    })
-                    .collect();
-                Value::Call(Call { name, args, span })
+            _ => {
+                let mut inner = pair.into_inner().peekable();
+                let name = self.ident(inner.next().expect("a name"));
+                match inner.next_if(|p| p.as_rule() == Rule::arguments) {
+                    Some(arguments) => {
+                        let args = arguments
+                            .into_inner()
+                            .map(|arg| self.argument(arg))
+                            .collect();
+                        Value::Call(Call { name, args, span })
+                    }
+                    None => {
+                        let mut path = vec![name];
+                        path.extend(inner.map(|p| self.ident(p)));
+                        Value::Path(path, span)
+                    }
+                }
             }
-            _ => Value::Path(pair.into_inner().map(|p| self.ident(p)).collect(), span),
+        }
+    }
+
+    fn argument(&mut self, arg: Pair<Rule>) -> Argument {
+        let span = self.span(&arg);
+        let mut parts: Vec<_> = arg.into_inner().collect();
+        let value_pair = parts.pop().expect("argument has a value");
+        let name = parts.pop().map(|n| self.ident(n));
+        Argument {
+            name,
+            value: self.value(value_pair),
+            span,
         }
     }
 
@@ -443,38 +470,6 @@ impl AstBuilder {
             selector,
             selector_span,
             span,
-        }
-    }
-}
-
-/// The end of a pair without the whitespace and comments pest's implicit skipping may leave at its end
-/// (a rule ending in an optional part swallows the skip before it).
-fn trimmed_end(pair: &Pair<Rule>) -> usize {
-    let end = pair.as_span().end();
-    let Some(last) = pair.clone().into_inner().next_back() else {
-        return end;
-    };
-    let inner_end = trimmed_end(&last);
-    let tail = pair.get_input().get(inner_end..end).unwrap_or("");
-    if only_trivia(tail) { inner_end } else { end }
-}
-
-/// True when `text` holds nothing but spaces, tabs and comments (not newlines: those separate entries).
-fn only_trivia(mut text: &str) -> bool {
-    loop {
-        text = text.trim_start_matches([' ', '\t', '\u{FEFF}']);
-        if text.is_empty() {
-            return true;
-        }
-        if let Some(rest) = text.strip_prefix("//") {
-            text = rest.find('\n').map_or("", |i| &rest[i..]);
-        } else if let Some(rest) = text.strip_prefix("/*") {
-            match rest.find("*/") {
-                Some(i) => text = &rest[i + 2..],
-                None => return false,
-            }
-        } else {
-            return false;
         }
     }
 }
