@@ -36,6 +36,11 @@ fn median(mut times: Vec<Duration>) -> Duration {
 }
 
 fn main() {
+    // `cargo bench --bench check -- front_end` runs only the corpus rate.
+    if std::env::args().any(|a| a == "front_end") {
+        front_end_corpus();
+        return;
+    }
     let text = generate(5000);
     let lines = text.lines().count();
     let loaded = study::load_bytes("bench.study", text.as_bytes(), None);
@@ -79,6 +84,63 @@ fn main() {
         median(plan).as_secs_f64() * 1e3
     );
     complexity();
+    front_end_corpus();
+}
+
+/// What the fuzz target does to one input, short of its assertions.
+fn front_end(text: &[u8]) {
+    let loaded = study::load_bytes("corpus.study", text, None);
+    std::hint::black_box(study::diagnostics::render_all(
+        &loaded.diagnostics,
+        &loaded.sources,
+        study::diagnostics::Style::plain(),
+    ));
+    if let Some(s) = &loaded.study {
+        let plan = study::plan::plan(s);
+        std::hint::black_box(study::plan::summary(&plan, std::path::Path::new("out")));
+    }
+    if let Ok(text) = std::str::from_utf8(text) {
+        let _ = std::hint::black_box(study::syntax::format::format_text(
+            study::source::FileId(0),
+            text,
+        ));
+    }
+}
+
+/// Rate of the front end (parse, check, render, plan, format) over every study in the repository: the
+/// fuzz target's work on its seed corpus, uninstrumented. A campaign of 10^6 inputs needs this fast.
+fn front_end_corpus() {
+    let mut texts = Vec::new();
+    for dir in ["studies", "studies/lib", "tests/ui", "tests/fixtures"] {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            if entry.path().extension().is_some_and(|e| e == "study") {
+                texts.push(std::fs::read(entry.path()).expect("readable study"));
+            }
+        }
+    }
+    let bytes: usize = texts.iter().map(Vec::len).sum();
+    // The best of five passes of ten rounds: the rate the code allows, less the machine's noise.
+    let rounds = 10;
+    let secs = (0..5)
+        .map(|_| {
+            let start = Instant::now();
+            for _ in 0..rounds {
+                texts.iter().for_each(|text| front_end(text));
+            }
+            start.elapsed().as_secs_f64()
+        })
+        .fold(f64::INFINITY, f64::min);
+    let runs = (rounds * texts.len()) as f64;
+    println!(
+        "front end over {} studies ({} KiB): {:.0} studies/s, {:.2} MB/s",
+        texts.len(),
+        bytes / 1024,
+        runs / secs,
+        (rounds * bytes) as f64 / secs / 1e6
+    );
 }
 
 /// Times `f` once and prints it against its bound (check and render must stay O(n log n): see
@@ -127,7 +189,7 @@ fn complexity() {
     }
     let n = check_and_render("50,000 errors", &text, 1000.0);
     println!("  ({n} diagnostics)");
-    // 50,000 broken experiments in full (3.9 MB): bound by the parser's rate, about 3 MB/s.
+    // 50,000 broken experiments in full (3.9 MB): bound by the parser's rate, about 6 MB/s.
     let mut text = String::from(HEAD);
     for i in 0..50_000 {
         text.push_str(&format!(
