@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use study::cli::{Cli, Command, Format, RunArgs};
 use study::diagnostics::{self, IntoDiagnostics, Style};
-use study::exec::{CellError, Device, Options};
+use study::exec::{CellError, Device, Options, Progress};
 use study::source::{Reach, SourceMap};
 use study::study::Study;
 use study::syntax::format::{FormatError, Formatted, format_in_place};
@@ -69,7 +69,11 @@ fn run(args: RunArgs, reach: Reach) -> ExitCode {
             jobs: args.jobs,
             keep_going: args.keep_going,
             only: args.only,
-            progress: !args.quiet && std::io::stderr().is_terminal(),
+            progress: match (args.quiet, std::io::stderr().is_terminal()) {
+                (true, _) => Progress::Silent,
+                (false, true) => Progress::Bars,
+                (false, false) => Progress::Lines,
+            },
             // Several jobs run cells as processes of their own, so that trainings run in parallel.
             executable: (args.jobs > 1)
                 .then(|| std::env::current_exe().ok())

@@ -693,3 +693,35 @@ fn a_failure_in_a_cell_process_comes_back_as_its_diagnostic() {
         Some(("train", "wild"))
     );
 }
+
+#[test]
+fn a_run_without_a_terminal_prints_a_line_per_cell_and_logs_utc_times() {
+    let out = tempfile::tempdir().expect("temp");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_study"))
+        .arg("run")
+        .arg(fixture())
+        .arg("--out")
+        .arg(out.path())
+        .output()
+        .expect("runs");
+    assert!(output.status.success(), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let plan = study::plan::plan(&load(&fixture()));
+    for cell in &plan.cells {
+        let line = format!("done {} in ", cell.name);
+        assert_eq!(
+            stderr.lines().filter(|l| l.starts_with(&line)).count(),
+            1,
+            "one line for {}:\n{stderr}",
+            cell.name
+        );
+    }
+    let log = std::fs::read_to_string(out.path().join("run.log")).expect("run.log");
+    for line in log.lines() {
+        let (time, _) = line.split_once(' ').expect("a time, then the event");
+        assert!(
+            time.ends_with('Z') && humantime::parse_rfc3339(time).is_ok(),
+            "not a UTC time: {line}"
+        );
+    }
+}

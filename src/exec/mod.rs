@@ -20,7 +20,7 @@ pub use device::Device;
 pub use error::CellError;
 pub use output::{OutputClaim, claim};
 pub use process::run_cell;
-pub use scheduler::{Options, RunSummary, run};
+pub use scheduler::{Options, Progress, RunSummary, run};
 
 use crate::plan::Cell;
 use std::time::Instant;

@@ -23,8 +23,8 @@ pub struct Options {
     pub keep_going: bool,
     /// Run only cells whose name matches (`*` matches any text), with the cells they need.
     pub only: Option<String>,
-    /// Draw progress bars.
-    pub progress: bool,
+    /// What the run shows on stderr while it goes.
+    pub progress: Progress,
     /// Run each cell as `EXECUTABLE run-cell …` in a process of its own (what a cluster executor does):
     /// with several jobs, trainings then run in parallel, each process with its own random generator.
     pub executable: Option<PathBuf>,
@@ -39,10 +39,20 @@ impl Options {
             jobs: 1,
             keep_going: false,
             only: None,
-            progress: false,
+            progress: Progress::Silent,
             executable: None,
         }
     }
+}
+
+/// What a run shows on stderr while it goes (`run.log` has every line whatever this is).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Progress {
+    Silent,
+    /// One plain line per finished, partial or failed cell: for a log file or a pipe.
+    Lines,
+    /// Progress bars: for a terminal.
+    Bars,
 }
 
 /// What a run did.
@@ -171,7 +181,14 @@ pub fn run(
     body: Body,
 ) -> Result<RunSummary, CellError> {
     let started = Instant::now();
-    let bars = opts.progress.then(indicatif::MultiProgress::new);
+    let bars = (opts.progress == Progress::Bars).then(indicatif::MultiProgress::new);
+    // A line for the log and, without bars, for stderr.
+    let report = |line: String| {
+        if opts.progress == Progress::Lines {
+            eprintln!("{line}");
+        }
+        store.log(&line);
+    };
     let ctx = Ctx::new(plan, store, root, &opts.device, bars.as_ref());
     let wanted = selected(plan, opts.only.as_deref());
     let index = name_index(plan);
@@ -266,7 +283,7 @@ pub fn run(
                                 if broken && !cell.task.tolerates_missing_inputs() {
                                     status[i] = Status::Blocked;
                                     outcome.blocked.push(cell.name.clone());
-                                    store.log(&format!("blocked {}", cell.name));
+                                    report(format!("blocked {}", cell.name));
                                     continue;
                                 }
                                 pick = Some(i);
@@ -301,16 +318,16 @@ pub fn run(
                         Ok(Completion::Done) => {
                             status[i] = Status::Done;
                             outcome.ran.push(cell.name.clone());
-                            store.log(&format!("done {} in {secs:.2} s", cell.name));
+                            report(format!("done {} in {secs:.2} s", cell.name));
                         }
                         Ok(Completion::Partial) => {
                             status[i] = Status::Partial;
                             outcome.ran.push(cell.name.clone());
-                            store.log(&format!("partial {} (inputs missing)", cell.name));
+                            report(format!("partial {} (inputs missing)", cell.name));
                         }
                         Err(e) => {
                             status[i] = Status::Failed;
-                            store.log(&format!("failed {}: {}", cell.name, e.summary()));
+                            report(format!("failed {}: {}", cell.name, e.summary()));
                             if let Some(b) = &bars {
                                 let _ = b.println(format!("failed {}: {}", cell.name, e.summary()));
                             }

@@ -6,7 +6,7 @@
 //! <out>/cells/<id>/         outputs of a finished cell, ending with `done.json`
 //! <out>/work/<id>/          checkpoints of a cell still running
 //! <out>/cache/              prepared images, shared by all cells
-//! <out>/run.log             one line per cell started, finished, skipped or failed
+//! <out>/run.log             one line per cell started, finished, skipped or failed, each after its UTC time
 //! ```
 //!
 //! A cell writes into `cells/.<id>.partial-<pid>/` and renames it to `cells/<id>/` once every file is
@@ -307,12 +307,9 @@ fn verify_dir(dir: &Path) -> Result<Done, Damage> {
     Ok(done)
 }
 
-/// Seconds since the epoch with milliseconds, for logs.
+/// The time now in UTC, RFC 3339 to the millisecond (`2026-12-01T03:10:05.123Z`), for logs.
 pub fn timestamp() -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    format!("{}.{:03}", now.as_secs(), now.subsec_millis())
+    humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
 }
 
 /// Writes a file so that it is either absent or complete: a temporary file beside it, flushed to disk,
