@@ -695,7 +695,7 @@ fn a_failure_in_a_cell_process_comes_back_as_its_diagnostic() {
 }
 
 #[test]
-fn a_run_without_a_terminal_prints_a_line_per_cell_and_logs_utc_times() {
+fn a_run_without_a_terminal_prints_a_line_per_cell_logs_utc_times_and_indexes_cells_by_name() {
     let out = tempfile::tempdir().expect("temp");
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_study"))
         .arg("run")
@@ -722,6 +722,29 @@ fn a_run_without_a_terminal_prints_a_line_per_cell_and_logs_utc_times() {
         assert!(
             time.ends_with('Z') && humantime::parse_rfc3339(time).is_ok(),
             "not a UTC time: {line}"
+        );
+    }
+    // Every cell by name, with its folder and wall time.
+    let index: Vec<serde_json::Value> = serde_json::from_slice(
+        &std::fs::read(out.path().join("cells/index.json")).expect("cells/index.json"),
+    )
+    .expect("json");
+    assert_eq!(index.len(), plan.cells.len());
+    for (entry, cell) in index.iter().zip(&plan.cells) {
+        assert_eq!(entry["name"], cell.name.as_str());
+        assert_eq!(entry["status"], "done");
+        assert!(
+            entry["seconds"].as_f64().is_some_and(|s| s >= 0.0),
+            "{entry}"
+        );
+        let id = entry["id"].as_str().expect("id");
+        assert!(
+            out.path()
+                .join("cells")
+                .join(id)
+                .join("done.json")
+                .is_file(),
+            "{entry}"
         );
     }
 }

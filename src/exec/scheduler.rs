@@ -160,8 +160,10 @@ fn selected(plan: &Plan, only: Option<&str>) -> Vec<bool> {
     keep
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 enum Status {
+    /// Not run (not selected with `--only`, or the run stopped before it).
     Pending,
     Running,
     Done,
@@ -181,6 +183,14 @@ pub fn run(
     body: Body,
 ) -> Result<RunSummary, CellError> {
     let started = Instant::now();
+    // The index describes a finished run: none stands while this one goes (or after it is killed).
+    let index_path = store.cells().join(INDEX);
+    std::fs::remove_file(&index_path)
+        .or_else(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Ok(()),
+            _ => Err(e),
+        })
+        .map_err(|e| CellError::io(&index_path, &e))?;
     let bars = (opts.progress == Progress::Bars).then(indicatif::MultiProgress::new);
     // A line for the log and, without bars, for stderr.
     let report = |line: String| {
@@ -343,6 +353,7 @@ pub fn run(
         }
     });
     overall.finish_and_clear();
+    write_index(plan, store, &status)?;
     outcome.seconds = started.elapsed().as_secs_f64();
     store.log(&format!(
         "end: {} ran, {} skipped, {} failed, {} blocked, {:.2} s",
@@ -353,6 +364,39 @@ pub fn run(
         outcome.seconds
     ));
     Ok(outcome)
+}
+
+/// The index of cells by name, inside `cells/`.
+const INDEX: &str = "index.json";
+
+/// One cell in `cells/index.json`.
+#[derive(serde::Serialize)]
+struct IndexEntry<'a> {
+    name: &'a str,
+    id: &'a str,
+    status: Status,
+    /// Wall time when it ran, in this run or an earlier one.
+    seconds: Option<f64>,
+}
+
+/// Writes `<out>/cells/index.json`: every cell of the plan by name, with its folder's id, how it stands
+/// after this run and its wall time, so that a person finds a cell's outputs without hashing.
+fn write_index(plan: &Plan, store: &Store, status: &[Status]) -> Result<(), CellError> {
+    let entries: Vec<IndexEntry> = plan
+        .cells
+        .iter()
+        .zip(status)
+        .map(|(cell, &status)| IndexEntry {
+            name: &cell.name,
+            id: &cell.id,
+            status,
+            seconds: matches!(status, Status::Done)
+                .then(|| store.done(cell).map(|d| d.seconds))
+                .flatten(),
+        })
+        .collect();
+    let json = serde_json::to_vec_pretty(&entries).unwrap_or_default();
+    super::store::write_atomic(&store.cells().join(INDEX), &json)
 }
 
 #[cfg(test)]
