@@ -282,6 +282,21 @@ pub fn verdicts(
     Some(doc.verdicts)
 }
 
+/// What `study run` ends with: each verdict with the rule and numbers that decided it, then the report's
+/// path (`report.html` when written, else `report.md`); `None` when the report is not current.
+pub fn closing_lines(plan: &plan::Plan, out: &Path, summary: &RunSummary) -> Option<Vec<String>> {
+    let verdicts = verdicts(plan, out, summary)?;
+    let mut lines: Vec<String> = verdicts.iter().flat_map(report::verdict_lines).collect();
+    let html = out.join("report.html");
+    let report = if html.exists() {
+        html
+    } else {
+        out.join("report.md")
+    };
+    lines.push(format!("report: {}", report.display()));
+    Some(lines)
+}
+
 /// The lock file of a study: `<stem>.lock` beside it.
 pub fn lock_path(file: &Path) -> PathBuf {
     file.with_extension("lock")

@@ -69,11 +69,7 @@ fn run(args: RunArgs, reach: Reach) -> ExitCode {
             jobs: args.jobs,
             keep_going: args.keep_going,
             only: args.only,
-            progress: match (args.quiet, std::io::stderr().is_terminal()) {
-                (true, _) => Progress::Silent,
-                (false, true) => Progress::Bars,
-                (false, false) => Progress::Lines,
-            },
+            progress: Progress::for_stderr(args.quiet),
             // Several jobs run cells as processes of their own, so that trainings run in parallel.
             executable: (args.jobs > 1)
                 .then(|| std::env::current_exe().ok())
@@ -93,13 +89,8 @@ fn run(args: RunArgs, reach: Reach) -> ExitCode {
         report_error(e, &s, &mut loaded.sources);
     }
     summary.lines().iter().for_each(|l| eprintln!("{l}"));
-    if let Some(verdicts) = study::verdicts(&plan, &out, &summary) {
-        for v in &verdicts {
-            let outcome = format!("{:?}", v.outcome).to_lowercase();
-            println!("{}: {outcome} ({})", v.hypothesis, v.reason);
-        }
-        println!("report: {}", out.join("report.md").display());
-    }
+    let closing = study::closing_lines(&plan, &out, &summary).unwrap_or_default();
+    closing.iter().for_each(|l| println!("{l}"));
     exit(summary.failed.is_empty())
 }
 

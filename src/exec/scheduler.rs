@@ -55,6 +55,18 @@ pub enum Progress {
     Bars,
 }
 
+impl Progress {
+    /// Bars on a terminal, lines elsewhere, nothing when `quiet`.
+    pub fn for_stderr(quiet: bool) -> Progress {
+        use std::io::IsTerminal;
+        match (quiet, std::io::stderr().is_terminal()) {
+            (true, _) => Progress::Silent,
+            (false, true) => Progress::Bars,
+            (false, false) => Progress::Lines,
+        }
+    }
+}
+
 /// What a run did.
 #[derive(Debug, Default)]
 pub struct RunSummary {

@@ -190,6 +190,46 @@ pub(crate) fn estimate_text(e: &crate::eval::estimate::Estimate) -> String {
     s
 }
 
+/// The lines `study run` ends with for one verdict, cargo-style: the outcome and the statement, then the
+/// rule that decided it with the numbers it read (both rules when neither decided).
+pub fn verdict_lines(v: &Verdict) -> Vec<String> {
+    use crate::probe::verdict::{CheckedRule, Decision};
+    let outcome = format!("{:?}", v.outcome).to_lowercase();
+    let mut lines = vec![format!("{}: {outcome} — {}", v.hypothesis, v.statement)];
+    let mut rule = |kind: &str, r: &Option<CheckedRule>| {
+        let Some(r) = r else { return };
+        let holds = match r.holds {
+            Some(true) => "holds",
+            Some(false) => "does not hold",
+            None => "cannot be decided",
+        };
+        let numbers: Vec<String> = r
+            .terms
+            .iter()
+            .map(|t| match (t.value, &t.undefined) {
+                (Some(x), _) => format!("{} = {x:.3}", t.text),
+                (None, Some(why)) => format!("{} undefined ({why})", t.text),
+                (None, None) => format!("{} missing", t.text),
+            })
+            .collect();
+        lines.push(format!(
+            "    {kind} `{}` {holds}: {}",
+            r.text,
+            numbers.join(", ")
+        ));
+    };
+    match v.outcome {
+        Decision::Confirmed => rule("confirmed when", &v.confirmed),
+        Decision::Refuted => rule("refuted when", &v.refuted),
+        Decision::Inconclusive => {
+            rule("confirmed when", &v.confirmed);
+            rule("refuted when", &v.refuted);
+            lines.push(format!("    {}", v.reason));
+        }
+    }
+    lines
+}
+
 /// `auc(unseen, site_c)` as a rule would write it.
 pub(crate) fn field_text(field: &str, args: &[String]) -> String {
     if args.is_empty() {
