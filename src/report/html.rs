@@ -168,14 +168,14 @@ pub fn render(doc: &Document) -> String {
         ));
     }
     out.push_str(
-        "<table><tr><th>cell</th><th>id</th><th>seed</th><th>seconds</th><th>backend</th></tr>",
+        "<table><tr><th>cell</th><th>id</th><th>seed (hex, first 8 digits)</th><th>seconds</th><th>backend</th></tr>",
     );
     for c in &p.cells {
         out.push_str(&format!(
             "<tr><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td></tr>",
             esc(&c.name),
             esc(&c.id),
-            c.seed,
+            super::short_seed(c.seed),
             super::cell_time(c),
             esc(c.backend.as_deref().unwrap_or("–"))
         ));

@@ -201,13 +201,15 @@ fn provenance(doc: &Document) -> String {
     if let Some(warning) = super::mixed_backends(p) {
         out.push_str(&format!("> **Mixed backends.** {warning}\n\n"));
     }
-    out.push_str("| cell | id | seed | seconds | backend |\n|---|---|---|---|---|\n");
+    out.push_str(
+        "| cell | id | seed (hex, first 8 digits) | seconds | backend |\n|---|---|---|---|---|\n",
+    );
     for c in &p.cells {
         out.push_str(&format!(
             "| {} | `{}` | {} | {} | {} |\n",
             c.name,
             c.id,
-            c.seed,
+            super::short_seed(c.seed),
             super::cell_time(c),
             c.backend.as_deref().unwrap_or("–")
         ));

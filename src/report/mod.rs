@@ -167,6 +167,12 @@ pub(crate) fn cell_time(c: &CellRecord) -> String {
     }
 }
 
+/// A cell's seed for provenance tables: its first 8 hex digits, enough to tell cells apart by eye (the
+/// full value is in results.json).
+pub(crate) fn short_seed(seed: u64) -> String {
+    format!("{:08x}…", seed >> 32)
+}
+
 /// A number for tables: three decimals, or a dash.
 pub(crate) fn num(x: Option<f64>) -> String {
     x.map_or("–".into(), |v| format!("{v:.3}"))
