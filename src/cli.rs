@@ -33,6 +33,9 @@ pub enum Command {
         /// Print the whole plan as JSON.
         #[arg(long)]
         json: bool,
+        /// Mark each cell done or to run in this output folder (default: the study's `output`).
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// Format studies in the canonical layout.
     Fmt {

@@ -235,6 +235,12 @@ pub fn bound_plan(file: &Path, study: &Study, out: Option<&Path>) -> exec::input
     exec::inputs::bind(&plan::plan(study), &data_context(file, study), &memo)
 }
 
+/// Whether each cell of a bound plan is finished (and intact) in `out`, in plan order.
+pub fn cells_done(plan: &plan::Plan, out: &Path) -> Vec<bool> {
+    let store = exec::store::Store::new(out);
+    plan.cells.iter().map(|c| store.is_done(c)).collect()
+}
+
 /// Runs one cell of a plan that `run` wrote into `out` (what `study run-cell` and cluster jobs call).
 pub fn run_cell(plan: &Path, cell: &str, out: &Path, device: &Device) -> Result<(), CellError> {
     exec::run_cell(plan, cell, out, device, cells::body)
@@ -259,8 +265,8 @@ pub fn report(dir: &Path) -> Result<Vec<String>, CellError> {
         if name == "results.json" {
             continue;
         }
-        write_atomic(&dir.join(name), text.as_bytes())?;
-        written.push(name.to_string());
+        write_atomic(&dir.join(&name), text.as_bytes())?;
+        written.push(name);
     }
     Ok(written)
 }

@@ -19,7 +19,7 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Check { files, format } => check(&files, format, reach),
-        Command::Plan { file, json } => plan(&file, json, reach),
+        Command::Plan { file, json, out } => plan(&file, json, out, reach),
         Command::Fmt { files, check } => fmt(&files, check),
         Command::Data { file, preview } => data(&file, preview, reach),
         Command::Run(args) => run(args, reach),
@@ -200,12 +200,13 @@ fn check(files: &[PathBuf], format: Format, reach: Reach) -> ExitCode {
     exit(valid)
 }
 
-fn plan(file: &Path, json: bool, reach: Reach) -> ExitCode {
+fn plan(file: &Path, json: bool, out: Option<PathBuf>, reach: Reach) -> ExitCode {
     let Some((_, s)) = load_valid(file, reach) else {
         return ExitCode::from(1);
     };
     // Bound to the files at hand: the ids a run would use, and every file read.
-    let out = study::study_root(file).join(&s.output);
+    let given = out.is_some();
+    let out = out.unwrap_or_else(|| study::study_root(file).join(&s.output));
     let bound = study::bound_plan(file, &s, Some(&out));
     if !bound.problems.is_empty() {
         eprintln!(
@@ -218,6 +219,10 @@ fn plan(file: &Path, json: bool, reach: Reach) -> ExitCode {
             "{}",
             study::plan::summary(&bound.plan, Path::new(&s.output))
         );
+        if given || out.join("study.json").exists() {
+            let done = study::cells_done(&bound.plan, &out);
+            print!("{}", study::plan::status(&bound.plan, &out, &done));
+        }
         return ExitCode::SUCCESS;
     }
     let text = serde_json::to_string_pretty(&bound.plan);

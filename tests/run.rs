@@ -371,7 +371,13 @@ fn study_report_renders_again_from_results_json() {
     )
     .expect("copy");
     let written = study::report(copy.path()).expect("renders");
-    assert_eq!(written, vec!["report.md", "report.html", "metrics.csv"]);
+    assert_eq!(written[..3], ["report.md", "report.html", "metrics.csv"]);
+    assert!(written.len() > 3, "figures as well: {written:?}");
+    assert!(
+        written[3..]
+            .iter()
+            .all(|f| f.starts_with("figures/") && f.ends_with(".svg"))
+    );
     for name in written {
         assert_eq!(
             std::fs::read_to_string(copy.path().join(&name)).expect("new"),

@@ -8,6 +8,8 @@ fn term(text: &str, value: Option<f64>, undefined: Option<&str>) -> Term {
         text: text.into(),
         value,
         undefined: undefined.map(String::from),
+        source: None,
+        compared: None,
     }
 }
 

@@ -13,8 +13,10 @@ use crate::study::{ProbeKind, Setup};
 pub fn probe(ctx: &Ctx, cell: &Cell, name: &str, writer: &CellWriter) -> Result<(), CellError> {
     let study = ctx.study();
     let results: Results = match &study.probes[name].kind {
-        ProbeKind::Predict { setup, .. } => {
-            probe::predict(name, &units(ctx, &cell.deps, setup)?, cell.seed)
+        ProbeKind::Predict { setup, target } => {
+            let mut results = probe::predict(name, &units(ctx, &cell.deps, setup)?, cell.seed);
+            results.details["target"] = target.name().into();
+            results
         }
         ProbeKind::Occlusion { crops, setup } => {
             let by_crop = crops

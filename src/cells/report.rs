@@ -9,8 +9,8 @@ use crate::exec::{CellError, Completion, Ctx};
 use crate::plan::{Plan, Task};
 use crate::probe::verdict::{Lookup, evaluate};
 use crate::report::{
-    CellRecord, Document, FILES, Missing, Provenance, RESULTS_FORMAT, SkippedRows, StudyInfo,
-    backends, render,
+    CellRecord, Document, FIGURES, FILES, Missing, Provenance, RESULTS_FORMAT, SkippedRows,
+    StudyInfo, TrainingCurve, backends, published_name, render, stored_name,
 };
 use indexmap::IndexMap;
 
@@ -42,19 +42,27 @@ pub fn document(ctx: &Ctx) -> Document {
             })
         })
         .collect();
-    // Notes of the trainings (a pretrained classifier replaced), each once.
+    // Notes of the trainings (a pretrained classifier replaced), each once, and their histories.
     let mut notes: Vec<String> = Vec::new();
+    let mut training = Vec::new();
     for cell in plan
         .cells
         .iter()
         .filter(|c| matches!(c.task, Task::Train { .. }))
     {
-        let model: Option<super::train::TrainedModel> = ctx.read(&cell.name, "model.json").ok();
-        for note in model.map(|m| m.notes).unwrap_or_default() {
-            if !notes.contains(&note) {
-                notes.push(note);
+        let Ok(model) = ctx.read::<super::train::TrainedModel>(&cell.name, "model.json") else {
+            continue;
+        };
+        for note in &model.notes {
+            if !notes.contains(note) {
+                notes.push(note.clone());
             }
         }
+        training.push(TrainingCurve {
+            cell: cell.name.clone(),
+            selected_epoch: model.selected_epoch,
+            epochs: model.history,
+        });
     }
     let verdicts = study
         .hypotheses
@@ -109,6 +117,7 @@ pub fn document(ctx: &Ctx) -> Document {
         missing,
         skipped,
         notes,
+        training,
         provenance: Provenance {
             tool: "study".into(),
             tool_version: env!("CARGO_PKG_VERSION").into(),
@@ -149,8 +158,9 @@ fn failed_dependency(ctx: &Ctx, name: &str) -> String {
 /// Renders the document into the cell's folder and publishes it to the output folder.
 pub fn write(ctx: &Ctx, writer: &CellWriter) -> Result<Completion, CellError> {
     let doc = document(ctx);
+    remove_published(&ctx.store.root)?;
     for (name, text) in render(&doc) {
-        writer.write(name, text.as_bytes())?;
+        writer.write(&stored_name(&name), text.as_bytes())?;
         write_atomic(&ctx.store.root.join(name), text.as_bytes())?;
     }
     Ok(if doc.missing.is_empty() {
@@ -166,16 +176,21 @@ pub fn retract_stale_report(store: &Store, plan: &Plan) -> Result<(), CellError>
     if plan.report_cell().is_some_and(|r| store.is_done(r)) {
         return Ok(());
     }
+    remove_published(&store.root)
+}
+
+/// Removes the published report files and figures from the output folder.
+fn remove_published(root: &std::path::Path) -> Result<(), CellError> {
+    let gone = |path: &std::path::Path, r: std::io::Result<()>| match r {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(CellError::io(path, &e)),
+        _ => Ok(()),
+    };
     for name in FILES {
-        let path = store.root.join(name);
-        match std::fs::remove_file(&path) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                return Err(CellError::io(&path, &e));
-            }
-            _ => {}
-        }
+        let path = root.join(name);
+        gone(&path, std::fs::remove_file(&path))?;
     }
-    Ok(())
+    let figures = root.join(FIGURES);
+    gone(&figures, std::fs::remove_dir_all(&figures))
 }
 
 /// Copies the files of the plan's finished report cell to the output folder: the report of this study
@@ -188,10 +203,19 @@ pub fn publish(store: &Store, plan: &Plan) -> Result<(), CellError> {
         return Ok(());
     }
     let dir = store.cell_dir(report);
-    for name in FILES {
-        if let Ok(bytes) = std::fs::read(dir.join(name)) {
-            write_atomic(&store.root.join(name), &bytes)?;
-        }
+    let entries = std::fs::read_dir(&dir).map_err(|e| CellError::io(&dir, &e))?;
+    let mut files: Vec<(String, std::path::PathBuf)> = entries
+        .flatten()
+        .filter_map(|e| {
+            let name = published_name(&e.file_name().to_string_lossy())?;
+            Some((name, e.path()))
+        })
+        .collect();
+    files.sort();
+    remove_published(&store.root)?;
+    for (name, path) in files {
+        let bytes = std::fs::read(&path).map_err(|e| CellError::io(&path, &e))?;
+        write_atomic(&store.root.join(name), &bytes)?;
     }
     Ok(())
 }

@@ -61,17 +61,6 @@ fn decided(low: f64, high: f64, op: CompareOp, c: f64) -> Option<bool> {
     }
 }
 
-/// The comparison seen from the result's side (`0.9 < x` is `x > 0.9`).
-fn flipped(op: CompareOp) -> CompareOp {
-    match op {
-        CompareOp::Gt => CompareOp::Lt,
-        CompareOp::Ge => CompareOp::Le,
-        CompareOp::Lt => CompareOp::Gt,
-        CompareOp::Le => CompareOp::Ge,
-        other => other,
-    }
-}
-
 impl Checker<'_> {
     /// E0025 for a comparison that cannot decide anything; `span` is the comparison's.
     pub(super) fn comparison_sense(
@@ -109,7 +98,7 @@ impl Checker<'_> {
             (a, Quantity::Number(c)) | (Quantity::Number(c), a) if kind_of(a).is_some() => {
                 let k = kind_of(a).expect("a result");
                 let op = if matches!(lhs, Quantity::Number(_)) {
-                    flipped(op)
+                    op.flipped()
                 } else {
                     op
                 };

@@ -10,7 +10,7 @@ mod summary;
 
 use crate::hash::{canonical, hash_hex};
 pub use fingerprint::fingerprint;
-pub use summary::summary;
+pub use summary::{status, summary};
 
 use crate::study::*;
 use indexmap::IndexMap;
@@ -156,6 +156,19 @@ impl Task {
         "verdict",
         "report",
     ];
+
+    /// The version of the layout this kind of cell writes. Raising it gives those cells, and every cell
+    /// after them, new ids: an output folder of an older tool computes them again instead of serving the
+    /// older layout. Version 1 is left out of ids, which keeps the ids cells had before versions existed.
+    pub fn output_version(&self) -> u32 {
+        match self {
+            // Counts, confusion matrices and the predicted attribute in results; terms with sources.
+            Task::Aggregate { .. } | Task::Probe { .. } | Task::Verdict { .. } => 2,
+            // Headline, flags, wide tables and figures.
+            Task::Report => 2,
+            _ => 1,
+        }
+    }
 }
 
 /// Builds the plan of a checked study.
@@ -231,13 +244,16 @@ impl PlanBuilder<'_> {
             .iter()
             .filter_map(|d| self.cells.get(d).map(|c| c.id.as_str()))
             .collect();
-        let id_input = serde_json::json!({
+        let mut id_input = serde_json::json!({
             "name": name,
             "task": canonical(&task),
             "content": content,
             "seed": seed,
             "deps": dep_ids,
         });
+        if task.output_version() > 1 {
+            id_input["output"] = task.output_version().into();
+        }
         let id = hash_hex(&id_input)[..16].to_string();
         self.cells.insert(
             name.to_string(),
@@ -331,9 +347,7 @@ impl PlanBuilder<'_> {
     ) -> String {
         let prefix = match target {
             Target::Label => "train".to_string(),
-            Target::Source => "train-source".into(),
-            Target::Attribute(a) => format!("train-{a}"),
-            Target::AgeGroup(_) => "train-age_group".into(),
+            other => format!("train-{}", other.name()),
         };
         let split_part = match &fold {
             Some(f) => format!("{}@{f}", setup.split),

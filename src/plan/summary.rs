@@ -139,3 +139,36 @@ fn files_read(plan: &Plan) -> String {
     }
     out
 }
+
+/// How many cells `status` lists by name; the rest are counted.
+const STATUS_SHOWN: usize = 200;
+
+/// Which cells of the plan are done in an output folder (`done[i]` for `plan.cells[i]`) and which a run
+/// would compute, by name: the cells to run first, then the finished ones.
+pub fn status(plan: &Plan, out: &Path, done: &[bool]) -> String {
+    let finished = done.iter().filter(|d| **d).count();
+    let mut text = format!(
+        "\nin {}/: {finished} of {} cells done, {} to run\n",
+        display_path(out),
+        plan.cells.len(),
+        plan.cells.len() - finished
+    );
+    let ordered = plan
+        .cells
+        .iter()
+        .zip(done)
+        .filter(|(_, d)| !**d)
+        .chain(plan.cells.iter().zip(done).filter(|(_, d)| **d));
+    for (k, (cell, d)) in ordered.enumerate() {
+        if k == STATUS_SHOWN {
+            text.push_str(&format!(
+                "  … and {} more\n",
+                plan.cells.len() - STATUS_SHOWN
+            ));
+            break;
+        }
+        let mark = if *d { "done  " } else { "to run" };
+        text.push_str(&format!("  {mark}  {}\n", cell.name));
+    }
+    text
+}

@@ -22,6 +22,8 @@ pub fn aggregate(
     let mut curves = Vec::new();
     let mut worst = Vec::new();
     let mut all_thresholds = Vec::new();
+    let mut counts = Vec::new();
+    let mut confusions = Vec::new();
     for (point, units) in exp.points.iter().zip(units) {
         results.units += units.len();
         let mut thresholds = Vec::new();
@@ -51,6 +53,19 @@ pub fn aggregate(
                     .enumerate()
                     .map(|(k, u)| scores_of(u, u.rows(partition, scope.as_deref()), positives[k]))
                     .collect();
+                counts.push(serde_json::json!({
+                    "point": point, "partition": partition, "source": scope,
+                    "positives": scores.iter().map(|s| s.positives.len()).min(),
+                    "negatives": scores.iter().map(|s| s.negatives.len()).min(),
+                }));
+                if scope.is_none() {
+                    confusions.push(confusion_at_thresholds(
+                        point,
+                        partition,
+                        &scores,
+                        &thresholds,
+                    ));
+                }
                 // A source of one label (a covid-only collection): one note with what is defined there,
                 // instead of an undefined AUC (and specificity or sensitivity) per metric.
                 let one_label = scope.is_some()
@@ -121,7 +136,8 @@ pub fn aggregate(
                     }
                 }
             }
-            if exp.per_source {
+            // With one source the lowest value is no worst case: it is the partition's value.
+            if exp.per_source && scopes.len() > 2 {
                 for metric in &exp.measures {
                     let by_source: Vec<(String, f64)> = results
                         .entries
@@ -130,9 +146,10 @@ pub fn aggregate(
                         .filter(|e| e.args.len() == 2 && &e.args[0] == partition)
                         .filter_map(|e| Some((e.args[1].clone(), e.estimate.value?)))
                         .collect();
-                    if let Some((source, value)) =
-                        by_source.iter().min_by(|a, b| a.1.total_cmp(&b.1))
-                    {
+                    let lowest = by_source.iter().min_by(|a, b| a.1.total_cmp(&b.1));
+                    let highest = by_source.iter().map(|s| s.1).fold(f64::MIN, f64::max);
+                    // Sources that all score the same have no worst one.
+                    if let Some((source, value)) = lowest.filter(|l| l.1 < highest) {
                         worst.push(serde_json::json!({
                             "point": point, "partition": partition, "metric": metric.name(),
                             "source": source, "value": value,
@@ -152,8 +169,37 @@ pub fn aggregate(
         "confidence": exp.confidence,
         "roc": curves,
         "worst_source": worst,
+        "counts": counts,
+        "confusion": confusions,
+        "positive": units.iter().flatten().next().and_then(|u| u.classes.get(positive_of(exp, u).ok()?)),
     });
     Ok(results)
+}
+
+/// The confusion matrix of a partition, each model at its own threshold, summed over the models.
+fn confusion_at_thresholds(
+    point: &crate::study::GridPoint,
+    partition: &str,
+    scores: &[Scores],
+    thresholds: &[f64],
+) -> serde_json::Value {
+    let mut total = crate::eval::metrics::Confusion {
+        tp: 0,
+        fp: 0,
+        tn: 0,
+        fn_: 0,
+    };
+    for (s, t) in scores.iter().zip(thresholds) {
+        let c = crate::eval::metrics::confusion(s, *t);
+        total.tp += c.tp;
+        total.fp += c.fp;
+        total.tn += c.tn;
+        total.fn_ += c.fn_;
+    }
+    serde_json::json!({
+        "point": point, "partition": partition, "models": scores.len(),
+        "tp": total.tp, "fn": total.fn_, "fp": total.fp, "tn": total.tn,
+    })
 }
 
 /// ` (crop = full)`: which grid cell a note is about, when the experiment varies anything.

@@ -22,6 +22,21 @@ pub struct Term {
     pub value: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub undefined: Option<String>,
+    /// Where the number comes from, for reports that say it in words (absent in older results).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub source: Option<ResultRef>,
+    /// The comparison with a constant it was read in (`lower > 0.9`), when it was.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub compared: Option<Comparison>,
+}
+
+/// A number compared with a constant: `op` as written (`>`, `<=`, ...), the constant, and the outcome
+/// (`None` when the number is missing).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Comparison {
+    pub op: String,
+    pub bound: f64,
+    pub holds: Option<bool>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -130,17 +145,36 @@ fn condition(c: &Condition, lookup: &dyn Lookup, terms: &mut Vec<Term>) -> Optio
         }
         Condition::Not(c) => condition(c, lookup, terms).map(|b| !b),
         Condition::Compare { lhs, op, rhs } => {
-            let a = quantity(lhs, lookup, terms)?;
-            let b = quantity(rhs, lookup, terms)?;
-            Some(match op {
-                CompareOp::Lt => a < b,
-                CompareOp::Le => a <= b,
-                CompareOp::Gt => a > b,
-                CompareOp::Ge => a >= b,
-                CompareOp::Eq => a == b,
-                CompareOp::Ne => a != b,
-            })
+            let first = terms.len();
+            let a = quantity(lhs, lookup, terms);
+            let b = quantity(rhs, lookup, terms);
+            let holds = a.zip(b).map(|(a, b)| compare(a, *op, b));
+            // A single number against a constant: the term records the comparison, constant on the right.
+            let against_constant = match (lhs, rhs) {
+                (Quantity::Result(_), Quantity::Number(x)) => Some((*op, *x)),
+                (Quantity::Number(x), Quantity::Result(_)) => Some((op.flipped(), *x)),
+                _ => None,
+            };
+            if let (Some((op, bound)), Some(term)) = (against_constant, terms.get_mut(first)) {
+                term.compared = Some(Comparison {
+                    op: op.symbol().to_string(),
+                    bound,
+                    holds,
+                });
+            }
+            holds
         }
+    }
+}
+
+fn compare(a: f64, op: CompareOp, b: f64) -> bool {
+    match op {
+        CompareOp::Lt => a < b,
+        CompareOp::Le => a <= b,
+        CompareOp::Gt => a > b,
+        CompareOp::Ge => a >= b,
+        CompareOp::Eq => a == b,
+        CompareOp::Ne => a != b,
     }
 }
 
@@ -174,6 +208,8 @@ fn quantity(q: &Quantity, lookup: &dyn Lookup, terms: &mut Vec<Term>) -> Option<
                 text: r.text.clone(),
                 value,
                 undefined,
+                source: Some(r.clone()),
+                compared: None,
             });
             value
         }
@@ -232,15 +268,12 @@ pub fn render_condition(c: &Condition) -> String {
             .join(" or "),
         Condition::Not(c) => format!("not {}", render_nested(c)),
         Condition::Compare { lhs, op, rhs } => {
-            let op = match op {
-                CompareOp::Lt => "<",
-                CompareOp::Le => "<=",
-                CompareOp::Gt => ">",
-                CompareOp::Ge => ">=",
-                CompareOp::Eq => "==",
-                CompareOp::Ne => "!=",
-            };
-            format!("{} {op} {}", render_quantity(lhs), render_quantity(rhs))
+            format!(
+                "{} {} {}",
+                render_quantity(lhs),
+                op.symbol(),
+                render_quantity(rhs)
+            )
         }
     }
 }

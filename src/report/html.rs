@@ -1,11 +1,8 @@
-//! `report.html`: one self-contained page (no scripts, no external files): verdicts first, then the
-//! results with ROC curves drawn as inline SVG, then provenance.
+//! `report.html`: the page as one self-contained file (no scripts, no external files), the figures'
+//! SVG inline.
 
-use super::markdown::outcome_word;
-use super::plot::{Curve, roc_svg};
-use super::{Document, estimate_text, field_text, num};
-use crate::probe::point_label;
-use crate::probe::verdict::{CheckedRule, Decision};
+use super::page::{Block, Headline, LEGEND, Line, Page, Span, Table, Tone, outcome_word};
+use crate::probe::verdict::Decision;
 
 fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
@@ -14,229 +11,168 @@ fn esc(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
-table{border-collapse:collapse;margin:.5em 0 1em}td,th{border:1px solid #ccc;padding:.25em .6em;text-align:left}
-th{background:#f3f3f3}.verdict{border-left:6px solid #999;padding:.3em 1em;margin:1em 0;background:#fafafa}
-.confirmed{border-color:#c0392b}.refuted{border-color:#27ae60}.inconclusive{border-color:#999}
-.tag{font-weight:bold}.missing,.warn{background:#fff3cd;padding:.5em 1em;border:1px solid #e0c36c}
-.charts{display:flex;flex-wrap:wrap;gap:8px}code{background:#f3f3f3;padding:0 .2em}";
-
-fn rule_html(kind: &str, rule: &Option<CheckedRule>) -> String {
-    let Some(r) = rule else { return String::new() };
-    let holds = match r.holds {
-        Some(true) => "holds",
-        Some(false) => "does not hold",
-        None => "unknown",
-    };
-    let mut out = format!(
-        "<p>{kind} when <code>{}</code>: <b>{holds}</b></p><ul>",
-        esc(&r.text)
-    );
-    for t in &r.terms {
-        match t.value {
-            Some(v) => out.push_str(&format!("<li><code>{}</code> = {v:.4}</li>", esc(&t.text))),
-            None => out.push_str(&format!(
-                "<li><code>{}</code> undefined ({})</li>",
-                esc(&t.text),
-                esc(t.undefined.as_deref().unwrap_or(""))
-            )),
+/// Escaped text with `code` in backticks as `<code>`.
+fn inline(s: &str) -> String {
+    let mut out = String::new();
+    for (k, part) in s.split('`').enumerate() {
+        if k % 2 == 1 {
+            out.push_str(&format!("<code>{}</code>", esc(part)));
+        } else {
+            out.push_str(&esc(part));
         }
     }
-    out.push_str("</ul>");
     out
 }
 
-pub fn render(doc: &Document) -> String {
+fn spans(line: &Line) -> String {
+    line.iter()
+        .map(|s| match s {
+            Span::Text(t) => inline(t),
+            Span::Code(t) => format!("<code>{}</code>", esc(t)),
+            Span::Strong(t) => format!("<b>{}</b>", esc(t)),
+            Span::Em(t) => format!("<i>{}</i>", esc(t)),
+        })
+        .collect()
+}
+
+/// Neutral verdict colours: a confirmed confounder is a finding, not a failure.
+const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222;line-height:1.4}
+table{border-collapse:collapse;margin:.3em 0 1.2em}td,th{border:1px solid #ccc;padding:.25em .6em;text-align:left}
+th{background:#f3f3f3}caption{caption-side:top;text-align:left;font-style:italic;padding:.3em 0}
+.verdict{border-left:8px solid #999;padding:.4em 1em;margin:1em 0;background:#fafafa}
+.confirmed{border-color:#5b4b8a}.refuted{border-color:#2a7f9e}.inconclusive{border-color:#a0a0a0}
+.badge{display:inline-block;padding:.05em .5em;border-radius:3px;color:#fff;font-weight:bold;font-size:.9em}
+.badge.confirmed{background:#5b4b8a}.badge.refuted{background:#2a7f9e}.badge.inconclusive{background:#808080}
+.reason{font-size:1.1em;font-weight:600}.legend{font-size:.9em;color:#444}
+.flag,.warn,.note{padding:.4em 1em;margin:.5em 0;border:1px solid #d9b44a;background:#fff8e1}
+.note{border-color:#bbb;background:#f6f6f6}figure{margin:1em 0}figcaption{font-style:italic;max-width:900px}
+svg{max-width:100%;height:auto}code{background:#f3f3f3;padding:0 .2em}";
+
+fn class(o: Decision) -> &'static str {
+    match o {
+        Decision::Confirmed => "confirmed",
+        Decision::Refuted => "refuted",
+        Decision::Inconclusive => "inconclusive",
+    }
+}
+
+pub fn render(page: &Page) -> String {
     let mut out = format!(
-        "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>{}</title><style>{STYLE}</style></head><body>",
-        esc(&doc.study.name)
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title><style>{STYLE}</style></head><body>",
+        esc(&page.title)
     );
-    out.push_str(&format!("<h1>Study “{}”</h1>", esc(&doc.study.name)));
-    if let Some(d) = &doc.study.description {
-        out.push_str(&format!("<p>{}</p>", esc(d)));
-    }
-    out.push_str(&format!(
-        "<p>Fingerprint <code>{}</code> · seed {} · {} repeat(s) · {}</p>",
-        esc(&doc.study.fingerprint[..16.min(doc.study.fingerprint.len())]),
-        doc.study.seed,
-        doc.study.repeats,
-        esc(&doc.provenance.backend)
-    ));
-    if !doc.missing.is_empty() {
-        out.push_str(
-            "<div class=\"missing\"><b>Incomplete run.</b> Missing results (not shown):<ul>",
-        );
-        for m in &doc.missing {
-            out.push_str(&format!(
-                "<li><code>{}</code>: {}</li>",
-                esc(&m.cell),
-                esc(&m.reason)
-            ));
-        }
-        out.push_str("</ul></div>");
-    }
-    for note in &doc.notes {
-        out.push_str(&format!(
-            "<div class=\"warn\"><b>Note:</b> {}</div>",
-            esc(note)
-        ));
-    }
-    for s in &doc.skipped {
-        out.push_str(&format!(
-            "<div class=\"warn\"><b>Rows left out</b> of dataset <code>{}</code> (<code>on_error skip</code>): {}<ul>",
-            esc(&s.dataset),
-            s.rows.len()
-        ));
-        for row in s.rows.iter().take(super::SKIPPED_SHOWN) {
-            out.push_str(&format!("<li>{}</li>", esc(row)));
-        }
-        if s.rows.len() > super::SKIPPED_SHOWN {
-            let rest = s.rows.len() - super::SKIPPED_SHOWN;
-            out.push_str(&format!("<li>and {rest} more (all in results.json)</li>"));
-        }
-        out.push_str("</ul></div>");
-    }
-    out.push_str("<h2>Verdicts</h2>");
-    for v in &doc.verdicts {
-        let class = match v.outcome {
-            Decision::Confirmed => "confirmed",
-            Decision::Refuted => "refuted",
-            Decision::Inconclusive => "inconclusive",
-        };
-        out.push_str(&format!(
-            "<div class=\"verdict {class}\"><h3>{} — <span class=\"tag\">{}</span></h3><p><i>{}</i></p><p>{}</p>{}{}</div>",
-            esc(&v.hypothesis),
-            outcome_word(v.outcome),
-            esc(&v.statement),
-            esc(&v.reason),
-            rule_html("Confirmed", &v.confirmed),
-            rule_html("Refuted", &v.refuted)
-        ));
-    }
-    out.push_str("<h2>Results</h2>");
-    for r in &doc.results {
-        out.push_str(&format!(
-            "<h3>{} <code>{}</code></h3>",
-            esc(&r.kind.replace('_', " ")),
-            esc(&r.target)
-        ));
-        let varying = super::varying(r);
-        out.push_str("<table><tr><th>grid cell</th><th>result</th><th>estimate</th></tr>");
-        for e in &r.entries {
-            let p = super::point_text(e, &varying);
-            out.push_str(&format!(
-                "<tr><td>{}</td><td><code>{}</code></td><td>{}</td></tr>",
-                esc(&p),
-                esc(&field_text(&e.field, &e.args)),
-                esc(&estimate_text(&e.estimate))
-            ));
-        }
-        out.push_str("</table>");
-        out.push_str(&roc_charts(&r.details, &varying));
-        out.push_str(&thumbnails(&r.details));
-        for n in &r.notes {
-            out.push_str(&format!("<p><i>{}</i></p>", esc(n)));
+    let (mut tables, mut figures) = (0, 0);
+    for block in &page.blocks {
+        match block {
+            Block::Heading { level, text } => {
+                out.push_str(&format!("<h{level}>{}</h{level}>", inline(text)));
+            }
+            Block::Para(line) => out.push_str(&format!("<p>{}</p>", spans(line))),
+            Block::List(items) => {
+                out.push_str("<ul>");
+                for item in items {
+                    out.push_str(&format!("<li>{}</li>", spans(item)));
+                }
+                out.push_str("</ul>");
+            }
+            Block::Callout { tone, lines } => {
+                let class = match tone {
+                    Tone::Note => "note",
+                    Tone::Warning => "warn",
+                    Tone::Flag => "flag",
+                };
+                let (first, rest) = lines
+                    .split_first()
+                    .map_or((String::new(), &[][..]), |(f, r)| (spans(f), r));
+                out.push_str(&format!("<div class=\"{class}\">{first}"));
+                if !rest.is_empty() {
+                    out.push_str("<ul>");
+                    for line in rest {
+                        out.push_str(&format!("<li>{}</li>", spans(line)));
+                    }
+                    out.push_str("</ul>");
+                }
+                out.push_str("</div>");
+            }
+            Block::Legend => {
+                let items: Vec<String> = LEGEND
+                    .iter()
+                    .map(|(o, means)| {
+                        format!(
+                            "<span class=\"badge {}\">{}</span> {}",
+                            class(*o),
+                            outcome_word(*o),
+                            esc(means)
+                        )
+                    })
+                    .collect();
+                out.push_str(&format!("<p class=\"legend\">{}</p>", items.join(" · ")));
+            }
+            Block::Headline(h) => headline(h, &mut out),
+            Block::Table(t) => {
+                tables += 1;
+                table(tables, t, &mut out);
+            }
+            Block::Figure(f) => {
+                figures += 1;
+                out.push_str(&format!(
+                    "<figure id=\"{}\">{}<figcaption>Figure {figures}. {}</figcaption></figure>",
+                    esc(&f.name),
+                    strip_prolog(&f.svg),
+                    inline(&f.caption)
+                ));
+            }
         }
     }
-    if !doc.segmenters.is_empty() {
-        out.push_str("<h2>Segmenters</h2><table><tr><th>segmenter</th><th>Dice</th><th>IoU</th><th>train / held-out</th></tr>");
-        for (name, s) in &doc.segmenters {
-            out.push_str(&format!(
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{} / {}</td></tr>",
-                esc(name),
-                num(s.dice),
-                num(s.iou),
-                s.train_images,
-                s.holdout_images
-            ));
-        }
-        out.push_str("</table>");
-    }
-    let p = &doc.provenance;
-    out.push_str(&format!(
-        "<h2>Provenance</h2><p>{} {} · backend {} · fingerprint <code>{}</code> · {} input files hashed</p>",
-        esc(&p.tool),
-        esc(&p.tool_version),
-        esc(&p.backend),
-        esc(&doc.study.fingerprint),
-        p.inputs.len()
-    ));
-    if let Some(warning) = super::mixed_backends(p) {
-        out.push_str(&format!(
-            "<div class=\"warn\"><b>Mixed backends.</b> {}</div>",
-            esc(&warning)
-        ));
-    }
-    out.push_str(
-        "<table><tr><th>cell</th><th>id</th><th>seed (hex, first 8 digits)</th><th>seconds</th><th>backend</th></tr>",
-    );
-    for c in &p.cells {
-        out.push_str(&format!(
-            "<tr><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            esc(&c.name),
-            esc(&c.id),
-            super::short_seed(c.seed),
-            super::cell_time(c),
-            esc(c.backend.as_deref().unwrap_or("–"))
-        ));
-    }
-    out.push_str("</table></body></html>\n");
+    out.push_str("</body></html>\n");
     out
 }
 
-/// One chart per grid cell × partition (overall), a curve per trained model.
-fn roc_charts(details: &serde_json::Value, varying: &[String]) -> String {
-    let Some(rocs) = details["roc"].as_array() else {
-        return String::new();
-    };
-    let mut groups: indexmap::IndexMap<String, Vec<Curve>> = indexmap::IndexMap::new();
-    for r in rocs.iter().filter(|r| r["source"].is_null()) {
-        let point: Option<crate::study::GridPoint> =
-            serde_json::from_value(r["point"].clone()).ok();
-        let label = point.map(|p| point_label(&p, varying)).unwrap_or_default();
-        let title = format!(
-            "{}{}{}",
-            label,
-            if label.is_empty() { "" } else { " · " },
-            r["partition"].as_str().unwrap_or("")
-        );
-        let points: Vec<(f64, f64)> = serde_json::from_value(r["roc"].clone()).unwrap_or_default();
-        let unit = r["unit"].as_str().unwrap_or("");
-        let curves = groups.entry(title).or_default();
-        let name = unit.rsplit('/').next().unwrap_or(unit).to_string();
-        curves.push(Curve {
-            label: name,
-            points,
-        });
+/// An SVG document without its XML declaration, to sit inside HTML.
+fn strip_prolog(svg: &str) -> &str {
+    match svg.find("<svg") {
+        Some(k) => &svg[k..],
+        None => svg,
     }
-    if groups.is_empty() {
-        return String::new();
-    }
-    let mut out = String::from("<div class=\"charts\">");
-    for (title, curves) in &groups {
-        if let Some(svg) = roc_svg(&format!("ROC {title}"), curves) {
-            out.push_str(&svg);
+}
+
+fn headline(h: &Headline, out: &mut String) {
+    let c = class(h.outcome);
+    out.push_str(&format!(
+        "<div class=\"verdict {c}\"><h3>{} <span class=\"badge {c}\">{}</span></h3><p><i>{}</i></p><p class=\"reason\">{}</p>",
+        esc(&h.hypothesis),
+        outcome_word(h.outcome),
+        esc(&h.question),
+        inline(&h.reason)
+    ));
+    if !h.evidence.is_empty() {
+        out.push_str("<p>Numbers the rules read:</p><ul>");
+        for e in &h.evidence {
+            out.push_str(&format!("<li>{}</li>", spans(e)));
         }
+        out.push_str("</ul>");
+    }
+    for f in &h.flags {
+        out.push_str(&format!("<div class=\"flag\">⚑ {}</div>", spans(f)));
     }
     out.push_str("</div>");
-    out
 }
 
-/// Saliency thumbnails: the image in grey, Grad-CAM in red, the lung outline in green.
-fn thumbnails(details: &serde_json::Value) -> String {
-    let Some(items) = details["thumbnails"].as_array().filter(|t| !t.is_empty()) else {
-        return String::new();
-    };
-    let mut out = String::from("<div class=\"charts\">");
-    for t in items {
-        out.push_str(&format!(
-            "<figure><img width=\"128\" height=\"128\" style=\"image-rendering:pixelated\" src=\"data:image/png;base64,{}\"><figcaption>{} · {} · {:.2} in lungs</figcaption></figure>",
-            t["png"].as_str().unwrap_or(""),
-            esc(t["source"].as_str().unwrap_or("")),
-            esc(t["label"].as_str().unwrap_or("")),
-            t["lung_share"].as_f64().unwrap_or(f64::NAN)
-        ));
+fn table(number: usize, t: &Table, out: &mut String) {
+    out.push_str(&format!(
+        "<table><caption>Table {number}. {}</caption><tr>",
+        inline(&t.caption)
+    ));
+    for h in &t.header {
+        out.push_str(&format!("<th>{}</th>", esc(h)));
     }
-    out.push_str("</div>");
-    out
+    out.push_str("</tr>");
+    for row in &t.rows {
+        out.push_str("<tr>");
+        for cell in row {
+            out.push_str(&format!("<td>{}</td>", spans(cell)));
+        }
+        out.push_str("</tr>");
+    }
+    out.push_str("</table>");
 }

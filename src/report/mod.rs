@@ -1,12 +1,16 @@
 //! Stage 5, report: the results of a run as one document (`results.json`, schema in docs/results.md),
-//! rendered to `report.md`, a self-contained `report.html` with ROC curves as inline SVG, and
-//! `metrics.csv`. A pure renderer: the report cell builds the `Document`, and `study report DIR`
-//! renders again from a saved `results.json`.
+//! laid out once as a page (`build`: verdicts with their reasons and flags first, then tables and
+//! figures) and rendered to `report.md`, a self-contained `report.html`, the figures as SVG files under
+//! `figures/`, and `metrics.csv`. A pure renderer: the report cell builds the `Document`, and
+//! `study report DIR` renders again from a saved `results.json`.
 
+mod build;
 mod csv_table;
+mod explain;
+mod figures;
 mod html;
 mod markdown;
-mod plot;
+pub mod page;
 
 use crate::probe::verdict::Verdict;
 use crate::probe::{ResultEntry, Results, SegmenterResult};
@@ -37,6 +41,9 @@ pub struct Document {
     /// study's head), once each (absent when nothing).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// Loss and validation AUC per epoch of every training (absent in older results).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub training: Vec<TrainingCurve>,
     pub provenance: Provenance,
     /// The formats the study asked for.
     pub formats: Vec<ReportFormat>,
@@ -49,6 +56,14 @@ pub struct StudyInfo {
     pub fingerprint: String,
     pub seed: u64,
     pub repeats: u32,
+}
+
+/// The history of one training cell.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainingCurve {
+    pub cell: String,
+    pub selected_epoch: u32,
+    pub epochs: Vec<crate::train::EpochLog>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -91,24 +106,55 @@ pub struct CellRecord {
     pub done: bool,
 }
 
-/// The files a report publishes into the output folder.
+/// The files a report publishes into the output folder, besides the figures.
 pub const FILES: [&str; 4] = ["results.json", "report.md", "report.html", "metrics.csv"];
 
-/// The files a document renders to, by name.
-pub fn render(doc: &Document) -> Vec<(&'static str, String)> {
+/// The folder of the output folder that holds the figures, one SVG file each.
+pub const FIGURES: &str = "figures";
+
+/// The files a document renders to, by path relative to the output folder (figures as
+/// `figures/<name>.svg`, when the study asks for Markdown or HTML).
+pub fn render(doc: &Document) -> Vec<(String, String)> {
     let mut out = vec![(
-        "results.json",
+        "results.json".to_string(),
         serde_json::to_string_pretty(doc).unwrap_or_default(),
     )];
+    let page = build::page(doc);
     for f in &doc.formats {
         match f {
-            ReportFormat::Markdown => out.push(("report.md", markdown::render(doc))),
-            ReportFormat::Html => out.push(("report.html", html::render(doc))),
-            ReportFormat::Csv => out.push(("metrics.csv", csv_table::render(doc))),
+            ReportFormat::Markdown => out.push(("report.md".into(), markdown::render(&page))),
+            ReportFormat::Html => out.push(("report.html".into(), html::render(&page))),
+            ReportFormat::Csv => out.push(("metrics.csv".into(), csv_table::render(doc))),
             ReportFormat::Json => {}
         }
     }
+    if doc
+        .formats
+        .iter()
+        .any(|f| matches!(f, ReportFormat::Markdown | ReportFormat::Html))
+    {
+        for fig in page.figures() {
+            out.push((page::figure_path(&fig.name), fig.svg.clone()));
+        }
+    }
     out
+}
+
+/// A published file's name inside the report cell's folder, which is flat: `figures/a.svg` is
+/// `figure.a.svg`.
+pub fn stored_name(published: &str) -> String {
+    match published.strip_prefix("figures/") {
+        Some(rest) => format!("figure.{rest}"),
+        None => published.to_string(),
+    }
+}
+
+/// The path a file of the report cell's folder is published at (`None` for files it does not publish).
+pub fn published_name(stored: &str) -> Option<String> {
+    if let Some(rest) = stored.strip_prefix("figure.") {
+        return Some(format!("{FIGURES}/{rest}"));
+    }
+    FILES.contains(&stored).then(|| stored.to_string())
 }
 
 /// The grid axes an experiment varies (empty for probes).

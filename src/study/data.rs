@@ -173,6 +173,31 @@ pub enum CompareOp {
     Ge,
 }
 
+impl CompareOp {
+    /// The operator as written in a study.
+    pub fn symbol(self) -> &'static str {
+        match self {
+            CompareOp::Eq => "==",
+            CompareOp::Ne => "!=",
+            CompareOp::Lt => "<",
+            CompareOp::Le => "<=",
+            CompareOp::Gt => ">",
+            CompareOp::Ge => ">=",
+        }
+    }
+
+    /// The operator with its sides swapped: `a < b` is `b > a`.
+    pub fn flipped(self) -> CompareOp {
+        match self {
+            CompareOp::Lt => CompareOp::Gt,
+            CompareOp::Le => CompareOp::Ge,
+            CompareOp::Gt => CompareOp::Lt,
+            CompareOp::Ge => CompareOp::Le,
+            other => other,
+        }
+    }
+}
+
 /// The phantom-radiograph generator's parameters (see docs/synthetic.md).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Synthetic {

@@ -241,6 +241,18 @@ pub enum Target {
     AgeGroup(Vec<f64>),
 }
 
+impl Target {
+    /// The attribute as a word: `source`, `label`, `sex`, `age_group`.
+    pub fn name(&self) -> &str {
+        match self {
+            Target::Label => "label",
+            Target::Source => "source",
+            Target::Attribute(a) => a,
+            Target::AgeGroup(_) => "age_group",
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Hypothesis {
     pub origin: Origin,
