@@ -211,6 +211,7 @@ fn headless(browser: &Path, args: &[&str]) -> std::process::Output {
             "--headless",
             "--no-sandbox",
             "--disable-gpu",
+            "--disable-dev-shm-usage",
             "--no-first-run",
             "--disable-extensions",
         ])
@@ -346,4 +347,35 @@ fn study_plan_marks_each_cell_done_or_to_run_in_an_output_folder() {
         ["  to run  verdict/source_shortcut", "  to run  report"],
         "{some}"
     );
+}
+
+#[test]
+fn the_report_shows_what_the_models_saw_per_source_and_label_under_each_crop() {
+    let doc: study::report::Document =
+        serde_json::from_str(&read("results.json")).expect("results.json");
+    let crops: Vec<&str> = doc.examples.iter().map(|e| e.crop.as_str()).collect();
+    assert_eq!(crops, ["full", "lungs_out"]);
+    for set in &doc.examples {
+        // Three sources × two labels, four images each.
+        assert_eq!(set.images.len(), 24, "{}", set.crop);
+        let groups: std::collections::BTreeSet<(&str, &str)> = set
+            .images
+            .iter()
+            .map(|i| (i.source.as_str(), i.label.as_str()))
+            .collect();
+        assert_eq!(groups.len(), 6);
+    }
+    // The same images, the lungs blacked out in the second set: darker on average.
+    let mean = |png: &str| {
+        use base64::Engine;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(png)
+            .expect("base64");
+        let img = image::load_from_memory(&bytes).expect("png").to_luma8();
+        img.pixels().map(|p| p.0[0] as f64).sum::<f64>() / (img.width() * img.height()) as f64
+    };
+    let (full, out) = (&doc.examples[0].images[0], &doc.examples[1].images[0]);
+    assert!(mean(&out.png) < mean(&full.png) - 5.0);
+    let md = read("report.md");
+    assert!(md.contains("What the models of `main` saw under crop `lungs_out`"));
 }

@@ -79,3 +79,14 @@ fn crop_masks(ctx: &Ctx, op: &CropOp, records: &[Record]) -> Result<Option<Masks
         MaskSource::Segmenter(name) => segmenter_masks(ctx, name, records).map(Some),
     }
 }
+
+/// An image as a PNG file in base64, for a report to embed.
+pub fn png_base64(img: &image::DynamicImage) -> String {
+    use base64::Engine;
+    let mut bytes = Vec::new();
+    let _ = img.write_to(
+        &mut std::io::Cursor::new(&mut bytes),
+        image::ImageFormat::Png,
+    );
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}

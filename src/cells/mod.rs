@@ -4,6 +4,7 @@
 
 mod aggregate;
 mod evaluate;
+mod examples;
 mod finetune;
 mod images;
 mod prepare;

@@ -118,6 +118,7 @@ pub fn document(ctx: &Ctx) -> Document {
         skipped,
         notes,
         training,
+        examples: super::examples::examples(ctx),
         provenance: Provenance {
             tool: "study".into(),
             tool_version: env!("CARGO_PKG_VERSION").into(),

@@ -313,11 +313,5 @@ fn overlay_png(px: &[u8], cam: &Gray, mask: &Gray, size: usize) -> String {
             rgb.put_pixel(x as u32, y as u32, image::Rgb(pixel));
         }
     }
-    let mut bytes = Vec::new();
-    let _ = rgb.write_to(
-        &mut std::io::Cursor::new(&mut bytes),
-        image::ImageFormat::Png,
-    );
-    use base64::Engine;
-    base64::engine::general_purpose::STANDARD.encode(bytes)
+    super::images::png_base64(&image::DynamicImage::ImageRgb8(rgb))
 }

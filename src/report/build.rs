@@ -37,7 +37,10 @@ pub fn page(doc: &Document) -> Page {
     for r in &doc.results {
         page.heading(3, format!("{} `{}`", r.kind.replace('_', " "), r.target));
         match r.kind.as_str() {
-            "experiment" => experiment(r, &mut page),
+            "experiment" => {
+                experiment(r, &mut page);
+                examples(doc, &r.target, &mut page);
+            }
             "association" => association(r, &mut page),
             _ => entries_table(r, &mut page),
         }
@@ -498,6 +501,36 @@ fn association(r: &Results, page: &mut Page) {
             &counts,
         ),
     }));
+}
+
+/// What an experiment's models saw: a few images per source × label under each crop.
+fn examples(doc: &Document, experiment: &str, page: &mut Page) {
+    for set in doc.examples.iter().filter(|e| e.experiment == experiment) {
+        let images: Vec<(String, String)> = set
+            .images
+            .iter()
+            .map(|i| (i.png.clone(), format!("{} · {}", i.source, i.label)))
+            .collect();
+        let per_row = images
+            .iter()
+            .take_while(|(_, c)| Some(c) == images.first().map(|f| &f.1))
+            .count()
+            .max(1);
+        page.push(Block::Figure(Figure {
+            name: format!("{experiment}-examples-{}-{}", set.crop, set.preprocess),
+            caption: format!(
+                "What the models of `{experiment}` saw under crop `{}` and preprocessing `{}`: the first \
+                 images of each source × label (a row each), after cropping and resizing.",
+                set.crop, set.preprocess
+            ),
+            svg: figures::image_grid_svg(
+                &format!("{experiment}: crop {}, preprocess {}", set.crop, set.preprocess),
+                &images,
+                96,
+                per_row,
+            ),
+        }));
+    }
 }
 
 /// Saliency thumbnails, when the probe drew them.

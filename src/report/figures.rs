@@ -186,6 +186,8 @@ pub fn training_svg(title: &str, histories: &[History]) -> Option<String> {
                 .ok()?;
             chart
                 .configure_mesh()
+                .light_line_style(WHITE)
+                .x_label_formatter(&|x| format!("{x:.0}"))
                 .x_desc("epoch")
                 .y_desc(name)
                 .x_labels(6)

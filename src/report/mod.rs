@@ -44,6 +44,10 @@ pub struct Document {
     /// Loss and validation AUC per epoch of every training (absent in older results).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub training: Vec<TrainingCurve>,
+    /// A few images of each source × label per experiment and crop, as the models saw them (absent in
+    /// older results).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub examples: Vec<ExampleImages>,
     pub provenance: Provenance,
     /// The formats the study asked for.
     pub formats: Vec<ReportFormat>,
@@ -56,6 +60,23 @@ pub struct StudyInfo {
     pub fingerprint: String,
     pub seed: u64,
     pub repeats: u32,
+}
+
+/// Example images of an experiment's data under one crop and preprocessing.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ExampleImages {
+    pub experiment: String,
+    pub crop: String,
+    pub preprocess: String,
+    pub images: Vec<Example>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Example {
+    pub source: String,
+    pub label: String,
+    /// A grey PNG, base64.
+    pub png: String,
 }
 
 /// The history of one training cell.
