@@ -722,6 +722,18 @@ fn a_run_without_a_terminal_prints_a_line_per_cell_logs_utc_times_and_indexes_ce
             cell.name
         );
     }
+    // Cells with a headline number say it.
+    let regex = |p: &str| regex::Regex::new(p).expect("pattern");
+    for key in [
+        r"(?m)^done prepare/phantom in \d+\.\d\d s: 160 images$",
+        r"(?m)^done train/cnn/full/s/small/quick/rep1 in \d+\.\d\d s: validation auc \d\.\d{3} at epoch \d of 2$",
+        r"(?m)^done aggregate/main in \d+\.\d\d s: auc\(seen\) \d\.\d{3} \[",
+        r"(?m)^done probe/generalisation in \d+\.\d\d s: gap -?\d\.\d{3} \[",
+        r"(?m)^done segmenter/lungs in \d+\.\d\d s: dice \d\.\d{3} on \d+ held-out images$",
+        r"(?m)^done verdict/\w+ in \d+\.\d\d s: (confirmed|refuted|inconclusive)$",
+    ] {
+        assert!(regex(key).is_match(&stderr), "{key}:\n{stderr}");
+    }
     let log = std::fs::read_to_string(out.path().join("run.log")).expect("run.log");
     for line in log.lines() {
         let (time, _) = line.split_once(' ').expect("a time, then the event");

@@ -15,5 +15,6 @@ pub fn aggregate(ctx: &Ctx, cell: &Cell, name: &str, writer: &CellWriter) -> Res
         .collect::<Result<Vec<_>, _>>()?;
     let results = crate::probe::aggregate(name, exp, &by_point, cell.seed)
         .map_err(|e| CellError::fault(Code::UnknownClass, e.to_string()).of("experiment", name))?;
+    super::key_number(&results, writer);
     writer.write_json("results.json", &results)
 }

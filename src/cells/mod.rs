@@ -45,6 +45,27 @@ pub fn body(ctx: &Ctx, cell: &Cell, writer: &CellWriter) -> Result<Completion, C
     }
 }
 
+/// Records the main number of results (the first, unless the kind has a headline field) as the cell's key number (`auc(seen) 0.908 [0.856, 0.960]`).
+fn key_number(results: &crate::probe::Results, writer: &CellWriter) {
+    // The number a reader looks for first: the gap of a gap probe, the strength of an association.
+    let preferred = match results.kind.as_str() {
+        "gap" => Some("gap"),
+        "association" => Some("cramers_v"),
+        _ => None,
+    };
+    let entry = preferred
+        .and_then(|f| results.entries.iter().find(|e| e.field == f))
+        .or(results.entries.first());
+    if let Some(e) = entry {
+        let field = crate::report::field_text(&e.field, &e.args);
+        let value = match &e.estimate.undefined {
+            Some(why) => format!("undefined ({why})"),
+            None => crate::eval::estimate::brief(&e.estimate),
+        };
+        writer.key(format!("{field} {value}"));
+    }
+}
+
 /// The predictions of every evaluation cell among `deps` whose model was trained with `setup`.
 fn units(ctx: &Ctx, deps: &[String], setup: &Setup) -> Result<Vec<Predictions>, CellError> {
     let mut out = Vec::new();

@@ -13,5 +13,6 @@ pub fn prepare(ctx: &Ctx, dataset: &str, writer: &CellWriter) -> Result<(), Cell
         dropped: table.dropped,
         filtered: table.filtered,
     };
+    writer.key(format!("{} images", records.records.len()));
     writer.write_json("records.json", &records)
 }

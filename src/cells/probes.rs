@@ -90,5 +90,6 @@ pub fn probe(ctx: &Ctx, cell: &Cell, name: &str, writer: &CellWriter) -> Result<
             masks,
         } => saliency::saliency(ctx, cell, name, experiment, point, *samples, masks)?,
     };
+    super::key_number(&results, writer);
     writer.write_json("results.json", &results)
 }

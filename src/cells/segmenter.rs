@@ -145,6 +145,12 @@ pub fn segmenter(ctx: &Ctx, cell: &Cell, name: &str, writer: &CellWriter) -> Res
                     ))
                 })
             })?;
+            if let Some(dice) = result.dice {
+                writer.key(format!(
+                    "dice {dice:.3} on {} held-out images",
+                    result.holdout_images
+                ));
+            }
             writer.write("unet.bin", &bytes)?;
             writer.write_json("segmenter.json", &result)
         }

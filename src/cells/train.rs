@@ -203,6 +203,19 @@ pub fn train(ctx: &Ctx, cell: &Cell, writer: &CellWriter) -> Result<(), CellErro
         })
     })
     .map_err(|e| e.of("train", &setup.train))?;
+    let kept = info.history.iter().find(|e| e.epoch == info.selected_epoch);
+    writer.key(match kept.and_then(|e| e.validation_auc) {
+        Some(auc) => format!(
+            "validation auc {auc:.3} at epoch {} of {}",
+            info.selected_epoch,
+            info.history.len()
+        ),
+        None => format!(
+            "loss {:.3} after {} epochs",
+            info.history.last().map_or(f64::NAN, |e| e.loss),
+            info.history.len()
+        ),
+    });
     writer.write_json("model.json", &info)
 }
 

@@ -30,6 +30,7 @@ pub fn decide(ctx: &Ctx, name: &str, writer: &CellWriter) -> Result<Completion, 
     let h = &ctx.study().hypotheses[name];
     let lookup = FromCells(ctx);
     let verdict = evaluate(name, h, &lookup);
+    writer.key(format!("{:?}", verdict.outcome).to_lowercase());
     writer.write_json("verdict.json", &verdict)?;
     let complete = h.uses().iter().all(|t| lookup.results(t).is_some());
     Ok(if complete {

@@ -48,6 +48,7 @@ pub fn execute_cell(ctx: &Ctx, cell: &Cell, body: Body) -> Result<Completion, Ce
                 seconds: started.elapsed().as_secs_f64(),
                 backend: ctx.device.describe(),
                 files: Default::default(),
+                key: None,
             })?;
             let _ = std::fs::remove_dir_all(ctx.store.work_dir(cell));
             Ok(Completion::Done)

@@ -340,7 +340,11 @@ pub fn run(
                         Ok(Completion::Done) => {
                             status[i] = Status::Done;
                             outcome.ran.push(cell.name.clone());
-                            report(format!("done {} in {secs:.2} s", cell.name));
+                            let key = store
+                                .done(cell)
+                                .and_then(|d| d.key)
+                                .map_or(String::new(), |k| format!(": {k}"));
+                            report(format!("done {} in {secs:.2} s{key}", cell.name));
                         }
                         Ok(Completion::Partial) => {
                             status[i] = Status::Partial;

@@ -60,6 +60,9 @@ pub struct Done {
     /// Every other file of the cell as it was written: a cell whose files differ is not finished.
     #[serde(default)]
     pub files: BTreeMap<String, Digest>,
+    /// The cell's key number in a few words (`validation auc 0.979 at epoch 4 of 6`), for progress lines.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
 }
 
 /// An output file as its cell wrote it.
@@ -194,6 +197,7 @@ impl Store {
         Ok(CellWriter {
             tmp,
             target: self.cell_dir(cell),
+            key: Default::default(),
         })
     }
 
@@ -325,6 +329,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CellError> {
 pub struct CellWriter {
     tmp: PathBuf,
     target: PathBuf,
+    key: std::sync::Mutex<Option<String>>,
 }
 
 impl CellWriter {
@@ -341,6 +346,13 @@ impl CellWriter {
         result.map_err(|e| io_error(&path, e))
     }
 
+    /// Records the cell's key number in a few words, shown when it finishes.
+    pub fn key(&self, text: impl Into<String>) {
+        if let Ok(mut k) = self.key.lock() {
+            *k = Some(text.into());
+        }
+    }
+
     pub fn write_json<T: Serialize>(&self, name: &str, value: &T) -> Result<(), CellError> {
         let bytes = serde_json::to_vec_pretty(value).map_err(|e| {
             CellError::fault(
@@ -354,6 +366,7 @@ impl CellWriter {
     /// Writes the done record, with a digest of every file written, and publishes the folder under the
     /// cell's id.
     pub fn commit(self, mut done: Done) -> Result<(), CellError> {
+        done.key = self.key.lock().map_or(None, |mut k| k.take());
         let entries = std::fs::read_dir(&self.tmp).map_err(|e| io_error(&self.tmp, e))?;
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
