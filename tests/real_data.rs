@@ -91,6 +91,36 @@ fn real_xrays_show_the_source_shortcut() {
     assert!(seen > unseen + 0.1, "seen AUC {seen} vs unseen {unseen}");
     let gap = get("generalisation", "gap", &[]);
     assert!(gap.lower.expect("interval") > 0.0, "gap {gap:?}");
+    // The report's first screen: the verdict with its reason, and the flags that apply to real data.
+    let md = std::fs::read_to_string(dir.path().join("out/report.md")).expect("report.md");
+    let first = &md[..md.find("## Results").expect("results")];
+    assert!(
+        first.contains("**Confirmed: the source is predicted from the image with AUC"),
+        "{first}"
+    );
+    // Figure 1 sends 5 non-covid images among its unseen ones: its AUC rests on few of a class.
+    assert!(
+        first.contains("`main.auc(unseen, figure1-covid-chestxray)` rests on"),
+        "{first}"
+    );
+    // Where the threshold calls 95 % or more of the unseen images one class, the report says so.
+    let main = doc
+        .results
+        .iter()
+        .find(|r| r.target == "main")
+        .expect("main");
+    let unseen = main.details["confusion"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["partition"] == "unseen"))
+        .expect("confusion on unseen");
+    let n = |k: &str| unseen[k].as_f64().expect("count");
+    let called = (n("tp") + n("fp")) / (n("tp") + n("fp") + n("tn") + n("fn"));
+    let one_class = called.max(1.0 - called) >= 0.95;
+    assert_eq!(
+        first.contains("**Threshold**: in `main`"),
+        one_class,
+        "{called}: {first}"
+    );
 }
 
 #[test]

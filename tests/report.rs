@@ -153,9 +153,7 @@ fn the_quickstart_flags_its_shortcut_signature_its_threshold_and_its_perfect_sco
     );
     // The threshold chosen on validation calls every unseen image normal.
     assert!(
-        first.contains(
-            "every image of unseen is called not covid (160 images, by each of 2 models)"
-        ),
+        first.contains("every image of unseen is called not covid (160 images, 2 model(s))"),
         "{first}"
     );
     assert!(first.contains("`source_probe.auc` has an interval of zero width at 1.000"));

@@ -83,7 +83,8 @@ pub fn describe(term: &Term, all: &[Results]) -> String {
             let crop = r.args.first().cloned().unwrap_or_default();
             let on = r.args.get(1..).map(|a| a.join(" / ")).unwrap_or_default();
             let on = if on.is_empty() {
-                String::new()
+                let held = d["partition"].as_str().unwrap_or("the held-out partition");
+                format!(" on {held} (held-out images of the training sources)")
             } else {
                 format!(" on {on}")
             };
@@ -420,7 +421,11 @@ fn shortcut_signature(r: &Results, out: &mut Vec<Flag>) {
     }
 }
 
-/// A decision threshold that calls every image of a partition one class.
+/// Calling at least this share of a partition's images one class is flagged (when it holds both).
+const ONE_CLASS_SHARE: f64 = 0.95;
+
+/// A decision threshold that calls every image of a partition (or nearly every one, when the partition
+/// holds both classes) one class.
 fn one_class_thresholds(r: &Results, out: &mut Vec<Flag>) {
     let Some(confusions) = r.details["confusion"].as_array() else {
         return;
@@ -429,10 +434,21 @@ fn one_class_thresholds(r: &Results, out: &mut Vec<Flag>) {
     for c in confusions {
         let count = |k: &str| c[k].as_u64().unwrap_or(0);
         let (tp, fn_, fp, tn) = (count("tp"), count("fn"), count("fp"), count("tn"));
-        let called = if tp + fp == 0 {
-            format!("not {positive}")
-        } else if tn + fn_ == 0 {
-            positive.to_string()
+        let total = tp + fn_ + fp + tn;
+        if total == 0 {
+            continue;
+        }
+        let called_positive = (tp + fp) as f64 / total as f64;
+        let (class, share) = if called_positive >= 0.5 {
+            (positive.to_string(), called_positive)
+        } else {
+            (format!("not {positive}"), 1.0 - called_positive)
+        };
+        let both_classes = tp + fn_ > 0 && fp + tn > 0;
+        let how_many = if share >= 1.0 {
+            "every image".to_string()
+        } else if both_classes && share >= ONE_CLASS_SHARE {
+            format!("{:.0} % of the images", share * 100.0)
         } else {
             continue;
         };
@@ -443,13 +459,14 @@ fn one_class_thresholds(r: &Results, out: &mut Vec<Flag>) {
             line: vec![
                 Span::Strong("Threshold".into()),
                 text(format!(
-                    ": in `{}`{} every image of {} is called {called} ({} images, by each of {models} \
-                     models): the threshold does not transfer there, so sensitivity and specificity \
-                     there reflect the threshold, not the images; read the AUC, which needs none",
+                    ": in `{}`{} {how_many} of {} {} called {class} ({} images, {models} model(s)): \
+                     the threshold does not transfer there, so sensitivity and specificity there reflect \
+                     the threshold more than the images; read the AUC, which needs none",
                     r.target,
                     point_words(r, point.as_ref()),
                     c["partition"].as_str().unwrap_or("?"),
-                    (tp + fn_ + fp + tn) / models,
+                    if share >= 1.0 { "is" } else { "are" },
+                    total / models,
                 )),
             ],
         });
