@@ -348,7 +348,7 @@ fn study_plan_marks_each_cell_done_or_to_run_in_an_output_folder() {
 }
 
 #[test]
-fn the_report_shows_what_the_models_saw_per_source_and_label_under_each_crop() {
+fn the_report_shows_the_data_and_what_the_models_saw_per_source_and_label_under_each_crop() {
     let doc: study::report::Document =
         serde_json::from_str(&read("results.json")).expect("results.json");
     let crops: Vec<&str> = doc.examples.iter().map(|e| e.crop.as_str()).collect();
@@ -376,4 +376,19 @@ fn the_report_shows_what_the_models_saw_per_source_and_label_under_each_crop() {
     assert!(mean(&out.png) < mean(&full.png) - 5.0);
     let md = read("report.md");
     assert!(md.contains("What the models of `main` saw under crop `lungs_out`"));
+    // The split's composition: every image in one partition, the planted confound visible in training.
+    let c = &doc.composition[0];
+    assert_eq!(c.sources, ["site_a", "site_b", "site_c"]);
+    let total: u64 = c.rows.iter().flat_map(|r| &r.counts).sum();
+    assert_eq!(total, 660);
+    let train_covid = c
+        .rows
+        .iter()
+        .find(|r| r.partition == "train" && r.label == "covid")
+        .expect("train · covid");
+    assert!(
+        train_covid.counts[0] > 5 * train_covid.counts[1],
+        "{train_covid:?}"
+    );
+    assert!(md.contains("Split `seen_unseen`: images per partition × label"));
 }

@@ -1,10 +1,11 @@
-//! Example images for the report: the first few of each source × label of an experiment's data, as its
-//! models saw them (after the crop and the preprocessing's resize), once per crop.
+//! What the report shows of the data: the label × source composition of each split's partitions, and
+//! example images, the first few of each source × label of an experiment's data as its models saw them
+//! (after the crop and the preprocessing's resize), once per crop.
 
 use super::images::{images_of, png_base64};
-use super::readers::records;
+use super::readers::{partitions, records};
 use crate::exec::Ctx;
-use crate::report::{Example, ExampleImages};
+use crate::report::{Composition, CompositionRow, Example, ExampleImages};
 use crate::study::Setup;
 
 /// Images per source × label.
@@ -40,6 +41,61 @@ pub fn examples(ctx: &Ctx) -> Vec<ExampleImages> {
         }
     }
     out
+}
+
+/// The composition of every split whose cells finished.
+pub fn composition(ctx: &Ctx) -> Vec<Composition> {
+    let study = ctx.study();
+    study
+        .splits
+        .iter()
+        .filter_map(|(name, split)| {
+            let records = records(ctx, &split.data).ok()?.records;
+            let (fold, assigned) = partitions(ctx, name).ok()?.folds.into_iter().next()?;
+            let mut sources: Vec<String> = records.iter().map(|r| r.source.clone()).collect();
+            sources.sort();
+            sources.dedup();
+            let mut rows: Vec<CompositionRow> = Vec::new();
+            for partition in split.partitions() {
+                let mut labels: Vec<&str> = Vec::new();
+                for (r, p) in records.iter().zip(&assigned) {
+                    if p.as_deref() == Some(partition.as_str())
+                        && !labels.contains(&r.label.as_str())
+                    {
+                        labels.push(&r.label);
+                    }
+                }
+                labels.sort();
+                for label in labels {
+                    let counts = sources
+                        .iter()
+                        .map(|s| {
+                            records
+                                .iter()
+                                .zip(&assigned)
+                                .filter(|(r, p)| {
+                                    p.as_deref() == Some(partition.as_str())
+                                        && r.label == label
+                                        && &r.source == s
+                                })
+                                .count() as u64
+                        })
+                        .collect();
+                    rows.push(CompositionRow {
+                        partition: partition.clone(),
+                        label: label.to_string(),
+                        counts,
+                    });
+                }
+            }
+            Some(Composition {
+                split: name.clone(),
+                fold,
+                sources,
+                rows,
+            })
+        })
+        .collect()
 }
 
 fn examples_of(ctx: &Ctx, setup: &Setup) -> Option<Vec<Example>> {

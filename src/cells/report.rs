@@ -119,6 +119,7 @@ pub fn document(ctx: &Ctx) -> Document {
         notes,
         training,
         examples: super::examples::examples(ctx),
+        composition: super::examples::composition(ctx),
         provenance: Provenance {
             tool: "study".into(),
             tool_version: env!("CARGO_PKG_VERSION").into(),

@@ -2,8 +2,9 @@
 //! experiment and probe as wide tables and figures, the training curves, and provenance.
 
 use super::explain::{self, Flag};
-use super::figures::{self, Curve, ForestRow, History};
+use super::figures;
 use super::page::{Block, Figure, Headline, Line, Page, Table, Tone, code, em, strong, text};
+use super::visuals;
 use super::{Document, estimate_text, field_text, num};
 use crate::probe::{ResultEntry, Results, point_label};
 use crate::study::GridPoint;
@@ -29,6 +30,7 @@ pub fn page(doc: &Document) -> Page {
     warnings(doc, &mut page);
     let flags = explain::flags(&doc.results);
     verdicts(doc, &flags, &mut page);
+    visuals::composition(doc, &mut page);
     page.heading(2, "Results");
     page.para(vec![text(
         "Intervals are 95 % unless the experiment says otherwise; `± SE` is the standard error over repeats; \
@@ -39,17 +41,17 @@ pub fn page(doc: &Document) -> Page {
         match r.kind.as_str() {
             "experiment" => {
                 experiment(r, &mut page);
-                examples(doc, &r.target, &mut page);
+                visuals::examples(doc, &r.target, &mut page);
             }
             "association" => association(r, &mut page),
             _ => entries_table(r, &mut page),
         }
-        saliency(r, &mut page);
+        visuals::saliency(r, &mut page);
         for n in &r.notes {
             page.para(vec![em(n)]);
         }
     }
-    training(doc, &mut page);
+    visuals::training(doc, &mut page);
     segmenters(doc, &mut page);
     provenance(doc, &mut page);
     page
@@ -186,7 +188,7 @@ fn experiment(r: &Results, page: &mut Page) {
         }
     }
     if let Some(first) = measures.first() {
-        forest(r, first, &points, &varying, page);
+        visuals::forest(r, first, &points, &varying, page);
     }
     for point in &points {
         let at = point
@@ -225,88 +227,8 @@ fn experiment(r: &Results, page: &mut Page) {
         }));
     }
     worst_sources(r, &varying, page);
-    confusion(r, &varying, page);
-    roc(r, &varying, page);
-}
-
-/// The experiment's estimates of one measure, pooled and per source, for every grid cell.
-fn forest(
-    r: &Results,
-    measure: &str,
-    points: &[Option<GridPoint>],
-    varying: &[String],
-    page: &mut Page,
-) {
-    let partitions: Vec<String> = r.details["partitions"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|p| p.as_str().map(String::from))
-                .collect()
-        })
-        .unwrap_or_default();
-    let mut rows = Vec::new();
-    for point in points {
-        let at = point
-            .as_ref()
-            .map(|p| point_label(p, varying))
-            .unwrap_or_default();
-        for e in r
-            .entries
-            .iter()
-            .filter(|e| e.field == measure && &e.point == point)
-        {
-            let Some(value) = e.estimate.value else {
-                continue;
-            };
-            let scope = match e.args.get(1) {
-                Some(source) => format!("  {source}"),
-                None => e.args.first().cloned().unwrap_or_default(),
-            };
-            let group = e
-                .args
-                .first()
-                .and_then(|p| partitions.iter().position(|q| q == p))
-                .unwrap_or(0);
-            rows.push(ForestRow {
-                label: if at.is_empty() {
-                    scope
-                } else {
-                    format!("{at} · {scope}")
-                },
-                value,
-                interval: e.estimate.lower.zip(e.estimate.upper),
-                group,
-            });
-        }
-    }
-    if rows.is_empty() {
-        return;
-    }
-    let title = format!(
-        "{} of {}, pooled and per source",
-        measure_word(measure),
-        r.target
-    );
-    if let Some(svg) = figures::forest_svg(&title, measure, &rows) {
-        page.push(Block::Figure(Figure {
-            name: format!("{}-{measure}-by-source", r.target),
-            caption: format!(
-                "{} of `{}` per partition (pooled) and per source inside it, with intervals; the line \
-                 marks chance (0.5). A high pooled value with sources near chance is the shortcut signature.",
-                measure_word(measure),
-                r.target
-            ),
-            svg,
-        }));
-    }
-}
-
-fn measure_word(m: &str) -> String {
-    match m {
-        "auc" => "AUC".into(),
-        other => other.replace('_', " "),
-    }
+    visuals::confusion(r, &varying, page);
+    visuals::roc(r, &varying, page);
 }
 
 fn worst_sources(r: &Results, varying: &[String], page: &mut Page) {
@@ -339,85 +261,6 @@ fn worst_sources(r: &Results, varying: &[String], page: &mut Page) {
         })
         .collect();
     page.push(Block::List(items));
-}
-
-fn confusion(r: &Results, varying: &[String], page: &mut Page) {
-    let Some(all) = r.details["confusion"].as_array().filter(|c| !c.is_empty()) else {
-        return;
-    };
-    let positive = r.details["positive"].as_str().unwrap_or("positive");
-    let panels: Vec<(String, [[u64; 2]; 2])> = all
-        .iter()
-        .map(|c| {
-            let n = |k: &str| c[k].as_u64().unwrap_or(0);
-            (
-                panel_title(c, varying),
-                [[n("tp"), n("fn")], [n("fp"), n("tn")]],
-            )
-        })
-        .collect();
-    let models = all[0]["models"].as_u64().unwrap_or(1);
-    page.push(Block::Figure(Figure {
-        name: format!("{}-confusion", r.target),
-        caption: format!(
-            "Confusion matrices of `{}` at the decision threshold, counts summed over {models} model(s); \
-             each row is shaded by its share.",
-            r.target
-        ),
-        svg: figures::confusion_svg(positive, &panels),
-    }));
-}
-
-/// `crop=full · seen`: the grid cell and partition of a panel of details.
-fn panel_title(details: &serde_json::Value, varying: &[String]) -> String {
-    let point: Option<GridPoint> = serde_json::from_value(details["point"].clone()).ok();
-    let at = point.map(|p| point_label(&p, varying)).unwrap_or_default();
-    [at, details["partition"].as_str().unwrap_or("").to_string()]
-        .into_iter()
-        .filter(|s| !s.is_empty())
-        .collect::<Vec<_>>()
-        .join(" · ")
-}
-
-/// One figure of ROC curves per grid cell and partition, a curve per trained model.
-fn roc(r: &Results, varying: &[String], page: &mut Page) {
-    let Some(rocs) = r.details["roc"].as_array() else {
-        return;
-    };
-    let mut groups: IndexMap<String, Vec<Curve>> = IndexMap::new();
-    for c in rocs.iter().filter(|c| c["source"].is_null()) {
-        let title = panel_title(c, varying);
-        let unit = c["unit"].as_str().unwrap_or("");
-        groups.entry(title).or_default().push(Curve {
-            label: unit.rsplit('/').next().unwrap_or(unit).to_string(),
-            points: serde_json::from_value(c["roc"].clone()).unwrap_or_default(),
-        });
-    }
-    for (title, curves) in &groups {
-        if let Some(svg) = figures::roc_svg(&format!("ROC {title}"), curves) {
-            page.push(Block::Figure(Figure {
-                name: format!("{}-roc-{}", r.target, slug(title)),
-                caption: format!(
-                    "ROC curves of `{}`, {title}: one curve per model.",
-                    r.target
-                ),
-                svg,
-            }));
-        }
-    }
-}
-
-/// A file-name-safe form of a title.
-fn slug(s: &str) -> String {
-    let mut out = String::new();
-    for c in s.chars() {
-        if c.is_ascii_alphanumeric() || c == '_' {
-            out.push(c);
-        } else if !out.ends_with('-') {
-            out.push('-');
-        }
-    }
-    out.trim_matches('-').to_string()
 }
 
 /// A probe's results as a table of its numbers.
@@ -501,101 +344,6 @@ fn association(r: &Results, page: &mut Page) {
             &counts,
         ),
     }));
-}
-
-/// What an experiment's models saw: a few images per source × label under each crop.
-fn examples(doc: &Document, experiment: &str, page: &mut Page) {
-    for set in doc.examples.iter().filter(|e| e.experiment == experiment) {
-        let images: Vec<(String, String)> = set
-            .images
-            .iter()
-            .map(|i| (i.png.clone(), format!("{} · {}", i.source, i.label)))
-            .collect();
-        let per_row = images
-            .iter()
-            .take_while(|(_, c)| Some(c) == images.first().map(|f| &f.1))
-            .count()
-            .max(1);
-        page.push(Block::Figure(Figure {
-            name: format!("{experiment}-examples-{}-{}", set.crop, set.preprocess),
-            caption: format!(
-                "What the models of `{experiment}` saw under crop `{}` and preprocessing `{}`: the first \
-                 images of each source × label (a row each), after cropping and resizing.",
-                set.crop, set.preprocess
-            ),
-            svg: figures::image_grid_svg(
-                &format!("{experiment}: crop {}, preprocess {}", set.crop, set.preprocess),
-                &images,
-                96,
-                per_row,
-            ),
-        }));
-    }
-}
-
-/// Saliency thumbnails, when the probe drew them.
-fn saliency(r: &Results, page: &mut Page) {
-    let Some(items) = r.details["thumbnails"].as_array().filter(|t| !t.is_empty()) else {
-        return;
-    };
-    let images: Vec<(String, String)> = items
-        .iter()
-        .map(|t| {
-            (
-                t["png"].as_str().unwrap_or("").to_string(),
-                format!(
-                    "{} · {} · {:.2} in lungs",
-                    t["source"].as_str().unwrap_or(""),
-                    t["label"].as_str().unwrap_or(""),
-                    t["lung_share"].as_f64().unwrap_or(f64::NAN)
-                ),
-            )
-        })
-        .collect();
-    page.push(Block::Figure(Figure {
-        name: format!("{}-saliency", r.target),
-        caption: format!(
-            "Saliency of `{}`: the image in grey, Grad-CAM in red, the lung outline in green; the share of \
-             saliency inside the lungs under each.",
-            r.target
-        ),
-        svg: figures::image_grid_svg(&format!("Saliency, {}", r.target), &images, 128, 4),
-    }));
-}
-
-/// Loss and validation AUC per epoch of every training, one figure per setup (its repeats and folds
-/// as lines).
-fn training(doc: &Document, page: &mut Page) {
-    if doc.training.is_empty() {
-        return;
-    }
-    let mut groups: IndexMap<String, Vec<History>> = IndexMap::new();
-    for t in &doc.training {
-        let (setup, unit) = t.cell.rsplit_once('/').unwrap_or((&t.cell, ""));
-        groups.entry(setup.to_string()).or_default().push(History {
-            label: unit.to_string(),
-            loss: t.epochs.iter().map(|e| (e.epoch as f64, e.loss)).collect(),
-            validation_auc: t
-                .epochs
-                .iter()
-                .filter_map(|e| Some((e.epoch as f64, e.validation_auc?)))
-                .collect(),
-            selected: Some(t.selected_epoch as f64),
-        });
-    }
-    page.heading(2, "Training");
-    for (setup, histories) in &groups {
-        if let Some(svg) = figures::training_svg(setup, histories) {
-            page.push(Block::Figure(Figure {
-                name: format!("training-{}", slug(setup)),
-                caption: format!(
-                    "Training of `{setup}`: loss and validation AUC per epoch, a line per model; the ring \
-                     marks the epoch kept."
-                ),
-                svg,
-            }));
-        }
-    }
 }
 
 fn segmenters(doc: &Document, page: &mut Page) {

@@ -11,6 +11,7 @@ mod figures;
 mod html;
 mod markdown;
 pub mod page;
+mod visuals;
 
 use crate::probe::verdict::Verdict;
 use crate::probe::{ResultEntry, Results, SegmenterResult};
@@ -48,6 +49,9 @@ pub struct Document {
     /// older results).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub examples: Vec<ExampleImages>,
+    /// Label × source counts of each split's partitions (its first fold), absent in older results.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub composition: Vec<Composition>,
     pub provenance: Provenance,
     /// The formats the study asked for.
     pub formats: Vec<ReportFormat>,
@@ -60,6 +64,24 @@ pub struct StudyInfo {
     pub fingerprint: String,
     pub seed: u64,
     pub repeats: u32,
+}
+
+/// How a split's partitions are made of labels and sources.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Composition {
+    pub split: String,
+    /// The fold counted (`None` for splits without folds; else the first).
+    pub fold: Option<String>,
+    pub sources: Vec<String>,
+    /// One row per partition × label, a count per source.
+    pub rows: Vec<CompositionRow>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CompositionRow {
+    pub partition: String,
+    pub label: String,
+    pub counts: Vec<u64>,
 }
 
 /// Example images of an experiment's data under one crop and preprocessing.
