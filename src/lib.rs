@@ -260,6 +260,14 @@ pub fn report(dir: &Path) -> Result<Vec<String>, CellError> {
     let bytes = std::fs::read(&path)
         .map_err(|e| corrupt(&e).help("give the output folder of a finished run"))?;
     let doc: report::Document = serde_json::from_slice(&bytes).map_err(|e| corrupt(&e))?;
+    // Figures of an earlier rendering that this one lacks must not stay beside it.
+    let figures = dir.join(report::FIGURES);
+    match std::fs::remove_dir_all(&figures) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(CellError::io(&figures, &e));
+        }
+        _ => {}
+    }
     let mut written = Vec::new();
     for (name, text) in report::render(&doc) {
         if name == "results.json" {
