@@ -68,6 +68,8 @@ pub enum Command {
     },
     /// Render report.md, report.html and metrics.csv again from a run's results.json.
     Report { dir: PathBuf },
+    /// Each cell of the run in an output folder: done, running, pending or failed (with its Slurm task).
+    Status { out: PathBuf },
     /// Write the lock file: the content hash of every input file, beside the study (`<name>.lock`).
     Lock { file: PathBuf },
     /// Explain a diagnostic code, with a wrong and a fixed example.
@@ -104,6 +106,49 @@ pub struct RunArgs {
     /// No progress bars.
     #[arg(long)]
     pub quiet: bool,
+    /// Where cells run: here, or as job arrays on a Slurm cluster (docs/cluster.md).
+    #[arg(long, value_enum, default_value = "local")]
+    pub executor: Executor,
+    /// Slurm: the partition (`sbatch --partition`).
+    #[arg(long, help_heading = "Slurm")]
+    pub partition: Option<String>,
+    /// Slurm: the account to charge (`--account`).
+    #[arg(long, help_heading = "Slurm")]
+    pub account: Option<String>,
+    /// Slurm: time limit per cell (`--time`, e.g. `4:00:00`).
+    #[arg(long, help_heading = "Slurm")]
+    pub time: Option<String>,
+    /// Slurm: memory per cell (`--mem`, e.g. `16G`).
+    #[arg(long, help_heading = "Slurm")]
+    pub mem: Option<String>,
+    /// Slurm: CPUs per cell (`--cpus-per-task`).
+    #[arg(long, help_heading = "Slurm")]
+    pub cpus_per_cell: Option<u32>,
+    /// Slurm: GPUs per cell that uses one, with `--device cuda` (`--gres=gpu:N`).
+    #[arg(long, default_value_t = 1, help_heading = "Slurm")]
+    pub gpus_per_cell: u32,
+    /// Slurm: one more `sbatch` argument (repeatable), e.g. `--sbatch-arg=--qos=long`.
+    #[arg(
+        long = "sbatch-arg",
+        allow_hyphen_values = true,
+        help_heading = "Slurm"
+    )]
+    pub sbatch_args: Vec<String>,
+    /// Slurm: return once the cells are submitted (`study status OUT` follows them).
+    #[arg(long, help_heading = "Slurm")]
+    pub detach: bool,
+    /// Slurm: print the sbatch scripts instead of submitting them.
+    #[arg(long, help_heading = "Slurm")]
+    pub dry_run: bool,
+    /// Slurm: seconds between looks at the queue while waiting.
+    #[arg(long, default_value_t = 5.0, help_heading = "Slurm")]
+    pub poll: f64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Executor {
+    Local,
+    Slurm,
 }
 
 #[derive(Clone, Copy, ValueEnum)]

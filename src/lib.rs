@@ -220,10 +220,60 @@ impl ClaimedRun {
         }
         // Reports of an earlier version are taken down until this version's is written.
         cells::retract_stale_report(&store, &self.plan)?;
-        let summary = exec::run(&self.plan, &store, &self.root, opts, cells::body)?;
+        let summary = match &opts.slurm {
+            Some(slurm) => {
+                let exe = slurm_executable(opts)?;
+                exec::slurm::run(&self.plan, &store, &self.root, opts, slurm, &exe)?
+            }
+            None => exec::run(&self.plan, &store, &self.root, opts, cells::body)?,
+        };
         cells::publish(&store, &self.plan)?;
         Ok(summary)
     }
+}
+
+/// The `study` a cluster's nodes run: the one given, else this program.
+fn slurm_executable(opts: &Options) -> Result<PathBuf, CellError> {
+    opts.executable
+        .clone()
+        .or_else(|| std::env::current_exe().ok())
+        .ok_or_else(|| CellError::fault(Code::Slurm, "cannot tell where this program is"))
+}
+
+/// The Slurm options of `study run`'s arguments (`None` with the local executor).
+pub fn slurm_options(args: &cli::RunArgs) -> Option<exec::slurm::SlurmOptions> {
+    (args.executor == cli::Executor::Slurm).then(|| exec::slurm::SlurmOptions {
+        partition: args.partition.clone(),
+        account: args.account.clone(),
+        time: args.time.clone(),
+        mem: args.mem.clone(),
+        cpus: args.cpus_per_cell,
+        gpus: args.gpus_per_cell,
+        extra: args.sbatch_args.clone(),
+        detach: args.detach,
+        poll: std::time::Duration::from_secs_f64(args.poll.max(0.1)),
+    })
+}
+
+/// `study run --executor slurm --dry-run`: the scripts that would be submitted for the cells not done in
+/// `out`, with the plan bound as a run would bind it.
+pub fn slurm_dry_run(
+    file: &Path,
+    study: &Study,
+    out: &Path,
+    opts: &Options,
+) -> Result<String, CellError> {
+    let slurm = opts.slurm.clone().unwrap_or_default();
+    let out = std::path::absolute(out).map_err(|e| CellError::io(out, &e))?;
+    let bound = bound_plan(file, study, Some(&out));
+    let exe = slurm_executable(opts)?;
+    Ok(exec::slurm::dry_run(
+        &bound.plan,
+        &out,
+        &exe,
+        &opts.device,
+        &slurm,
+    ))
 }
 
 /// The plan of a study bound to the files it reads now, with the problems met reading its datasets

@@ -30,6 +30,7 @@ fn main() -> ExitCode {
             device,
         } => run_cell(&plan, &cell, &out, &device),
         Command::Report { dir } => report(&dir),
+        Command::Status { out } => print_or_fail(study::exec::slurm::status(&out)),
         Command::Lock { file } => lock(&file, reach),
         Command::Explain { code } => explain(&code),
     }
@@ -47,9 +48,16 @@ fn run(args: RunArgs, reach: Reach) -> ExitCode {
         return ExitCode::from(1);
     };
     let root = study::study_root(file);
+    let slurm = study::slurm_options(&args);
     let out = args.out.unwrap_or_else(|| root.join(&s.output));
     let plan = study::plan(&s);
     let started = Device::open(&args.device).and_then(|device| {
+        let mut options = Options::new(&out);
+        (options.device, options.slurm) = (device, slurm);
+        if args.dry_run {
+            print!("{}", study::slurm_dry_run(file, &s, &out, &options)?);
+            std::process::exit(0);
+        }
         let claimed = study::claim(&plan, &root, &out)?;
         if args.locked {
             let lock = claimed.check_lock(file)?;
@@ -63,18 +71,13 @@ fn run(args: RunArgs, reach: Reach) -> ExitCode {
         for line in claimed.changes.lines() {
             eprintln!("inputs since the last run: {line}");
         }
-        let options = Options {
-            out: out.clone(),
-            device,
-            jobs: args.jobs,
-            keep_going: args.keep_going,
-            only: args.only,
-            progress: Progress::for_stderr(args.quiet),
-            // Several jobs run cells as processes of their own, so that trainings run in parallel.
-            executable: (args.jobs > 1)
-                .then(|| std::env::current_exe().ok())
-                .flatten(),
-        };
+        options.jobs = args.jobs;
+        (options.keep_going, options.only) = (args.keep_going, args.only);
+        options.progress = Progress::for_stderr(args.quiet);
+        // Several jobs run cells as processes of their own, so that trainings run in parallel.
+        options.executable = (args.jobs > 1)
+            .then(|| std::env::current_exe().ok())
+            .flatten();
         let summary = claimed.run(&options)?;
         Ok((summary, claimed.plan))
     });
@@ -105,6 +108,15 @@ fn run_cell(plan: &Path, cell: &str, out: &Path, device: &str) -> ExitCode {
         None => eprintln!("{}", e.summary()),
     }
     ExitCode::from(1)
+}
+
+/// Prints a result's text, or its error.
+fn print_or_fail(result: Result<String, CellError>) -> ExitCode {
+    match &result {
+        Ok(text) => print!("{text}"),
+        Err(e) => eprintln!("{}", e.summary()),
+    }
+    exit(result.is_ok())
 }
 
 fn report(dir: &Path) -> ExitCode {

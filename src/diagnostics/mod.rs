@@ -179,6 +179,8 @@ codes! {
 
     OutputInUse = "E0070", "the output folder is being written by another run";
 
+    Slurm = "E0071", "the Slurm cluster refused or lost a cell";
+
     Unused = "W0001", "declaration is never used";
 
     Suspicious = "W0002", "value allowed but likely a mistake";

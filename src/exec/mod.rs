@@ -13,6 +13,7 @@ pub mod lock;
 pub mod output;
 mod process;
 mod scheduler;
+pub mod slurm;
 pub mod store;
 
 pub use context::Ctx;

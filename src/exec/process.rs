@@ -61,6 +61,14 @@ fn error_file(store: &Store, cell: &Cell) -> PathBuf {
     store.work_dir(cell).join("error.json")
 }
 
+/// The failure a `run-cell` process left for a cell, when it left one.
+pub(super) fn reported_failure(store: &Store, cell: &Cell) -> Option<CellError> {
+    let bytes = std::fs::read(error_file(store, cell)).ok()?;
+    serde_json::from_slice::<ReportedError>(&bytes)
+        .ok()
+        .map(ReportedError::into_error)
+}
+
 /// Runs one cell through `EXECUTABLE run-cell` and reads back how it ended.
 pub(super) fn execute_in_process(
     exe: &Path,
@@ -92,11 +100,8 @@ pub(super) fn execute_in_process(
             Completion::Partial
         });
     }
-    let reported: Option<ReportedError> = std::fs::read(error_file(store, cell))
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok());
-    Err(match reported {
-        Some(r) => r.into_error(),
+    Err(match reported_failure(store, cell) {
+        Some(e) => e,
         None => {
             let stderr = String::from_utf8_lossy(&output.stderr);
             let tail: Vec<&str> = stderr.lines().rev().take(5).collect();

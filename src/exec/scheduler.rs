@@ -28,6 +28,8 @@ pub struct Options {
     /// Run each cell as `EXECUTABLE run-cell …` in a process of its own (what a cluster executor does):
     /// with several jobs, trainings then run in parallel, each process with its own random generator.
     pub executable: Option<PathBuf>,
+    /// Submit the cells to a Slurm cluster instead of running them here (with `executable` on its nodes).
+    pub slurm: Option<super::slurm::SlurmOptions>,
 }
 
 impl Options {
@@ -41,6 +43,7 @@ impl Options {
             only: None,
             progress: Progress::Silent,
             executable: None,
+            slurm: None,
         }
     }
 }
@@ -78,6 +81,8 @@ pub struct RunSummary {
     /// Finished cells whose outputs had changed or gone, with why: recomputed, not read.
     pub recomputed: Vec<(String, String)>,
     pub seconds: f64,
+    /// The cells were submitted to a cluster and the run returned without waiting for them.
+    pub detached: bool,
 }
 
 impl RunSummary {
@@ -98,6 +103,14 @@ impl RunSummary {
             lines.push(format!(
                 "not run ({n} cells) because a cell they need failed"
             ));
+        }
+        if self.detached {
+            lines.push(
+                "submitted to Slurm: `study status OUT` shows each cell; the same command again waits for \
+                 them and writes the report"
+                    .into(),
+            );
+            return lines;
         }
         lines.push(format!(
             "{} cell(s) run, {} already done, {} failed in {:.1} s",
