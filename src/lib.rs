@@ -241,8 +241,8 @@ fn slurm_executable(opts: &Options) -> Result<PathBuf, CellError> {
 }
 
 /// The Slurm options of `study run`'s arguments (`None` with the local executor).
-pub fn slurm_options(args: &cli::RunArgs) -> Option<exec::slurm::SlurmOptions> {
-    (args.executor == cli::Executor::Slurm).then(|| exec::slurm::SlurmOptions {
+pub fn slurm_options(args: &cli::RunArgs) -> Option<exec::SlurmOptions> {
+    (args.executor == cli::Executor::Slurm).then(|| exec::SlurmOptions {
         partition: args.partition.clone(),
         account: args.account.clone(),
         time: args.time.clone(),
@@ -267,13 +267,7 @@ pub fn slurm_dry_run(
     let out = std::path::absolute(out).map_err(|e| CellError::io(out, &e))?;
     let bound = bound_plan(file, study, Some(&out));
     let exe = slurm_executable(opts)?;
-    Ok(exec::slurm::dry_run(
-        &bound.plan,
-        &out,
-        &exe,
-        &opts.device,
-        &slurm,
-    ))
+    Ok(exec::slurm::dry_run(&bound.plan, &out, &exe, opts, &slurm))
 }
 
 /// The plan of a study bound to the files it reads now, with the problems met reading its datasets

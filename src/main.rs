@@ -51,9 +51,14 @@ fn run(args: RunArgs, reach: Reach) -> ExitCode {
     let slurm = study::slurm_options(&args);
     let out = args.out.unwrap_or_else(|| root.join(&s.output));
     let plan = study::plan(&s);
-    let started = Device::open(&args.device).and_then(|device| {
+    // Cells sent to a cluster run on its nodes' devices, which this machine need not have.
+    let device = match slurm {
+        Some(_) => Device::parse(&args.device),
+        None => Device::open(&args.device),
+    };
+    let started = device.and_then(|device| {
         let mut options = Options::new(&out);
-        (options.device, options.slurm) = (device, slurm);
+        (options.device, options.slurm, options.only) = (device, slurm, args.only);
         if args.dry_run {
             print!("{}", study::slurm_dry_run(file, &s, &out, &options)?);
             std::process::exit(0);
@@ -72,7 +77,7 @@ fn run(args: RunArgs, reach: Reach) -> ExitCode {
             eprintln!("inputs since the last run: {line}");
         }
         options.jobs = args.jobs;
-        (options.keep_going, options.only) = (args.keep_going, args.only);
+        options.keep_going = args.keep_going;
         options.progress = Progress::for_stderr(args.quiet);
         // Several jobs run cells as processes of their own, so that trainings run in parallel.
         options.executable = (args.jobs > 1)

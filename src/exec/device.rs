@@ -44,8 +44,7 @@ impl Device {
         }
     }
 
-    /// Checks that the device can run work, before any cell starts.
-    /// A device named on the command line, checked to be usable.
+    /// A device named on the command line, checked to be usable here before any cell starts.
     pub fn open(text: &str) -> Result<Device, CellError> {
         let device = Device::parse(text)?;
         device.probe()?;

@@ -167,6 +167,16 @@ pub fn run_cell(
                 format!("the plan has no cell `{cell}`"),
             )
         })?;
+    run_target(&ctx, &store, target, body).inspect_err(|e| {
+        // The parent of this process (or a cluster executor) reads the failure back from here.
+        if let Ok(bytes) = serde_json::to_vec(&ReportedError::from(e)) {
+            let _ = store::write_atomic(&error_file(&store, target), &bytes);
+        }
+    })
+}
+
+/// Runs a cell of the plan unless it is done, once every cell it needs is.
+fn run_target(ctx: &Ctx, store: &Store, target: &Cell, body: Body) -> Result<(), CellError> {
     if store.is_done(target) {
         return Ok(());
     }
@@ -180,12 +190,5 @@ pub fn run_cell(
             .help("run the cells in the plan's order"));
         }
     }
-    execute_cell(&ctx, target, body)
-        .map(|_| ())
-        .inspect_err(|e| {
-            // The parent of this process reads the failure back from here.
-            if let Ok(bytes) = serde_json::to_vec(&ReportedError::from(e)) {
-                let _ = store::write_atomic(&error_file(&store, target), &bytes);
-            }
-        })
+    execute_cell(ctx, target, body).map(|_| ())
 }

@@ -2,73 +2,15 @@
 //! cells already finished, stopping at the first failure unless asked to keep going.
 
 use super::context::Ctx;
-use super::device::Device;
 use super::error::CellError;
+pub use super::options::{Options, Progress};
 use super::process::execute_in_process;
 use super::store::{Damage, Store};
 use super::{Body, Completion, execute_cell};
 use crate::plan::Plan;
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
-
-/// How a run goes.
-#[derive(Clone, Debug)]
-pub struct Options {
-    pub out: PathBuf,
-    pub device: Device,
-    /// Cells run at the same time.
-    pub jobs: usize,
-    /// Go on with independent cells after a failure (else stop at the first one).
-    pub keep_going: bool,
-    /// Run only cells whose name matches (`*` matches any text), with the cells they need.
-    pub only: Option<String>,
-    /// What the run shows on stderr while it goes.
-    pub progress: Progress,
-    /// Run each cell as `EXECUTABLE run-cell …` in a process of its own (what a cluster executor does):
-    /// with several jobs, trainings then run in parallel, each process with its own random generator.
-    pub executable: Option<PathBuf>,
-    /// Submit the cells to a Slurm cluster instead of running them here (with `executable` on its nodes).
-    pub slurm: Option<super::slurm::SlurmOptions>,
-}
-
-impl Options {
-    /// The command line's defaults: the CPU, one job, stop at the first failure, every cell, no bars.
-    pub fn new(out: impl Into<PathBuf>) -> Self {
-        Options {
-            out: out.into(),
-            device: Device::Cpu,
-            jobs: 1,
-            keep_going: false,
-            only: None,
-            progress: Progress::Silent,
-            executable: None,
-            slurm: None,
-        }
-    }
-}
-
-/// What a run shows on stderr while it goes (`run.log` has every line whatever this is).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Progress {
-    Silent,
-    /// One plain line per finished, partial or failed cell: for a log file or a pipe.
-    Lines,
-    /// Progress bars: for a terminal.
-    Bars,
-}
-
-impl Progress {
-    /// Bars on a terminal, lines elsewhere, nothing when `quiet`.
-    pub fn for_stderr(quiet: bool) -> Progress {
-        use std::io::IsTerminal;
-        match (quiet, std::io::stderr().is_terminal()) {
-            (true, _) => Progress::Silent,
-            (false, true) => Progress::Bars,
-            (false, false) => Progress::Lines,
-        }
-    }
-}
 
 /// What a run did.
 #[derive(Debug, Default)]
@@ -158,7 +100,7 @@ fn name_index(plan: &Plan) -> HashMap<&str, usize> {
 }
 
 /// The cells to run: all, or those matching `only` and everything they need.
-fn selected(plan: &Plan, only: Option<&str>) -> Vec<bool> {
+pub(super) fn selected(plan: &Plan, only: Option<&str>) -> Vec<bool> {
     let Some(pattern) = only else {
         return vec![true; plan.cells.len()];
     };

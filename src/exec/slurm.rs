@@ -12,36 +12,16 @@
 use super::context::Ctx;
 use super::device::Device;
 use super::error::CellError;
+use super::options::{Options, Progress, SlurmOptions};
 use super::process::reported_failure;
-use super::scheduler::{Options, Progress, RunSummary};
+use super::scheduler::{RunSummary, selected};
 use super::store::Store;
 use crate::diagnostics::Code;
 use crate::plan::{Cell, Plan, Task};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
-
-/// What the cluster is asked for, in `sbatch`'s own words.
-#[derive(Clone, Debug, Default)]
-pub struct SlurmOptions {
-    pub partition: Option<String>,
-    pub account: Option<String>,
-    /// `--time` per cell (`HH:MM:SS`, `D-HH`).
-    pub time: Option<String>,
-    /// `--mem` per cell (`16G`).
-    pub mem: Option<String>,
-    /// `--cpus-per-task` per cell.
-    pub cpus: Option<u32>,
-    /// GPUs per cell that uses the accelerator (with `--device cuda`); `--gres=gpu:N`.
-    pub gpus: u32,
-    /// More `sbatch` arguments, as given (`--qos=long`).
-    pub extra: Vec<String>,
-    /// Submit and return instead of waiting.
-    pub detach: bool,
-    /// How often the queue is looked at while waiting.
-    pub poll: Duration,
-}
+use std::time::Instant;
 
 /// The folder of the output folder that holds the scripts, the job list and the tasks' logs.
 pub const SLURM_DIR: &str = "slurm";
@@ -183,15 +163,16 @@ pub fn script(
 
 /// Every script `--dry-run` shows for the cells not finished in `out`, with `$WAVE_<k>` standing for the
 /// job ids a submission would wait for.
-pub fn dry_run(
-    plan: &Plan,
-    out: &Path,
-    exe: &Path,
-    device: &Device,
-    opts: &SlurmOptions,
-) -> String {
+pub fn dry_run(plan: &Plan, out: &Path, exe: &Path, run: &Options, opts: &SlurmOptions) -> String {
     let store = Store::new(out);
-    let wanted: Vec<bool> = plan.cells.iter().map(|c| !store.is_done(c)).collect();
+    let only = selected(plan, run.only.as_deref());
+    let wanted: Vec<bool> = plan
+        .cells
+        .iter()
+        .zip(only)
+        .map(|(c, o)| o && !store.is_done(c))
+        .collect();
+    let device = &run.device;
     let all = arrays(plan, &wanted, device);
     if all.is_empty() {
         return format!(
@@ -306,20 +287,19 @@ pub fn run(
         .iter()
         .map(|c| earlier.get(&c.name).is_some_and(|t| queued.contains_key(t)))
         .collect();
+    // Cells still queued from an earlier submission are waited for, never submitted twice; what they
+    // leave missing is submitted by the next run, once their dependants are no longer queued.
+    let queued_earlier = active.iter().filter(|a| **a).count();
+    let only = selected(plan, opts.only.as_deref());
     let wanted: Vec<bool> = (0..plan.cells.len())
-        .map(|i| !done[i] && !active[i])
+        .map(|i| queued_earlier == 0 && only[i] && !done[i])
         .collect();
-    // Cells still queued from an earlier submission are waited for, not submitted twice.
-    let mut waiting_on: Vec<String> = plan
-        .cells
-        .iter()
-        .zip(&active)
-        .filter(|(_, a)| **a)
-        .filter_map(|(c, _)| earlier.get(&c.name))
-        .map(|t| t.split('_').next().unwrap_or(t).to_string())
-        .collect();
-    waiting_on.sort();
-    waiting_on.dedup();
+    if queued_earlier > 0 {
+        report(format!(
+            "{queued_earlier} cell(s) are queued from an earlier submission: waiting for them (run again \
+             afterwards to submit what is still missing)"
+        ));
+    }
     let all = arrays(plan, &wanted, &opts.device);
     let dir = out.join(SLURM_DIR);
     std::fs::create_dir_all(dir.join("logs")).map_err(|e| CellError::io(&dir, &e))?;
@@ -328,7 +308,7 @@ pub fn run(
     let mut jobs_of_wave: HashMap<usize, Vec<String>> = HashMap::new();
     for (k, a) in all.iter().enumerate() {
         let after = match a.wave {
-            0 => waiting_on.clone(),
+            0 => Vec::new(),
             w => jobs_of_wave.get(&(w - 1)).cloned().unwrap_or_default(),
         };
         let text = script(plan, a, &out, exe, slurm, &after);
@@ -377,7 +357,9 @@ pub fn run(
     }
     // Wait for every array this run depends on, reporting cells as they finish.
     let mine = tasks(&out);
-    let watched: Vec<usize> = (0..plan.cells.len()).filter(|i| !done[*i]).collect();
+    let watched: Vec<usize> = (0..plan.cells.len())
+        .filter(|i| !done[*i] && (wanted[*i] || earlier.contains_key(&plan.cells[*i].name)))
+        .collect();
     let mut seen_done = vec![false; plan.cells.len()];
     loop {
         let queued = queue()?;

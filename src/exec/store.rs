@@ -36,7 +36,13 @@ impl PlanFile {
                 format!("{}: {e}", path.display()),
             )
         };
-        let bytes = std::fs::read(path).map_err(|e| corrupt(&e))?;
+        let bytes = std::fs::read(path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => corrupt(&e).help(
+                "a cluster node must see the output folder where `study run` wrote it: put it on a \
+                 filesystem every node shares",
+            ),
+            _ => corrupt(&e),
+        })?;
         serde_json::from_slice(&bytes).map_err(|e| {
             corrupt(&e).help("pass the plan.json that `study run` wrote into its output folder")
         })

@@ -33,6 +33,8 @@ TaskPlugin=task/none
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core_Memory
 SchedulerType=sched/backfill
+# Jobs waiting on a finished dependency start within a second (tests chain short arrays).
+SchedulerParameters=sched_interval=1,sched_min_interval=0,bf_interval=1
 JobCompType=jobcomp/none
 JobAcctGatherType=jobacct_gather/none
 AccountingStorageType=accounting_storage/none
@@ -56,17 +58,20 @@ fi
 if [ ! -s /etc/munge/munge.key ]; then
   $sudo dd if=/dev/urandom of=/etc/munge/munge.key bs=1024 count=1 status=none
 fi
-$sudo chown -R munge:munge /etc/munge /var/lib/munge /var/log/munge /run/munge 2>/dev/null || true
+# munged runs as root here (SlurmUser is root too), so its files are root's.
+$sudo chown -R root:root /etc/munge /var/lib/munge /var/log/munge /run/munge
 $sudo chmod 0700 /etc/munge /var/lib/munge /var/log/munge
 $sudo chmod 0400 /etc/munge/munge.key
 $sudo chmod 0755 /run/munge
-if ! pgrep -x munged >/dev/null; then
-  $sudo -u munge munged 2>/dev/null || $sudo munged --force
-fi
+pgrep -x munged >/dev/null || $sudo munged --force
 if [ "$restart" = 1 ]; then
   $sudo pkill -x slurmctld || true
   $sudo pkill -x slurmd || true
-  sleep 1
+  # Both save their state before they exit; a new one must not start before.
+  for _ in $(seq 1 60); do
+    pgrep -x slurmctld >/dev/null || pgrep -x slurmd >/dev/null || break
+    sleep 0.5
+  done
 fi
 pgrep -x slurmctld >/dev/null || $sudo slurmctld
 pgrep -x slurmd >/dev/null || $sudo slurmd
