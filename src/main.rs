@@ -110,7 +110,12 @@ fn run_cell(plan: &Path, cell: &str, out: &Path, device: &str) -> ExitCode {
     // Without the study's sources, the diagnostic names the declaration's file and line.
     match study::planned_study(plan) {
         Some(s) => report_error(&e, &s, &mut SourceMap::new()),
-        None => eprintln!("{}", e.summary()),
+        None => eprintln!(
+            "{}{}",
+            e.summary(),
+            e.help_text()
+                .map_or(String::new(), |h| format!("\n  help: {h}"))
+        ),
     }
     ExitCode::from(1)
 }

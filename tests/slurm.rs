@@ -202,8 +202,45 @@ fn dry_run_prints_the_scripts_it_would_submit() {
     ]);
     assert!(ran.status.success(), "{}", text(&ran));
     assert!(!out.exists(), "a dry run writes nothing");
-    let scripts = String::from_utf8_lossy(&ran.stdout)
+    let stdout = String::from_utf8_lossy(&ran.stdout);
+    // Trainings and evaluations ask for a GPU; the data, probes on predictions, verdicts and report do not.
+    for script in stdout.split("# array ").skip(1) {
+        let gpu = script.contains("#SBATCH --gres=gpu:1");
+        let accelerated = script.contains("# train")
+            || script.contains("# evaluate")
+            || script.contains("# segmenter");
+        let on_cpu = script.contains("# prepare/")
+            || script.contains("# split/")
+            || script.contains("# verdict/")
+            || script.contains("# report");
+        assert!(!(gpu && on_cpu) && (gpu || !accelerated), "{script}");
+        assert_eq!(gpu, script.contains("--device cuda:0"), "{script}");
+    }
+    let scripts = stdout
         .replace(&*out.to_string_lossy(), "<out>")
         .replace(env!("CARGO_BIN_EXE_study"), "<study>");
     insta::assert_snapshot!("dry_run", scripts);
+}
+
+#[test]
+fn a_node_that_cannot_see_the_output_folder_says_which_path_it_missed() {
+    let dir = tempfile::tempdir().expect("temp");
+    let plan = dir.path().join("not-shared/plan.json");
+    let ran = study(&[
+        "run-cell",
+        "--plan",
+        plan.to_str().unwrap(),
+        "--cell",
+        "report",
+        "--out",
+        dir.path().join("not-shared").to_str().unwrap(),
+    ]);
+    let shown = text(&ran);
+    assert_eq!(ran.status.code(), Some(1), "{shown}");
+    assert!(
+        shown.contains("E0067") && shown.contains(&*plan.to_string_lossy()),
+        "{shown}"
+    );
+    assert!(shown.contains("filesystem every node shares"), "{shown}");
+    assert!(!shown.contains("panicked"), "{shown}");
 }

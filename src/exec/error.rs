@@ -56,6 +56,14 @@ impl CellError {
         self
     }
 
+    /// The fix a fault suggests, if any.
+    pub fn help_text(&self) -> Option<&str> {
+        match self {
+            CellError::Fault { help, .. } => help.as_deref(),
+            CellError::Data(problems) => problems.first().map(|p| p.help.as_str()),
+        }
+    }
+
     /// One line for logs and reports.
     pub fn summary(&self) -> String {
         match self {
