@@ -130,14 +130,12 @@ fn print_or_fail(result: Result<String, CellError>) -> ExitCode {
 }
 
 fn report(dir: &Path) -> ExitCode {
-    let written = study::report(dir);
-    match &written {
-        Ok(files) => files
+    print_or_fail(study::report(dir).map(|files| {
+        let lines = files
             .iter()
-            .for_each(|f| println!("wrote {}", dir.join(f).display())),
-        Err(e) => eprintln!("{}", e.summary()),
-    }
-    exit(written.is_ok())
+            .map(|f| format!("wrote {}\n", dir.join(f).display()));
+        lines.collect()
+    }))
 }
 
 fn lock(file: &Path, reach: Reach) -> ExitCode {

@@ -70,7 +70,7 @@ pub fn evaluate(name: &str, h: &Hypothesis, lookup: &dyn Lookup) -> Verdict {
             let mut terms = Vec::new();
             let holds = condition(c, lookup, &mut terms);
             CheckedRule {
-                text: render_condition(c),
+                text: c.render(),
                 holds,
                 terms,
             }
@@ -252,56 +252,4 @@ fn read(r: &ResultRef, lookup: &dyn Lookup) -> Result<f64, Unread> {
         Statistic::Se => Unread::NoRepeats,
         _ => Unread::NoInterval,
     })
-}
-
-pub fn render_condition(c: &Condition) -> String {
-    match c {
-        Condition::And(cs) => cs
-            .iter()
-            .map(render_nested)
-            .collect::<Vec<_>>()
-            .join(" and "),
-        Condition::Or(cs) => cs
-            .iter()
-            .map(render_nested)
-            .collect::<Vec<_>>()
-            .join(" or "),
-        Condition::Not(c) => format!("not {}", render_nested(c)),
-        Condition::Compare { lhs, op, rhs } => {
-            format!(
-                "{} {} {}",
-                render_quantity(lhs),
-                op.symbol(),
-                render_quantity(rhs)
-            )
-        }
-    }
-}
-
-fn render_nested(c: &Condition) -> String {
-    match c {
-        Condition::And(_) | Condition::Or(_) => format!("({})", render_condition(c)),
-        _ => render_condition(c),
-    }
-}
-
-fn render_quantity(q: &Quantity) -> String {
-    match q {
-        Quantity::Number(x) => format!("{x}"),
-        Quantity::Result(r) => r.text.clone(),
-        Quantity::Neg(q) => format!("-{}", render_quantity(q)),
-        Quantity::Arith { first, rest } => {
-            let mut s = render_quantity(first);
-            for (op, q) in rest {
-                let op = match op {
-                    ArithOp::Add => "+",
-                    ArithOp::Sub => "-",
-                    ArithOp::Mul => "*",
-                    ArithOp::Div => "/",
-                };
-                s.push_str(&format!(" {op} {}", render_quantity(q)));
-            }
-            format!("({s})")
-        }
-    }
 }

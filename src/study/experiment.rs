@@ -289,6 +289,31 @@ pub enum Condition {
 }
 
 impl Condition {
+    /// The rule as a study writes it: `a.auc.lower > 0.9 and b.gap.lower > 0.1`.
+    pub fn render(&self) -> String {
+        match self {
+            Condition::And(cs) => cs
+                .iter()
+                .map(render_nested)
+                .collect::<Vec<_>>()
+                .join(" and "),
+            Condition::Or(cs) => cs
+                .iter()
+                .map(render_nested)
+                .collect::<Vec<_>>()
+                .join(" or "),
+            Condition::Not(c) => format!("not {}", render_nested(c)),
+            Condition::Compare { lhs, op, rhs } => {
+                format!(
+                    "{} {} {}",
+                    render_quantity(lhs),
+                    op.symbol(),
+                    render_quantity(rhs)
+                )
+            }
+        }
+    }
+
     fn collect_targets(&self, out: &mut Vec<String>) {
         match self {
             Condition::And(cs) | Condition::Or(cs) => {
@@ -406,6 +431,34 @@ impl ProportionInterval {
         match self {
             ProportionInterval::Wilson => "Wilson",
             ProportionInterval::Exact => "Clopper–Pearson",
+        }
+    }
+}
+
+fn render_nested(c: &Condition) -> String {
+    match c {
+        Condition::And(_) | Condition::Or(_) => format!("({})", c.render()),
+        _ => c.render(),
+    }
+}
+
+fn render_quantity(q: &Quantity) -> String {
+    match q {
+        Quantity::Number(x) => format!("{x}"),
+        Quantity::Result(r) => r.text.clone(),
+        Quantity::Neg(q) => format!("-{}", render_quantity(q)),
+        Quantity::Arith { first, rest } => {
+            let mut s = render_quantity(first);
+            for (op, q) in rest {
+                let op = match op {
+                    ArithOp::Add => "+",
+                    ArithOp::Sub => "-",
+                    ArithOp::Mul => "*",
+                    ArithOp::Div => "/",
+                };
+                s.push_str(&format!(" {op} {}", render_quantity(q)));
+            }
+            format!("({s})")
         }
     }
 }
