@@ -72,6 +72,14 @@ pub enum Command {
     Status { out: PathBuf },
     /// Write the lock file: the content hash of every input file, beside the study (`<name>.lock`).
     Lock { file: PathBuf },
+    /// How two studies differ in meaning: declarations added, removed, renamed or changed (field by
+    /// field), and the plan cells whose results are no longer comparable. Exit 0 when equal in meaning.
+    Diff {
+        first: PathBuf,
+        second: PathBuf,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
     /// Explain a diagnostic code, with a wrong and a fixed example.
     Explain {
         /// A code such as E0012 (or `all` to list every code).

@@ -279,6 +279,53 @@ pub fn bound_plan(file: &Path, study: &Study, out: Option<&Path>) -> exec::input
     exec::inputs::bind(&plan::plan(study), &data_context(file, study), &memo)
 }
 
+/// `study plan`: the summary of the plan bound to the files at hand (the ids a run would use, every file
+/// read), with which cells are done in the output folder when it exists or is given; or the whole plan
+/// as JSON.
+pub fn plan_text(
+    file: &Path,
+    study: &Study,
+    json: bool,
+    out: Option<PathBuf>,
+) -> Result<String, CellError> {
+    let given = out.is_some();
+    let out = out.unwrap_or_else(|| study_root(file).join(&study.output));
+    let bound = bound_plan(file, study, Some(&out));
+    if !bound.problems.is_empty() {
+        eprintln!(
+            "some data cannot be read: `study data {}` says what",
+            file.display()
+        );
+    }
+    if json {
+        return serde_json::to_string_pretty(&bound.plan)
+            .map(|t| t + "\n")
+            .map_err(|e| {
+                CellError::fault(Code::Internal, format!("cannot serialise the plan: {e}"))
+            });
+    }
+    let mut text = plan::summary(&bound.plan, Path::new(&study.output));
+    if given || out.join("study.json").exists() {
+        let done = cells_done(&bound.plan, &out);
+        text.push_str(&plan::status(&bound.plan, &out, &done));
+    }
+    Ok(text)
+}
+
+/// `study diff`'s output for two checked studies (text or JSON), and whether they mean the same.
+pub fn diff_text(first: (&Path, &Study), second: (&Path, &Study), json: bool) -> (String, bool) {
+    let d = plan::diff::diff(first.1, second.1);
+    let text = if json {
+        serde_json::to_string_pretty(&d).unwrap_or_default() + "\n"
+    } else {
+        d.text(
+            &first.0.display().to_string(),
+            &second.0.display().to_string(),
+        )
+    };
+    (text, d.equal)
+}
+
 /// Whether each cell of a bound plan is finished (and intact) in `out`, in plan order.
 pub fn cells_done(plan: &plan::Plan, out: &Path) -> Vec<bool> {
     let store = exec::store::Store::new(out);

@@ -33,6 +33,11 @@ fn main() -> ExitCode {
         Command::Status { out } => print_or_fail(study::exec::slurm::status(&out)),
         Command::Lock { file } => lock(&file, reach),
         Command::Explain { code } => explain(&code),
+        Command::Diff {
+            first,
+            second,
+            format,
+        } => diff(&first, &second, format, reach),
     }
 }
 
@@ -224,33 +229,7 @@ fn plan(file: &Path, json: bool, out: Option<PathBuf>, reach: Reach) -> ExitCode
     let Some((_, s)) = load_valid(file, reach) else {
         return ExitCode::from(1);
     };
-    // Bound to the files at hand: the ids a run would use, and every file read.
-    let given = out.is_some();
-    let out = out.unwrap_or_else(|| study::study_root(file).join(&s.output));
-    let bound = study::bound_plan(file, &s, Some(&out));
-    if !bound.problems.is_empty() {
-        eprintln!(
-            "some data cannot be read: `study data {}` says what",
-            file.display()
-        );
-    }
-    if !json {
-        print!(
-            "{}",
-            study::plan::summary(&bound.plan, Path::new(&s.output))
-        );
-        if given || out.join("study.json").exists() {
-            let done = study::cells_done(&bound.plan, &out);
-            print!("{}", study::plan::status(&bound.plan, &out, &done));
-        }
-        return ExitCode::SUCCESS;
-    }
-    let text = serde_json::to_string_pretty(&bound.plan);
-    match &text {
-        Ok(text) => println!("{text}"),
-        Err(e) => eprintln!("cannot serialise the plan: {e}"),
-    }
-    exit(text.is_ok())
+    print_or_fail(study::plan_text(file, &s, json, out))
 }
 
 fn fmt(files: &[PathBuf], check_only: bool) -> ExitCode {
@@ -282,6 +261,16 @@ fn data(file: &Path, preview: bool, reach: Reach) -> ExitCode {
         report_error(&CellError::Data(problems), &s, &mut loaded.sources);
     }
     exit(ok)
+}
+
+/// `study diff`: exit 0 when the studies mean the same, 1 when not, 2 when one does not check.
+fn diff(first: &Path, second: &Path, format: Format, reach: Reach) -> ExitCode {
+    let (Some((_, a)), Some((_, b))) = (load_valid(first, reach), load_valid(second, reach)) else {
+        return ExitCode::from(2);
+    };
+    let (text, equal) = study::diff_text((first, &a), (second, &b), matches!(format, Format::Json));
+    print!("{text}");
+    exit(equal)
 }
 
 fn explain(code: &str) -> ExitCode {

@@ -5,6 +5,7 @@
 //! cells it reads). Identical work asked for by two experiments is one cell. Cells are listed in an order
 //! in which every cell comes after the cells it depends on.
 
+pub mod diff;
 mod fingerprint;
 mod summary;
 
