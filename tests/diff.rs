@@ -20,10 +20,8 @@ fn diff_of(edit: impl Fn(&str) -> String, dir: &Path) -> StudyDiff {
 }
 
 fn edited(edit: impl Fn(&str) -> String) -> StudyDiff {
-    diff_of(
-        edit,
-        &tempfile::tempdir().expect("temp").path().to_path_buf(),
-    )
+    let dir = tempfile::tempdir().expect("temp");
+    diff_of(edit, dir.path())
 }
 
 #[test]
