@@ -80,6 +80,15 @@ pub enum Command {
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
     },
+    /// Two runs' results side by side (output folders or results.json files): same study, inputs, tool
+    /// and backend; verdicts that changed; each estimate identical, within numerical noise, consistent
+    /// or different. Exit 0 when the replication holds.
+    Compare {
+        first: PathBuf,
+        second: PathBuf,
+        #[arg(long, value_enum, default_value = "markdown")]
+        format: CompareFormat,
+    },
     /// Explain a diagnostic code, with a wrong and a fixed example.
     Explain {
         /// A code such as E0012 (or `all` to list every code).
@@ -151,6 +160,13 @@ pub struct RunArgs {
     /// Slurm: seconds between looks at the queue while waiting.
     #[arg(long, default_value_t = 5.0, help_heading = "Slurm")]
     pub poll: f64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum CompareFormat {
+    Markdown,
+    Html,
+    Json,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

@@ -344,13 +344,7 @@ pub fn planned_study(plan: &Path) -> Option<Study> {
 
 /// Renders report.md, report.html and metrics.csv again from `dir/results.json`; the files written.
 pub fn report(dir: &Path) -> Result<Vec<String>, CellError> {
-    let path = dir.join("results.json");
-    let corrupt = |e: &dyn std::fmt::Display| {
-        CellError::fault(Code::CorruptOutput, format!("{}: {e}", path.display()))
-    };
-    let bytes = std::fs::read(&path)
-        .map_err(|e| corrupt(&e).help("give the output folder of a finished run"))?;
-    let doc: report::Document = serde_json::from_slice(&bytes).map_err(|e| corrupt(&e))?;
+    let doc = read_results(dir)?;
     // Figures of an earlier rendering that this one lacks must not stay beside it.
     let figures = dir.join(report::FIGURES);
     match std::fs::remove_dir_all(&figures) {
@@ -368,6 +362,37 @@ pub fn report(dir: &Path) -> Result<Vec<String>, CellError> {
         written.push(name);
     }
     Ok(written)
+}
+
+/// The results of a run: `dir/results.json`, or the results.json file given.
+pub fn read_results(run: &Path) -> Result<report::Document, CellError> {
+    let path = if run.is_dir() {
+        run.join("results.json")
+    } else {
+        run.to_path_buf()
+    };
+    let corrupt = |e: &dyn std::fmt::Display| {
+        CellError::fault(Code::CorruptOutput, format!("{}: {e}", path.display()))
+    };
+    let bytes = std::fs::read(&path)
+        .map_err(|e| corrupt(&e).help("give the output folder of a finished run"))?;
+    serde_json::from_slice(&bytes).map_err(|e| corrupt(&e))
+}
+
+/// `study compare`: the comparison of two runs in the format asked for, and whether the replication holds.
+pub fn compare_runs(
+    first: &Path,
+    second: &Path,
+    format: cli::CompareFormat,
+) -> Result<(String, bool), CellError> {
+    let c = report::compare::compare(&read_results(first)?, &read_results(second)?);
+    let page = || c.page(&first.display().to_string(), &second.display().to_string());
+    let text = match format {
+        cli::CompareFormat::Json => serde_json::to_string_pretty(&c).unwrap_or_default() + "\n",
+        cli::CompareFormat::Markdown => report::render_page(&page(), false),
+        cli::CompareFormat::Html => report::render_page(&page(), true),
+    };
+    Ok((text, c.holds))
 }
 
 /// The verdicts of this version of the study after `run` into `out`: from its report when that report

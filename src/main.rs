@@ -33,6 +33,17 @@ fn main() -> ExitCode {
         Command::Status { out } => print_or_fail(study::exec::slurm::status(&out)),
         Command::Lock { file } => lock(&file, reach),
         Command::Explain { code } => explain(&code),
+        Command::Compare {
+            first,
+            second,
+            format,
+        } => match study::compare_runs(&first, &second, format) {
+            Ok((text, holds)) => {
+                print!("{text}");
+                exit(holds)
+            }
+            Err(e) => print_or_fail(Err(e)),
+        },
         Command::Diff {
             first,
             second,

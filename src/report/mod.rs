@@ -5,6 +5,7 @@
 //! `study report DIR` renders again from a saved `results.json`.
 
 mod build;
+pub mod compare;
 mod csv_table;
 mod explain;
 mod figures;
@@ -181,6 +182,15 @@ pub fn render(doc: &Document) -> Vec<(String, String)> {
         }
     }
     out
+}
+
+/// A page (a comparison of runs) as Markdown or as a self-contained HTML file.
+pub fn render_page(page: &page::Page, html: bool) -> String {
+    if html {
+        html::render(page)
+    } else {
+        markdown::render(page)
+    }
 }
 
 /// A published file's name inside the report cell's folder, which is flat: `figures/a.svg` is
