@@ -89,6 +89,17 @@ pub enum Command {
         #[arg(long, value_enum, default_value = "markdown")]
         format: CompareFormat,
     },
+    /// One archive of the study, its includes and lock, and its finished run (results, reports, figures,
+    /// plan): what a lab sends a reviewer. `compare` and `report` read it as a run.
+    Bundle {
+        file: PathBuf,
+        /// The run's output folder (default: the study's `output`).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Where to write the archive (default: `<out>/bundle.zip`).
+        #[arg(long)]
+        to: Option<PathBuf>,
+    },
     /// Explain a diagnostic code, with a wrong and a fixed example.
     Explain {
         /// A code such as E0012 (or `all` to list every code).

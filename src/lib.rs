@@ -17,6 +17,7 @@
 extern crate alloc;
 
 pub mod backend;
+pub mod bundle;
 pub mod cells;
 // The front end (read, parse, check, plan, diagnose) holds no unsafe code: its fuzzing needs no
 // memory sanitizer (fuzz/README.md).
@@ -343,8 +344,9 @@ pub fn planned_study(plan: &Path) -> Option<Study> {
 }
 
 /// Renders report.md, report.html and metrics.csv again from `dir/results.json`; the files written.
-pub fn report(dir: &Path) -> Result<Vec<String>, CellError> {
-    let doc = read_results(dir)?;
+pub fn report(run: &Path) -> Result<Vec<String>, CellError> {
+    let doc = read_results(run)?;
+    let dir = &report_dir(run);
     // Figures of an earlier rendering that this one lacks must not stay beside it.
     let figures = dir.join(report::FIGURES);
     match std::fs::remove_dir_all(&figures) {
@@ -364,7 +366,45 @@ pub fn report(dir: &Path) -> Result<Vec<String>, CellError> {
     Ok(written)
 }
 
-/// The results of a run: `dir/results.json`, or the results.json file given.
+/// Where `study report RUN` writes: the run's folder, or for a bundle a folder beside it named after it.
+pub fn report_dir(run: &Path) -> PathBuf {
+    if bundle::is_bundle(run) {
+        run.with_extension("")
+    } else {
+        run.to_path_buf()
+    }
+}
+
+/// `study bundle FILE`: the study (checked from `loaded`) and its finished run in `out` (default: the
+/// study's output folder) as one archive at `to` (default: `<out>/bundle.zip`); what was written.
+pub fn bundle_run(
+    file: &Path,
+    loaded: &LoadedStudy,
+    study: &Study,
+    out: Option<PathBuf>,
+    to: Option<PathBuf>,
+) -> Result<String, CellError> {
+    let out = out.unwrap_or_else(|| study_root(file).join(&study.output));
+    let to = to.unwrap_or_else(|| out.join("bundle.zip"));
+    let fingerprint = plan::fingerprint(study);
+    let files = bundle::StudyFiles {
+        entry: file,
+        root: &study_root(file),
+        lock: &lock_path(file),
+        sources: &loaded.sources,
+        fingerprint: &fingerprint,
+    };
+    let info = bundle::write(&files, &read_results(&out)?, &out, &to)?;
+    Ok(format!(
+        "wrote {} (study \"{}\", {}, fingerprint {})\n",
+        to.display(),
+        info.study,
+        info.entry,
+        &info.fingerprint[..16]
+    ))
+}
+
+/// The results of a run: `dir/results.json`, the results.json file given, or a bundle's.
 pub fn read_results(run: &Path) -> Result<report::Document, CellError> {
     let path = if run.is_dir() {
         run.join("results.json")
@@ -374,8 +414,14 @@ pub fn read_results(run: &Path) -> Result<report::Document, CellError> {
     let corrupt = |e: &dyn std::fmt::Display| {
         CellError::fault(Code::CorruptOutput, format!("{}: {e}", path.display()))
     };
-    let bytes = std::fs::read(&path)
-        .map_err(|e| corrupt(&e).help("give the output folder of a finished run"))?;
+    let bytes = if bundle::is_bundle(run) {
+        bundle::read(run, "run/results.json")?
+    } else {
+        std::fs::read(&path).map_err(|e| {
+            corrupt(&e)
+                .help("give the output folder of a finished run, its results.json or a bundle")
+        })?
+    };
     serde_json::from_slice(&bytes).map_err(|e| corrupt(&e))
 }
 

@@ -37,12 +37,10 @@ fn main() -> ExitCode {
             first,
             second,
             format,
-        } => match study::compare_runs(&first, &second, format) {
-            Ok((text, holds)) => {
-                print!("{text}");
-                exit(holds)
-            }
-            Err(e) => print_or_fail(Err(e)),
+        } => print_judged(study::compare_runs(&first, &second, format)),
+        Command::Bundle { file, out, to } => match load_valid(&file, reach) {
+            Some((loaded, s)) => print_or_fail(study::bundle_run(&file, &loaded, &s, out, to)),
+            None => ExitCode::from(1),
         },
         Command::Diff {
             first,
@@ -138,15 +136,26 @@ fn run_cell(plan: &Path, cell: &str, out: &Path, device: &str) -> ExitCode {
 
 /// Prints a result's text, or its error.
 fn print_or_fail(result: Result<String, CellError>) -> ExitCode {
-    match &result {
-        Ok(text) => print!("{text}"),
-        Err(e) => eprintln!("{}", e.summary()),
-    }
-    exit(result.is_ok())
+    print_judged(result.map(|text| (text, true)))
 }
 
-fn report(dir: &Path) -> ExitCode {
-    print_or_fail(study::report(dir).map(|files| {
+/// Prints a result's text and exits 0 when it says so (1 when not, or on an error, which is printed).
+fn print_judged(result: Result<(String, bool), CellError>) -> ExitCode {
+    match result {
+        Ok((text, ok)) => {
+            print!("{text}");
+            exit(ok)
+        }
+        Err(e) => {
+            eprintln!("{}", e.summary());
+            exit(false)
+        }
+    }
+}
+
+fn report(run: &Path) -> ExitCode {
+    let dir = study::report_dir(run);
+    print_or_fail(study::report(run).map(|files| {
         let lines = files
             .iter()
             .map(|f| format!("wrote {}\n", dir.join(f).display()));
@@ -185,11 +194,7 @@ fn print_diagnostics(diags: &study::diagnostics::Diagnostics, sources: &SourceMa
 
 /// Exit 0 on success, 1 otherwise.
 fn exit(ok: bool) -> ExitCode {
-    if ok {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    }
+    ExitCode::from(u8::from(!ok))
 }
 
 fn style() -> Style {
@@ -279,9 +284,8 @@ fn diff(first: &Path, second: &Path, format: Format, reach: Reach) -> ExitCode {
     let (Some((_, a)), Some((_, b))) = (load_valid(first, reach), load_valid(second, reach)) else {
         return ExitCode::from(2);
     };
-    let (text, equal) = study::diff_text((first, &a), (second, &b), matches!(format, Format::Json));
-    print!("{text}");
-    exit(equal)
+    let json = matches!(format, Format::Json);
+    print_judged(Ok(study::diff_text((first, &a), (second, &b), json)))
 }
 
 fn explain(code: &str) -> ExitCode {

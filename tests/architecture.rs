@@ -16,7 +16,7 @@ const LAYERS: &[&[&str]] = &[
     &["model"],
     &["train", "probe"],
     &["report", "exec"],
-    &["cells"],
+    &["cells", "bundle"],
 ];
 
 const MAX_LINES: usize = 700;

@@ -157,3 +157,66 @@ fn judgements_follow_the_intervals() {
     assert_eq!(judge(&undefined, &undefined), Judgement::Identical);
     assert_eq!(judge(&e(0.8, 0.7, 0.9), &undefined), Judgement::Different);
 }
+
+#[test]
+fn a_bundle_carries_the_study_and_its_run_and_reads_as_that_run() {
+    let out = quickstart();
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("studies/quickstart.study");
+    let loaded = study::load(&path);
+    let s = loaded.study.clone().expect("checks");
+    let dir = tempfile::tempdir().expect("temp");
+    let to = dir.path().join("quickstart.zip");
+    let said = study::bundle_run(&path, &loaded, &s, Some(out.clone()), Some(to.clone()))
+        .expect("bundles");
+    assert!(said.contains("study/quickstart.study"), "{said}");
+    // The study as written, the run's files.
+    let text = study::bundle::read(&to, "study/quickstart.study").expect("the study");
+    assert_eq!(text, std::fs::read(&path).expect("the file"));
+    for name in [
+        "run/report.md",
+        "run/report.html",
+        "run/plan.json",
+        "run/metrics.csv",
+        "bundle.json",
+    ] {
+        study::bundle::read(&to, name).unwrap_or_else(|e| panic!("{name}: {}", e.summary()));
+    }
+    // Compared with the run it came from: identical.
+    let c = compare(
+        &results(&out),
+        &study::read_results(&to).expect("reads the bundle"),
+    );
+    assert!(c.holds);
+    assert!(
+        c.estimates
+            .iter()
+            .all(|p| p.judgement == Judgement::Identical)
+    );
+    // Rendered again from the bundle: the same report, beside the bundle.
+    study::report(&to).expect("renders");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("quickstart/report.md")).expect("report.md"),
+        std::fs::read_to_string(out.join("report.md")).expect("the original")
+    );
+    // A run of another version of the study is not bundled with this one.
+    let other = study::load_bytes(
+        "quickstart.study",
+        std::fs::read_to_string(&path)
+            .unwrap()
+            .replace("seed 7", "seed 9")
+            .as_bytes(),
+        path.parent(),
+    );
+    let refused = study::bundle_run(
+        &path,
+        &other,
+        &other.study.clone().unwrap(),
+        Some(out),
+        Some(to),
+    );
+    let message = refused.expect_err("another version").summary();
+    assert!(
+        message.contains("another version of the study"),
+        "{message}"
+    );
+}
