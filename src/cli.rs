@@ -74,21 +74,11 @@ pub enum Command {
     Lock { file: PathBuf },
     /// How two studies differ in meaning: declarations added, removed, renamed or changed (field by
     /// field), and the plan cells whose results are no longer comparable. Exit 0 when equal in meaning.
-    Diff {
-        first: PathBuf,
-        second: PathBuf,
-        #[arg(long, value_enum, default_value = "text")]
-        format: Format,
-    },
+    Diff(DiffArgs),
     /// Two runs' results side by side (output folders or results.json files): same study, inputs, tool
     /// and backend; verdicts that changed; each estimate identical, within numerical noise, consistent
     /// or different. Exit 0 when the replication holds.
-    Compare {
-        first: PathBuf,
-        second: PathBuf,
-        #[arg(long, value_enum, default_value = "markdown")]
-        format: CompareFormat,
-    },
+    Compare(CompareArgs),
     /// One archive of the study, its includes and lock, and its finished run (results, reports, figures,
     /// plan): what a lab sends a reviewer. `compare` and `report` read it as a run.
     Bundle {
@@ -173,6 +163,22 @@ pub struct RunArgs {
     pub poll: f64,
 }
 
+#[derive(Args)]
+pub struct DiffArgs {
+    pub first: PathBuf,
+    pub second: PathBuf,
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Format,
+}
+
+#[derive(Args)]
+pub struct CompareArgs {
+    pub first: PathBuf,
+    pub second: PathBuf,
+    #[arg(long, value_enum, default_value = "markdown")]
+    pub format: CompareFormat,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum CompareFormat {
     Markdown,
@@ -186,7 +192,7 @@ pub enum Executor {
     Slurm,
 }
 
-#[derive(Clone, Copy, ValueEnum)]
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
     Text,
     Json,

@@ -313,17 +313,64 @@ pub fn plan_text(
     Ok(text)
 }
 
-/// `study diff`'s output for two checked studies (text or JSON), and whether they mean the same.
-pub fn diff_text(first: (&Path, &Study), second: (&Path, &Study), json: bool) -> (String, bool) {
-    let d = plan::diff::diff(first.1, second.1);
-    let text = if json {
-        serde_json::to_string_pretty(&d).unwrap_or_default() + "\n"
-    } else {
-        d.text(
-            &first.0.display().to_string(),
-            &second.0.display().to_string(),
-        )
+/// `study diff`'s output for two checked studies (JSON, or text quoting each changed declaration in both
+/// files), and whether they mean the same.
+pub fn diff_text(
+    [first, second]: [(&Path, &LoadedStudy, &Study); 2],
+    json: bool,
+    style: diagnostics::Style,
+) -> (String, bool) {
+    let d = plan::diff::diff(first.2, second.2);
+    if json {
+        return (
+            serde_json::to_string_pretty(&d).unwrap_or_default() + "\n",
+            d.equal,
+        );
+    }
+    // Both studies' files in one map, so that a note can quote a declaration on each side.
+    type Ids = std::collections::HashMap<source::FileId, source::FileId>;
+    let mut sources = SourceMap::new();
+    let mut remap = |from: &SourceMap| -> Ids {
+        from.files()
+            .map(|(id, f)| {
+                (
+                    id,
+                    sources.add(f.name.clone(), f.path.clone(), f.text.clone()),
+                )
+            })
+            .collect()
     };
+    let (in_first, in_second) = (remap(&first.1.sources), remap(&second.1.sources));
+    let place = |study: &Study, ids: &Ids, kind: &str, name: Option<&str>| {
+        let span = plan::diff::declared_at(study, kind, name?)?;
+        Some(source::Span {
+            file: *ids.get(&span.file)?,
+            ..span
+        })
+    };
+    let text = d.text_with(
+        &first.0.display().to_string(),
+        &second.0.display().to_string(),
+        |change| {
+            let (kind, a, b) = change.names();
+            let (title, fields) = change.title();
+            let labels: Vec<diagnostics::Label> = [
+                (place(first.2, &in_first, kind, a), "before"),
+                (place(second.2, &in_second, kind, b), "after"),
+            ]
+            .into_iter()
+            .filter_map(|(span, message)| {
+                Some(diagnostics::Label {
+                    span: span?,
+                    message: message.into(),
+                    primary: true,
+                })
+            })
+            .collect();
+            let help = (!fields.is_empty()).then_some(fields.trim_end());
+            diagnostics::render_note(&title, &labels, help, &sources, style)
+        },
+    );
     (text, d.equal)
 }
 

@@ -33,20 +33,12 @@ fn main() -> ExitCode {
         Command::Status { out } => print_or_fail(study::exec::slurm::status(&out)),
         Command::Lock { file } => lock(&file, reach),
         Command::Explain { code } => explain(&code),
-        Command::Compare {
-            first,
-            second,
-            format,
-        } => print_judged(study::compare_runs(&first, &second, format)),
+        Command::Compare(c) => print_judged(study::compare_runs(&c.first, &c.second, c.format)),
         Command::Bundle { file, out, to } => match load_valid(&file, reach) {
             Some((loaded, s)) => print_or_fail(study::bundle_run(&file, &loaded, &s, out, to)),
             None => ExitCode::from(1),
         },
-        Command::Diff {
-            first,
-            second,
-            format,
-        } => diff(&first, &second, format, reach),
+        Command::Diff(d) => diff(&d.first, &d.second, d.format, reach),
     }
 }
 
@@ -281,11 +273,15 @@ fn data(file: &Path, preview: bool, reach: Reach) -> ExitCode {
 
 /// `study diff`: exit 0 when the studies mean the same, 1 when not, 2 when one does not check.
 fn diff(first: &Path, second: &Path, format: Format, reach: Reach) -> ExitCode {
-    let (Some((_, a)), Some((_, b))) = (load_valid(first, reach), load_valid(second, reach)) else {
+    let (Some((la, a)), Some((lb, b))) = (load_valid(first, reach), load_valid(second, reach))
+    else {
         return ExitCode::from(2);
     };
-    let json = matches!(format, Format::Json);
-    print_judged(Ok(study::diff_text((first, &a), (second, &b), json)))
+    let (sides, json) = (
+        [(first, &la, &a), (second, &lb, &b)],
+        format == Format::Json,
+    );
+    print_judged(Ok(study::diff_text(sides, json, style())))
 }
 
 fn explain(code: &str) -> ExitCode {

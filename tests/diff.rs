@@ -170,6 +170,19 @@ fn study_diff_exits_0_when_equal_1_when_not_and_prints_json_for_tools() {
         c.output().expect("runs")
     };
     assert_eq!(run(&[&a, &a], false).status.code(), Some(0));
+    // The text quotes the declaration in both files, with the changed field as help.
+    let text = run(&[&a, &b], false);
+    let shown = String::from_utf8_lossy(&text.stdout);
+    assert_eq!(text.status.code(), Some(1));
+    assert!(shown.contains("train `quick` changed"), "{shown}");
+    for (file, label) in [("a.study", "before"), ("b.study", "after")] {
+        assert!(
+            shown.contains(&format!("[{}:29:7]", dir.path().join(file).display())),
+            "{shown}"
+        );
+        assert!(shown.contains(label), "{shown}");
+    }
+    assert!(shown.contains("epochs: 6 → 8"), "{shown}");
     let different = run(&[&a, &b], true);
     assert_eq!(different.status.code(), Some(1));
     let json: serde_json::Value = serde_json::from_slice(&different.stdout).expect("JSON");

@@ -2,9 +2,11 @@
 //! explanations in `docs/codes/<code>.md` (`study explain CODE`), one `Diagnostic` value type, rendering
 //! to text (miette) and JSON, and the did-you-mean suggestions messages use.
 
+mod note;
 mod suggest;
 pub mod unicode;
 
+pub use note::render_note;
 pub use suggest::{did_you_mean, suggest};
 
 use crate::source::{SourceMap, Span};

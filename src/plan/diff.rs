@@ -283,10 +283,114 @@ fn cell_list(title: &str, cells: &[String], out: &mut String) {
     }
 }
 
+/// `epochs: 6 → 8`, one line per field, indented.
+fn field_lines(fields: &[FieldChange], indent: &str) -> String {
+    fields
+        .iter()
+        .map(|f| {
+            let name = if f.field.is_empty() {
+                "value"
+            } else {
+                &f.field
+            };
+            format!("{indent}{name}: {} → {}\n", f.before, f.after)
+        })
+        .collect()
+}
+
+impl DeclarationChange {
+    /// The change in one line (`train `quick` changed`), and its fields.
+    pub fn title(&self) -> (String, String) {
+        match self {
+            DeclarationChange::Added { kind, name, .. } => {
+                (format!("{kind} `{name}` added"), String::new())
+            }
+            DeclarationChange::Removed { kind, name, .. } => {
+                (format!("{kind} `{name}` removed"), String::new())
+            }
+            DeclarationChange::Renamed { kind, from, to, .. } => (
+                format!("{kind} `{from}` renamed `{to}`, same content"),
+                String::new(),
+            ),
+            DeclarationChange::Changed {
+                kind, name, fields, ..
+            } => (format!("{kind} `{name}` changed"), field_lines(fields, "")),
+        }
+    }
+
+    /// Where the declaration is in the first and the second study (`None` on the side without it).
+    pub fn places(&self) -> (Option<&str>, Option<&str>) {
+        match self {
+            DeclarationChange::Added { at, .. } => (None, Some(at)),
+            DeclarationChange::Removed { at, .. } => (Some(at), None),
+            DeclarationChange::Renamed { at, .. } | DeclarationChange::Changed { at, .. } => {
+                (Some(&at.0), Some(&at.1))
+            }
+        }
+    }
+
+    /// The declaration's kind and its names in the first and the second study.
+    pub fn names(&self) -> (&str, Option<&str>, Option<&str>) {
+        match self {
+            DeclarationChange::Added { kind, name, .. } => (kind, None, Some(name)),
+            DeclarationChange::Removed { kind, name, .. } => (kind, Some(name), None),
+            DeclarationChange::Renamed { kind, from, to, .. } => (kind, Some(from), Some(to)),
+            DeclarationChange::Changed { kind, name, .. } => (kind, Some(name), Some(name)),
+        }
+    }
+}
+
+/// Where a declaration is in the sources its study was checked from; `keyword` is its kind as written.
+pub fn declared_at(study: &Study, keyword: &str, name: &str) -> Option<crate::source::Span> {
+    let origin = match keyword {
+        "dataset" => &study.datasets.get(name)?.origin,
+        "segmenter" => &study.segmenters.get(name)?.origin,
+        "crop" => &study.crops.get(name)?.origin,
+        "preprocess" => &study.preprocessings.get(name)?.origin,
+        "model" => &study.models.get(name)?.origin,
+        "train" => &study.trainings.get(name)?.origin,
+        "split" => &study.splits.get(name)?.origin,
+        "experiment" => &study.experiments.get(name)?.origin,
+        "probe" => &study.probes.get(name)?.origin,
+        "hypothesis" => &study.hypotheses.get(name)?.origin,
+        _ => return None,
+    };
+    origin.span
+}
+
 impl StudyDiff {
-    /// The diff for a reader: the verdict on meaning, each changed declaration with its fields and where
-    /// it is written on both sides, then the cells whose results are not comparable.
+    /// The diff for a reader, each changed declaration as one line with its fields and its places.
     pub fn text(&self, first: &str, second: &str) -> String {
+        self.text_with(first, second, |d| {
+            let (title, fields) = d.title();
+            let place = match d.places() {
+                (Some(a), Some(b)) => format!("{a} → {b}"),
+                (Some(a), None) | (None, Some(a)) => a.to_string(),
+                (None, None) => String::new(),
+            };
+            let fields = fields
+                .lines()
+                .map(|l| format!("    {l}\n"))
+                .collect::<String>();
+            let mark = match d {
+                DeclarationChange::Added { .. } => "+",
+                DeclarationChange::Removed { .. } => "-",
+                _ => "~",
+            };
+            format!(
+                "  {mark} {title} ({place}){}\n{fields}",
+                if fields.is_empty() { "" } else { ":" }
+            )
+        })
+    }
+
+    /// The diff with each declaration drawn by `declaration` (plain lines, or quoted sources).
+    pub fn text_with(
+        &self,
+        first: &str,
+        second: &str,
+        declaration: impl Fn(&DeclarationChange) -> String,
+    ) -> String {
         let mut out = String::new();
         if self.equal {
             out.push_str(&format!(
@@ -300,42 +404,12 @@ impl StudyDiff {
             &self.fingerprints.0[..16],
             &self.fingerprints.1[..16]
         ));
-        let field_lines = |fields: &[FieldChange], out: &mut String| {
-            for f in fields {
-                let name = if f.field.is_empty() {
-                    "value"
-                } else {
-                    &f.field
-                };
-                out.push_str(&format!("    {name}: {} → {}\n", f.before, f.after));
-            }
-        };
         if !self.header.is_empty() {
             out.push_str("  study header:\n");
-            field_lines(&self.header, &mut out);
+            out.push_str(&field_lines(&self.header, "    "));
         }
         for d in &self.declarations {
-            match d {
-                DeclarationChange::Added { kind, name, at } => {
-                    out.push_str(&format!("  + {kind} `{name}` added ({at})\n"))
-                }
-                DeclarationChange::Removed { kind, name, at } => {
-                    out.push_str(&format!("  - {kind} `{name}` removed ({at})\n"))
-                }
-                DeclarationChange::Renamed { kind, from, to, at } => out.push_str(&format!(
-                    "  ~ {kind} `{from}` renamed `{to}`, same content ({} → {})\n",
-                    at.0, at.1
-                )),
-                DeclarationChange::Changed {
-                    kind,
-                    name,
-                    fields,
-                    at,
-                } => {
-                    out.push_str(&format!("  ~ {kind} `{name}` ({} → {}):\n", at.0, at.1));
-                    field_lines(fields, &mut out);
-                }
-            }
+            out.push_str(&declaration(d));
         }
         let c = &self.cells;
         out.push_str(&format!(
