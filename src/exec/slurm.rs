@@ -21,7 +21,7 @@ use crate::plan::{Cell, Plan, Task};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// The folder of the output folder that holds the scripts, the job list and the tasks' logs.
 pub const SLURM_DIR: &str = "slurm";
@@ -239,6 +239,25 @@ pub fn queue() -> Result<HashMap<String, String>, CellError> {
         .collect())
 }
 
+/// How many times in a row the queue may not answer while a run waits before the run gives up.
+const QUEUE_TRIES: u32 = 5;
+
+/// `queue`, asked again after a pause when the controller does not answer (a busy or restarting
+/// controller should not end a wait of hours); the last error when it never answers.
+fn queue_patiently(pause: Duration) -> Result<HashMap<String, String>, CellError> {
+    let mut tries = 1;
+    loop {
+        match queue() {
+            Ok(q) => return Ok(q),
+            Err(e) if tries >= QUEUE_TRIES => return Err(e),
+            Err(_) => {
+                tries += 1;
+                std::thread::sleep(pause.max(Duration::from_secs(1)) * tries);
+            }
+        }
+    }
+}
+
 /// The arrays submitted into `out`, oldest first.
 pub fn submitted(out: &Path) -> Vec<Submitted> {
     std::fs::read(out.join(SLURM_DIR).join("jobs.json"))
@@ -362,7 +381,7 @@ pub fn run(
         .collect();
     let mut seen_done = vec![false; plan.cells.len()];
     loop {
-        let queued = queue()?;
+        let queued = queue_patiently(slurm.poll)?;
         for &i in &watched {
             let c = &plan.cells[i];
             if !seen_done[i]
@@ -440,6 +459,7 @@ pub fn status(out: &Path) -> Result<String, CellError> {
     let mut lines = Vec::new();
     for c in &file.plan.cells {
         let task = tasks.get(&c.name);
+        let mut why = String::new();
         let state = if store.is_done(c) {
             "done"
         } else if let Some(s) = task.and_then(|t| queued.get(t)) {
@@ -447,7 +467,8 @@ pub fn status(out: &Path) -> Result<String, CellError> {
                 "RUNNING" | "COMPLETING" | "CONFIGURING" => "running",
                 _ => "pending",
             }
-        } else if reported_failure(&store, c).is_some() {
+        } else if let Some(e) = reported_failure(&store, c) {
+            why = format!(": {}", e.summary());
             "failed"
         } else if task.is_some() {
             "ended without a result"
@@ -456,10 +477,6 @@ pub fn status(out: &Path) -> Result<String, CellError> {
         };
         *counts.entry(state).or_default() += 1;
         let job = task.map_or(String::new(), |t| format!("  (Slurm task {t})"));
-        let why = match (state, reported_failure(&store, c)) {
-            ("failed", Some(e)) => format!(": {}", e.summary()),
-            _ => String::new(),
-        };
         lines.push(format!("  {state:<8} {}{job}{why}", c.name));
     }
     let total: Vec<String> = counts.iter().map(|(s, n)| format!("{n} {s}")).collect();
