@@ -560,18 +560,23 @@ fn on_long_line(sources: &SourceMap, span: Span) -> bool {
 }
 
 /// Renders one diagnostic as rustc-like text.
-pub fn render(diag: &Diagnostic, sources: &SourceMap, style: Style) -> String {
+/// miette's renderer in a style: a line of context around each quote.
+fn handler(style: Style) -> GraphicalReportHandler {
     let theme = match (style.unicode, style.color) {
         (true, true) => GraphicalTheme::unicode(),
         (true, false) => GraphicalTheme::unicode_nocolor(),
         (false, true) => GraphicalTheme::ascii(),
         (false, false) => GraphicalTheme::none(),
     };
-    let handler = GraphicalReportHandler::new_themed(theme)
+    GraphicalReportHandler::new_themed(theme)
         .with_width(style.width)
         .with_links(false)
         .with_urls(false)
-        .with_context_lines(1);
+        .with_context_lines(1)
+}
+
+pub fn render(diag: &Diagnostic, sources: &SourceMap, style: Style) -> String {
+    let handler = handler(style);
     let mut out = String::new();
     let rendered = adapt(diag, sources);
     if handler.render_report(&mut out, &rendered).is_err() {

@@ -1,9 +1,9 @@
 //! Notes that quote places in several files (`study diff`: a declaration before and after), drawn by
 //! miette like diagnostics but as advice, without a code.
 
-use super::{FileView, Label, Style, labeled, named_source};
+use super::{FileView, Label, Style, handler, labeled, named_source};
 use crate::source::SourceMap;
-use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan};
+use miette::LabeledSpan;
 use std::fmt;
 
 /// A note with labelled places, possibly in several files (`study diff`: a declaration before and
@@ -84,23 +84,14 @@ pub fn render_note(
         .map(|l| l.span.file)
         .filter(|f| Some(*f) != home)
         .collect();
+    others.sort();
     others.dedup();
     for f in others {
         note.related
             .push(view(Some(f), format!("in {}", sources.get(f).name), None));
     }
-    let theme = if style.unicode {
-        GraphicalTheme::unicode_nocolor()
-    } else {
-        GraphicalTheme::none()
-    };
-    let handler = GraphicalReportHandler::new_themed(theme)
-        .with_width(style.width)
-        .with_links(false)
-        .with_urls(false)
-        .with_context_lines(1);
     let mut out = String::new();
-    if handler.render_report(&mut out, &note).is_err() {
+    if handler(style).render_report(&mut out, &note).is_err() {
         out = format!("{text}\n");
     }
     out

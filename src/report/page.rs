@@ -119,26 +119,6 @@ impl Page {
             _ => None,
         })
     }
-
-    /// `Table n. ` and `Figure n. ` for each table and figure, numbered in page order (the key that
-    /// shows a table or figure is in both renderings).
-    pub fn numbers(&self) -> Vec<String> {
-        let (mut tables, mut figures) = (0, 0);
-        self.blocks
-            .iter()
-            .filter_map(|b| match b {
-                Block::Table(_) => {
-                    tables += 1;
-                    Some(format!("Table {tables}."))
-                }
-                Block::Figure(_) => {
-                    figures += 1;
-                    Some(format!("Figure {figures}."))
-                }
-                _ => None,
-            })
-            .collect()
-    }
 }
 
 /// Where a figure is published, relative to the output folder.
