@@ -1,8 +1,13 @@
-//! Training throughput: a full Adam train step (forward, backward, optimiser) of the small CNN on
-//! 1×128×128 and of ResNet-18 on 3×224×224, batch 32, in images/s; and inference. Next to the PyTorch
-//! peer (`benches/peer/train.py`) when `python3` can import torch.
+//! Training throughput on the CPU next to PyTorch: a full Adam train step (forward, backward, optimiser), a
+//! frozen-backbone train step (everything frozen but batch-norm and the head, the paper's policy) and
+//! inference, for the small CNN on 1×128×128 and ResNet-18, ResNet-50 and DenseNet-121 on 3×224×224; images/s
+//! (median step) and the peak resident memory of each side. Each row runs in a process of its own, ours and
+//! the peer's (`benches/peer/train.py`, when `python3` can import torch) one after the other, so that the
+//! ratio compares the same moment of a shared machine and each peak belongs to one row.
 //!
-//!     cargo bench --bench train                              # CPU (burn flex)
+//!     cargo bench --bench train                              # every row
+//!     cargo bench --bench train -- resnet50 densenet         # rows whose case names one of the words
+//!     cargo bench --bench train -- --flex                    # also plain flex (train and inference)
 //!     cargo bench --bench train --features cuda -- --cuda    # also CUDA: throughput, loss, CPU/GPU agreement
 
 use burn::backend::{Autodiff, Flex};
@@ -10,50 +15,90 @@ use burn::module::AutodiffModule;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::{AdamConfig, GradientsParams, Optimizer};
 use burn::prelude::*;
+use std::process::Command;
 use std::time::Instant;
 use study::backend::{Cpu, TrainBackend};
+use study::model::weights::freeze;
 use study::model::{Net, NetConfig};
-use study::study::Architecture;
+use study::study::{Architecture, Freeze};
 
 struct Case {
+    /// Network and batch, as the peer takes them: `resnet50/8`.
     name: &'static str,
     config: NetConfig,
     shape: [usize; 4],
+    /// Timed steps per row (after one warm-up step).
+    steps: usize,
+}
+
+fn net_config(architecture: Architecture, in_channels: usize) -> NetConfig {
+    NetConfig {
+        architecture,
+        in_channels,
+        classes: 2,
+        head: vec![],
+        dropout: 0.0,
+    }
 }
 
 fn cases() -> Vec<Case> {
+    let cnn = || {
+        net_config(
+            Architecture::Cnn {
+                channels: vec![32, 64, 128],
+                kernel: 3,
+            },
+            1,
+        )
+    };
+    let resnet = |depth| net_config(Architecture::Resnet { depth }, 3);
+    let densenet = || net_config(Architecture::Densenet { depth: 121 }, 3);
+    let rgb = |batch| [batch, 3, 224, 224];
     vec![
         Case {
-            name: "cnn 1x128x128",
-            config: NetConfig {
-                architecture: Architecture::Cnn {
-                    channels: vec![32, 64, 128],
-                    kernel: 3,
-                },
-                in_channels: 1,
-                classes: 2,
-                head: vec![],
-                dropout: 0.0,
-            },
+            name: "cnn/32",
+            config: cnn(),
             shape: [32, 1, 128, 128],
+            steps: 10,
         },
         Case {
-            name: "resnet18 3x224x224",
-            config: NetConfig {
-                architecture: Architecture::Resnet { depth: 18 },
-                in_channels: 3,
-                classes: 2,
-                head: vec![],
-                dropout: 0.0,
-            },
-            shape: [32, 3, 224, 224],
+            name: "resnet18/32",
+            config: resnet(18),
+            shape: rgb(32),
+            steps: 5,
+        },
+        Case {
+            name: "resnet50/32",
+            config: resnet(50),
+            shape: rgb(32),
+            steps: 3,
+        },
+        Case {
+            name: "resnet50/8",
+            config: resnet(50),
+            shape: rgb(8),
+            steps: 6,
+        },
+        Case {
+            name: "densenet121/32",
+            config: densenet(),
+            shape: rgb(32),
+            steps: 3,
+        },
+        Case {
+            name: "densenet121/8",
+            config: densenet(),
+            shape: rgb(8),
+            steps: 6,
         },
     ]
 }
 
+const MODES: [&str; 3] = ["train", "frozen", "inference"];
+
 fn batch<B: Backend>(shape: [usize; 4], device: &B::Device) -> (Tensor<B, 4>, Tensor<B, 1, Int>) {
     let n: usize = shape.iter().product();
-    // A fixed pseudo-random batch: the same values on every backend.
+    // A fixed pseudo-random batch: the same values on every backend and in the peer.
     let x: Vec<f32> = (0..n)
         .map(|i| ((i as u64).wrapping_mul(2654435761) % 1000) as f32 / 1000.0 - 0.5)
         .collect();
@@ -64,108 +109,250 @@ fn batch<B: Backend>(shape: [usize; 4], device: &B::Device) -> (Tensor<B, 4>, Te
     )
 }
 
-/// Train steps per second × batch; returns (train images/s, inference images/s, losses of the steps).
-fn throughput<B: TrainBackend>(
+/// Images per second of the median of `steps` steps (after a warm-up step) of `mode`, and the loss of
+/// every train step.
+fn measure<B: TrainBackend>(
     case: &Case,
+    mode: &str,
     steps: usize,
     device: &B::Device,
-) -> (f64, f64, Vec<f32>) {
+) -> (f64, Vec<f32>) {
     B::seed(device, 1);
     let mut net: Net<B> = Net::new(&case.config, device);
-    let mut optim = AdamConfig::new().init();
-    let loss_fn = CrossEntropyLossConfig::new().init(device);
     let (x, y) = batch::<B>(case.shape, device);
+    let mut times = Vec::new();
     let mut losses = Vec::new();
-    let mut step = |net: Net<B>| -> Net<B> {
-        let loss = loss_fn.forward(net.forward(x.clone()), y.clone());
-        losses.push(loss.clone().into_scalar().elem::<f32>());
-        let grads = GradientsParams::from_grads(loss.backward(), &net);
-        optim.step(1e-3, net, grads)
+    let mut timed = |step: &mut dyn FnMut()| {
+        for i in 0..=steps {
+            let start = Instant::now();
+            step();
+            if i > 0 {
+                times.push(start.elapsed().as_secs_f64());
+            }
+        }
     };
-    net = step(net); // warm-up
-    let start = Instant::now();
-    for _ in 0..steps {
-        net = step(net);
+    if mode == "inference" {
+        let inner = net.valid();
+        let xi = x.inner();
+        timed(&mut || {
+            let _ = inner.forward(xi.clone()).into_data();
+        });
+    } else {
+        if mode == "frozen" {
+            net = freeze(net, Freeze::AllButBatchnorm);
+        }
+        let mut optim = AdamConfig::new().init();
+        let loss_fn = CrossEntropyLossConfig::new().init(device);
+        let mut net = Some(net);
+        timed(&mut || {
+            let model = net.take().expect("network");
+            let loss = loss_fn.forward(model.forward(x.clone()), y.clone());
+            losses.push(loss.clone().into_scalar().elem::<f32>());
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            net = Some(optim.step(1e-3, model, grads));
+        });
     }
-    let train = (steps * case.shape[0]) as f64 / start.elapsed().as_secs_f64();
-    let inner = net.valid();
-    let xi = x.inner();
-    let _ = inner.forward(xi.clone()).into_data();
-    let start = Instant::now();
-    for _ in 0..steps {
-        let _ = inner.forward(xi.clone()).into_data();
-    }
-    let infer = (steps * case.shape[0]) as f64 / start.elapsed().as_secs_f64();
-    (train, infer, losses)
+    times.sort_by(f64::total_cmp);
+    (case.shape[0] as f64 / times[times.len() / 2], losses)
 }
 
-fn peer() -> Option<String> {
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/peer/train.py");
-    let out = std::process::Command::new("python3")
-        .arg(script)
+/// Peak resident memory of this process, in KiB.
+fn peak_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// One row in this process (`--row CASE MODE BACKEND`), printed as the peer prints it.
+fn row(args: &[String]) {
+    let [case, mode, backend] = [&args[0], &args[1], &args[2]];
+    let case = cases()
+        .into_iter()
+        .find(|c| c.name == case)
+        .expect("a case of cases()");
+    let device = Default::default();
+    let (speed, _) = match backend.as_str() {
+        "flex" => measure::<Autodiff<Flex>>(&case, mode, case.steps, &device),
+        _ => measure::<Autodiff<Cpu>>(&case, mode, case.steps, &device),
+    };
+    println!("images/s {speed:.2} peak_kib {}", peak_kib());
+}
+
+/// A row's result: images/s and peak resident memory in MiB, parsed from a row process's line.
+fn run_row(command: &mut Command) -> Option<(f64, f64)> {
+    let out = command.output().ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        eprintln!("{}", String::from_utf8_lossy(&out.stderr).trim_end());
+        return None;
+    }
+    let line = text.lines().find(|l| l.starts_with("images/s"))?;
+    let field = |name: &str| {
+        line.split(name)
+            .nth(1)?
+            .split_whitespace()
+            .next()?
+            .parse::<f64>()
+            .ok()
+    };
+    Some((field("images/s")?, field("peak_kib")? / 1024.0))
+}
+
+fn peer_available() -> bool {
+    Command::new("python3")
+        .args(["-c", "import torch, torchvision"])
         .output()
-        .ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+        .is_ok_and(|o| o.status.success())
+}
+
+#[path = "train/device.rs"]
+mod device;
+
+/// `--device-list`: the rows of the accelerator sweep, `NAME BATCH` per line; `--device-row BACKEND NAME
+/// BATCH MODE READ_EVERY`: one of them (BACKEND `cpu`, or `cuda` in a build with the feature).
+fn device_rows(args: &[String]) -> bool {
+    if args.iter().any(|a| a == "--device-list") {
+        for (case, b) in device::sweep() {
+            println!("{} {b}", case.name);
+        }
+        return true;
+    }
+    let Some(at) = args.iter().position(|a| a == "--device-row") else {
+        return false;
+    };
+    let [backend, name, b, mode, read_every] = std::array::from_fn(|i| {
+        args.get(at + 1 + i)
+            .cloned()
+            .expect("--device-row BACKEND NAME BATCH MODE READ_EVERY")
+    });
+    let (case, _) = device::sweep()
+        .into_iter()
+        .find(|(c, n)| c.name == name && n.to_string() == b)
+        .expect("a row of --device-list");
+    let read_every = read_every.parse().expect("READ_EVERY, a number");
+    let steps = if case.shape[0] >= 128 { 3 } else { 5 };
+    let line = match backend.as_str() {
+        "cpu" => device::row::<Autodiff<Cpu>>(&case, &mode, steps, read_every, &Default::default()),
+        _ => cuda_row(&case, &mode, steps, read_every),
+    };
+    println!("{line}");
+    true
+}
+
+#[cfg(feature = "cuda")]
+fn cuda_row(case: &Case, mode: &str, steps: usize, read_every: usize) -> String {
+    study::exec::device::configure_kernel_cache();
+    let gpu = burn::backend::cuda::CudaDevice::new(0);
+    device::row::<Autodiff<burn::backend::Cuda>>(case, mode, steps, read_every, &gpu)
+}
+
+#[cfg(not(feature = "cuda"))]
+fn cuda_row(_: &Case, _: &str, _: usize, _: usize) -> String {
+    eprintln!("this build has no CUDA backend: rebuild with --features cuda");
+    std::process::exit(2);
 }
 
 fn main() {
-    let cuda = std::env::args().any(|a| a == "--cuda" || a == "--cuda-only");
-    if std::env::args().any(|a| a == "--cuda-only") {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(at) = args.iter().position(|a| a == "--row") {
+        row(&args[at + 1..]);
+        return;
+    }
+    if device_rows(&args) {
+        return;
+    }
+    if args.iter().any(|a| a == "--cuda-only") {
         cuda_checks();
         return;
     }
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let device = Default::default();
-    let peer_out = peer();
+    let flex = args.iter().any(|a| a == "--flex");
+    let peer = peer_available();
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/peer/train.py");
+    let exe = std::env::current_exe().expect("the bench's own path");
     // `cargo bench --bench train -- resnet` runs only the cases whose name contains one of the words.
-    let words: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with('-'))
-        .collect();
+    let words: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
+    println!(
+        "{threads} threads; images/s of the median step; peak resident memory of each row's process"
+    );
+    let mut table = Vec::new();
     for case in cases() {
         if !words.is_empty() && !words.iter().any(|w| case.name.contains(w.as_str())) {
             continue;
         }
-        let steps = if case.name.starts_with("cnn") { 8 } else { 3 };
-        if std::env::args().any(|a| a == "--flex") {
-            let (train, infer, _) = throughput::<Autodiff<Flex>>(&case, steps, &device);
-            println!(
-                "burn flex   {:<20} train {train:>7.1} images/s   inference {infer:>7.1} images/s ({threads} threads)",
-                case.name
-            );
-        }
-        let (train, infer, _) = throughput::<Autodiff<Cpu>>(&case, steps, &device);
-        println!(
-            "study cpu   {:<20} train {train:>7.1} images/s   inference {infer:>7.1} images/s ({threads} threads)",
-            case.name
-        );
-        if let Some(line) = peer_out.as_ref().and_then(|o| {
-            o.lines()
-                .find(|l| l.contains(case.name.split(' ').next().unwrap_or("")))
-        }) {
-            println!("{line}");
-            let peer = |what: &str| {
-                line.split(what)
-                    .nth(1)
-                    .and_then(|r| r.split_whitespace().next())
-                    .and_then(|v| v.parse::<f64>().ok())
+        for mode in MODES {
+            let ours = |backend: &str| {
+                run_row(Command::new(&exe).args(["--row", case.name, mode, backend]))
             };
-            if let (Some(t), Some(i)) = (peer("train"), peer("inference")) {
+            if flex
+                && mode != "frozen"
+                && let Some((speed, mib)) = ours("flex")
+            {
                 println!(
-                    "ratio study / pytorch   {:<20} train {:.2}x   inference {:.2}x",
-                    case.name,
-                    train / t,
-                    infer / i
+                    "burn flex  {:<15} {mode:<9} {speed:>8.1} images/s {mib:>7.0} MiB",
+                    case.name
                 );
             }
+            let study = ours("study");
+            if let Some((speed, mib)) = study {
+                println!(
+                    "study cpu  {:<15} {mode:<9} {speed:>8.1} images/s {mib:>7.0} MiB",
+                    case.name
+                );
+            }
+            let pytorch = peer
+                .then(|| {
+                    run_row(Command::new("python3").arg(&script).args([
+                        case.name,
+                        mode,
+                        &case.steps.to_string(),
+                    ]))
+                })
+                .flatten();
+            if let Some((speed, mib)) = pytorch {
+                println!(
+                    "pytorch    {:<15} {mode:<9} {speed:>8.1} images/s {mib:>7.0} MiB",
+                    case.name
+                );
+            }
+            if let (Some(s), Some(p)) = (study, pytorch) {
+                println!(
+                    "ratio      {:<15} {mode:<9} {:>8.2}x speed   {:>5.2}x memory (study / pytorch)",
+                    case.name,
+                    s.0 / p.0,
+                    s.1 / p.1
+                );
+            }
+            table.push((case.name, mode, study, pytorch));
         }
     }
-    if peer_out.is_none() {
-        println!("pytorch peer not run: install torch for python3 (see benches/README.md)");
+    if !peer {
+        println!(
+            "pytorch peer not run: install torch and torchvision for python3 (see benches/README.md)"
+        );
     }
-    if cuda {
+    println!(
+        "\n| case | step | study images/s | PyTorch images/s | ratio | study MiB | PyTorch MiB |"
+    );
+    println!("|---|---|---:|---:|---:|---:|---:|");
+    let cell = |v: Option<f64>, digits: usize| v.map_or(String::new(), |v| format!("{v:.digits$}"));
+    for (name, mode, s, p) in table {
+        let ratio = s.zip(p).map(|(s, p)| s.0 / p.0);
+        println!(
+            "| {name} | {mode} | {} | {} | {} | {} | {} |",
+            cell(s.map(|s| s.0), 1),
+            cell(p.map(|p| p.0), 1),
+            ratio.map_or(String::new(), |r| format!("{r:.2}x")),
+            cell(s.map(|s| s.1), 0),
+            cell(p.map(|p| p.1), 0),
+        );
+    }
+    if args.iter().any(|a| a == "--cuda") {
         cuda_checks();
     }
 }
@@ -325,7 +512,8 @@ fn cuda_checks() {
     let cpu = Default::default();
     for case in cases() {
         let steps = if case.name.starts_with("cnn") { 30 } else { 15 };
-        let (train, infer, losses) = throughput::<Autodiff<Cuda>>(&case, steps, &gpu);
+        let (train, losses) = measure::<Autodiff<Cuda>>(&case, "train", steps, &gpu);
+        let (infer, _) = measure::<Autodiff<Cuda>>(&case, "inference", steps, &gpu);
         println!(
             "burn cuda   {:<20} train {train:>7.1} images/s   inference {infer:>7.1} images/s",
             case.name

@@ -1,6 +1,15 @@
 """Peer of benches/train.rs: the same models, batch, optimiser and thread count in PyTorch (CPU).
-Prints lines `pytorch     <name> train <images/s> images/s   inference <images/s> images/s`."""
+
+    python3 train.py CASE MODE STEPS
+
+CASE is `cnn`, `resnet18`, `resnet50` or `densenet121` with a batch (`resnet50/8`); MODE is `train` (Adam on
+every parameter), `frozen` (the backbone frozen except batch-norm; Adam on batch-norm and the head) or
+`inference`. Prints one line `images/s <median step> peak_kib <peak resident memory of this process>`; the
+bench runs one process per row, so each peak belongs to one row."""
 import os
+import resource
+import statistics
+import sys
 import time
 
 import torch
@@ -18,32 +27,57 @@ def cnn():
     return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c_in, 2))
 
 
-def bench(name, model, shape, steps):
-    x = (torch.arange(int(torch.tensor(shape).prod())).reshape(shape) * 2654435761 % 1000).float() / 1000 - 0.5
+def network(name):
+    if name == "cnn":
+        return cnn(), 1, 128
+    model = getattr(torchvision.models, name)(num_classes=2)
+    return model, 3, 224
+
+
+def freeze_backbone(model):
+    """Everything but batch-norm and the classifier (the last linear layer) stops learning."""
+    head = [m for m in model.modules() if isinstance(m, nn.Linear)][-1]
+    for module in model.modules():
+        trainable = isinstance(module, nn.BatchNorm2d) or module is head
+        for p in module.parameters(recurse=False):
+            p.requires_grad_(trainable)
+
+
+def main():
+    case, mode, steps = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    name, _, batch = case.partition("/")
+    model, channels, side = network(name)
+    shape = (int(batch or 32), channels, side, side)
+    n = shape[0] * channels * side * side
+    # The bench's fixed pseudo-random batch: the same values in both processes.
+    x = ((torch.arange(n, dtype=torch.int64) * 2654435761) % 1000).float().reshape(shape) / 1000 - 0.5
     y = torch.arange(shape[0]) % 2
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    loss_fn = nn.CrossEntropyLoss()
+    if mode == "frozen":
+        freeze_backbone(model)
+    if mode == "inference":
+        model.eval()
 
-    def step():
-        opt.zero_grad()
-        loss = loss_fn(model(x), y)
-        loss.backward()
-        opt.step()
+        def step():
+            with torch.no_grad():
+                model(x)
+    else:
+        opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-3)
+        loss_fn = nn.CrossEntropyLoss()
 
-    step()
-    start = time.perf_counter()
+        def step():
+            opt.zero_grad()
+            loss = loss_fn(model(x), y)
+            loss.backward()
+            opt.step()
+
+    step()  # warm-up
+    times = []
     for _ in range(steps):
-        step()
-    train = steps * shape[0] / (time.perf_counter() - start)
-    model.eval()
-    with torch.no_grad():
-        model(x)
         start = time.perf_counter()
-        for _ in range(steps):
-            model(x)
-        infer = steps * shape[0] / (time.perf_counter() - start)
-    print(f"pytorch     {name:<20} train {train:7.1f} images/s   inference {infer:7.1f} images/s")
+        step()
+        times.append(time.perf_counter() - start)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(f"images/s {shape[0] / statistics.median(times):.2f} peak_kib {peak}")
 
 
-bench("cnn 1x128x128", cnn(), (32, 1, 128, 128), 8)
-bench("resnet18 3x224x224", torchvision.models.resnet18(num_classes=2), (32, 3, 224, 224), 3)
+main()

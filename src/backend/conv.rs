@@ -280,29 +280,74 @@ pub fn conv2d(
     bias: Option<FloatTensor<Cpu>>,
     options: ConvOptions<2>,
 ) -> FloatTensor<Cpu> {
-    let geometry = Geometry::of(&x, &weight, &options);
     let bias_values = bias.as_ref().map(values);
-    let (Some(g), Some(xv), Some(wv), None | Some(Some(_))) =
-        (geometry, values(&x), values(&weight), &bias_values)
-    else {
+    let (Some(g), Some(xv), Some(wv), None | Some(Some(_))) = (
+        Geometry::of(&x, &weight, &options),
+        values(&x),
+        values(&weight),
+        &bias_values,
+    ) else {
         return Flex::conv2d(x, weight, bias, options);
     };
-    let (p, o, [oh, ow]) = (g.positions(), g.out_channels, g.out);
-    let mut out = if g.winograd() {
-        winograd::conv2d(&g, &xv, &wv)
-    } else {
-        im2col_conv2d(&g, &xv, &wv)
+    let epilogue = Epilogue {
+        bias: bias_values.as_ref().and_then(|b| b.as_deref()),
+        ..Epilogue::default()
     };
-    if let Some(Some(b)) = &bias_values {
-        for (row, b) in out.chunks_exact_mut(p).zip(b.iter().cycle()) {
-            row.iter_mut().for_each(|v| *v += b);
-        }
-    }
-    tensor(out, [g.batch, o, oh, ow])
+    tensor(
+        convolve(&g, &xv, &wv, epilogue),
+        [g.batch, g.out_channels, g.out[0], g.out[1]],
+    )
 }
 
-/// Output of the convolution of `xv` with `wv` (no bias) through im2col.
-fn im2col_conv2d(g: &Geometry, xv: &[f32], wv: &[f32]) -> Vec<f32> {
+/// `conv(x, weight)` finished by `epilogue` (a per-channel affine map, then ReLU) while each output tile is
+/// in cache, where the kernels here apply (f32, no groups); `None` otherwise.
+pub fn conv2d_fused(
+    x: &FlexTensor,
+    weight: &FlexTensor,
+    epilogue: Epilogue,
+    options: &ConvOptions<2>,
+) -> Option<FlexTensor> {
+    let g = Geometry::of(x, weight, options)?;
+    let (xv, wv) = (values(x)?, values(weight)?);
+    let out = convolve(&g, &xv, &wv, epilogue);
+    Some(tensor(out, [g.batch, g.out_channels, g.out[0], g.out[1]]))
+}
+
+/// What is applied to each output value once the product has written it: `v · scale[c] + bias[c]` for
+/// output channel `c`, then ReLU.
+#[derive(Clone, Copy, Default)]
+pub struct Epilogue<'a> {
+    pub scale: Option<&'a [f32]>,
+    pub bias: Option<&'a [f32]>,
+    pub relu: bool,
+}
+
+impl Epilogue<'_> {
+    fn is_empty(&self) -> bool {
+        self.scale.is_none() && self.bias.is_none() && !self.relu
+    }
+
+    /// Finishes `values`, all of output channel `channel`.
+    fn apply(&self, channel: usize, values: &mut [f32]) {
+        let s = self.scale.map_or(1.0, |s| s[channel]);
+        let b = self.bias.map_or(0.0, |b| b[channel]);
+        let floor = if self.relu { 0.0 } else { f32::NEG_INFINITY };
+        values.iter_mut().for_each(|v| *v = (*v * s + b).max(floor));
+    }
+}
+
+/// The convolution of `xv` with `wv` through Winograd's transform or im2col, finished by `epilogue`.
+fn convolve(g: &Geometry, xv: &[f32], wv: &[f32], epilogue: Epilogue) -> Vec<f32> {
+    if g.winograd() {
+        winograd::conv2d(g, xv, wv, epilogue)
+    } else {
+        im2col_conv2d(g, xv, wv, epilogue)
+    }
+}
+
+/// Output of the convolution of `xv` with `wv` through im2col, each tile finished by `epilogue` right after
+/// its product.
+fn im2col_conv2d(g: &Geometry, xv: &[f32], wv: &[f32], epilogue: Epilogue) -> Vec<f32> {
     let (k, p, o, ow) = (g.patch_len(), g.positions(), g.out_channels, g.out[1]);
     let mut out = vec![0.0; g.batch * o * p];
     per_group(
@@ -330,6 +375,11 @@ fn im2col_conv2d(g: &Geometry, xv: &[f32], wv: &[f32]) -> Vec<f32> {
                     View::strided(o, columns, stride),
                 );
                 matmul(out, false, weight, col, threads);
+                if !epilogue.is_empty() {
+                    for (c, row) in target.chunks_mut(stride).enumerate() {
+                        epilogue.apply(c, &mut row[tile.start * ow..][..columns]);
+                    }
+                }
             }
             if count > 1 {
                 interleave(wide, dst, o, p, count, true);
@@ -412,9 +462,24 @@ fn im2col_input_grad(g: &Geometry, wv: &[f32], gv: &[f32]) -> Vec<f32> {
     dx
 }
 
-/// Partial sums of the weight gradient: a fixed number, whatever the thread count, so the sum is the same
-/// on every machine.
+/// Partial sums of the weight gradient: at most this many, a number fixed by the convolution's sizes
+/// whatever the thread count, so the sum is the same on every machine.
 const WEIGHT_GRAD_PARTS: usize = 8;
+
+/// Bytes of partial weight gradients held at once.
+const PARTIAL_BYTES: usize = 32 << 20;
+
+/// Columns (output positions or tiles over a part's images) below which a part is too thin a product: a
+/// deep layer of 7×7 positions in parts of one image multiplies through an inner dimension of 49.
+const PART_COLUMNS: usize = 1024;
+
+/// Parts of the weight gradient of `len` values over `columns` columns in all: as many as fit in
+/// [`PARTIAL_BYTES`] and keep [`PART_COLUMNS`] columns each, between 1 and [`WEIGHT_GRAD_PARTS`].
+fn weight_grad_parts(len: usize, columns: usize) -> usize {
+    (PARTIAL_BYTES / (4 * len.max(1)))
+        .min(columns / PART_COLUMNS)
+        .clamp(1, WEIGHT_GRAD_PARTS)
+}
 
 pub fn conv2d_weight_backward(
     x: FloatTensor<Cpu>,
@@ -470,7 +535,8 @@ fn sum_of_parts(
 /// Weight gradient through im2col: `grad · colᵀ` over the batch.
 fn im2col_weight_grad(g: &Geometry, xv: &[f32], gv: &[f32]) -> Vec<f32> {
     let (k, p, o) = (g.patch_len(), g.positions(), g.out_channels);
-    sum_of_parts(g.batch, WEIGHT_GRAD_PARTS, o * k, |images, threads| {
+    let parts = weight_grad_parts(o * k, g.batch * p);
+    sum_of_parts(g.batch, parts, o * k, |images, threads| {
         let mut dw = vec![0.0; o * k];
         let mut scratch = Scratch::default();
         let mut accumulate = false;

@@ -64,7 +64,6 @@ impl FloatTensorOps<Cpu> for Cpu {
     fn float_gather_nd(_data: FloatTensor<Cpu>, _indices: IntTensor<Cpu>) -> FloatTensor<Cpu>;
     fn float_select(tensor: FloatTensor<Cpu>, dim: usize, indices: IntTensor<Cpu>) -> FloatTensor<Cpu>;
     fn float_select_add(tensor: FloatTensor<Cpu>, dim: usize, indices: IntTensor<Cpu>, value: FloatTensor<Cpu>) -> FloatTensor<Cpu>;
-    fn float_slice(tensor: FloatTensor<Cpu>, slices: &[Slice]) -> FloatTensor<Cpu>;
     fn float_slice_assign(tensor: FloatTensor<Cpu>, slices: &[Slice], value: FloatTensor<Cpu>) -> FloatTensor<Cpu>;
     fn float_mask_where(tensor: FloatTensor<Cpu>, mask: BoolTensor<Cpu>, value: FloatTensor<Cpu>) -> FloatTensor<Cpu>;
     fn float_mask_fill(tensor: FloatTensor<Cpu>, mask: BoolTensor<Cpu>, value: Scalar) -> FloatTensor<Cpu>;
@@ -149,6 +148,13 @@ impl FloatTensorOps<Cpu> for Cpu {
     fn float_unfold(tensor: FloatTensor<Cpu>, dim: usize, size: usize, step: usize) -> FloatTensor<Cpu>;
     fn float_is_nan(tensor: FloatTensor<Cpu>, out_dtype: BoolDType) -> BoolTensor<Cpu>;
     fn float_is_inf(tensor: FloatTensor<Cpu>, out_dtype: BoolDType) -> BoolTensor<Cpu>;
+    }
+
+    /// A slice that is not one contiguous run (a channel range of an NCHW map, as the backward step of a
+    /// concatenation takes) is copied out block by block: flex would keep a strided view, which every
+    /// later operation reads element by element.
+    fn float_slice(tensor: FloatTensor<Cpu>, slices: &[Slice]) -> FloatTensor<Cpu> {
+        super::compact(Flex::float_slice(tensor, slices))
     }
 }
 

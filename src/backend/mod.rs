@@ -15,12 +15,12 @@ mod gemm;
 mod norm;
 mod pool;
 
-pub use norm::{ModelBackend, TrainBackend, batch_norm};
+pub use norm::{ModelBackend, TrainBackend, batch_norm, batch_norm_relu};
 
 use burn::backend::Flex;
 use burn::backend::flex::{FlexDevice, FlexQTensor, FlexTensor, Layout};
 use burn::tensor::backend::{Backend, BackendTypes, DTypeUsageSet};
-use burn::tensor::{Bytes, DType, Shape};
+use burn::tensor::{Bytes, DType, Shape, TensorMetadata};
 
 /// flex with the project's convolution and pooling kernels; see the module documentation.
 #[derive(Clone, Copy, Debug, Default)]
@@ -81,10 +81,33 @@ fn values(tensor: &FlexTensor) -> Option<std::borrow::Cow<'_, [f32]>> {
     }
     match tensor.as_slice::<f32>() {
         Some(slice) => Some(std::borrow::Cow::Borrowed(slice)),
-        None => Some(std::borrow::Cow::Owned(
-            tensor.to_contiguous().as_slice::<f32>()?.to_vec(),
-        )),
+        None => Some(std::borrow::Cow::Owned(contiguous_values(tensor))),
     }
+}
+
+/// The values of a strided f32 tensor in row-major order, copied a contiguous block at a time (flex's own
+/// copy walks the view one index at a time).
+fn contiguous_values(tensor: &FlexTensor) -> Vec<f32> {
+    let layout = tensor.layout();
+    if !layout.has_positive_strides() {
+        return tensor.to_contiguous().storage::<f32>().to_vec();
+    }
+    let storage = tensor.storage::<f32>();
+    let blocks = layout.strided_blocks();
+    let len = blocks.block_len();
+    let mut out = Vec::with_capacity(layout.num_elements());
+    for start in blocks.block_starts() {
+        out.extend_from_slice(&storage[start..start + len]);
+    }
+    out
+}
+
+/// `tensor`, copied into a buffer of its own where it is a strided f32 view.
+fn compact(view: FlexTensor) -> FlexTensor {
+    if view.dtype() != DType::F32 || view.as_slice::<f32>().is_some() {
+        return view;
+    }
+    tensor(contiguous_values(&view), view.shape())
 }
 
 /// A contiguous f32 tensor of `shape` holding `data`.

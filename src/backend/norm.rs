@@ -6,24 +6,48 @@
 //! its own backward step), and every other backend keeps burn's module, so models stay generic. Both paths compute what burn's `BatchNorm` computes,
 //! running-statistics update (biased variance, momentum) included.
 
+use super::conv::Epilogue;
 use super::{Cpu, tensor, values};
 use burn::backend::Autodiff;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::flex::FlexTensor;
-use burn::nn::BatchNorm;
+use burn::nn::conv::Conv2d;
+use burn::nn::{BatchNorm, PaddingConfig2d};
 use burn::prelude::*;
+use burn::tensor::activation::relu;
 use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::ops::ConvOptions;
 use burn::tensor::{TensorMetadata, TensorPrimitive};
+use multiversion::multiversion;
 use rayon::prelude::*;
 type Train = Autodiff<Cpu>;
 
-/// A backend the models run on: burn's `Backend` with the batch-norm it computes best.
+/// A backend the models run on: burn's `Backend` with the batch-norm (and its neighbours) it computes best.
 pub trait ModelBackend: Backend {
     /// `bn.forward(x)` for `[batch, channels, height, width]`.
     fn batch_norm(bn: &BatchNorm<Self>, x: Tensor<Self, 4>) -> Tensor<Self, 4> {
         bn.forward(x)
+    }
+
+    /// `relu(bn.forward(x))`.
+    fn batch_norm_relu(bn: &BatchNorm<Self>, x: Tensor<Self, 4>) -> Tensor<Self, 4> {
+        relu(Self::batch_norm(bn, x))
+    }
+
+    /// `bn.forward(conv.forward(x))`, then ReLU where `then_relu`.
+    fn conv_batch_norm(
+        conv: &Conv2d<Self>,
+        bn: &BatchNorm<Self>,
+        x: Tensor<Self, 4>,
+        then_relu: bool,
+    ) -> Tensor<Self, 4> {
+        let y = conv.forward(x);
+        match then_relu {
+            true => Self::batch_norm_relu(bn, y),
+            false => Self::batch_norm(bn, y),
+        }
     }
 }
 
@@ -35,13 +59,36 @@ impl<B> TrainBackend for B where B: AutodiffBackend<InnerBackend: ModelBackend> 
 
 impl ModelBackend for Cpu {
     fn batch_norm(bn: &BatchNorm<Self>, x: Tensor<Self, 4>) -> Tensor<Self, 4> {
-        infer(bn, x)
+        infer(bn, x, false)
+    }
+
+    fn batch_norm_relu(bn: &BatchNorm<Self>, x: Tensor<Self, 4>) -> Tensor<Self, 4> {
+        infer(bn, x, true)
+    }
+
+    fn conv_batch_norm(
+        conv: &Conv2d<Self>,
+        bn: &BatchNorm<Self>,
+        x: Tensor<Self, 4>,
+        then_relu: bool,
+    ) -> Tensor<Self, 4> {
+        match folded(conv, bn, &x, then_relu) {
+            Some(y) => Tensor::from_primitive(TensorPrimitive::Float(y)),
+            None => {
+                let y = conv.forward(x);
+                infer(bn, y, then_relu)
+            }
+        }
     }
 }
 
 impl ModelBackend for Train {
     fn batch_norm(bn: &BatchNorm<Self>, x: Tensor<Self, 4>) -> Tensor<Self, 4> {
-        train(bn, x)
+        train(bn, x, false)
+    }
+
+    fn batch_norm_relu(bn: &BatchNorm<Self>, x: Tensor<Self, 4>) -> Tensor<Self, 4> {
+        train(bn, x, true)
     }
 }
 
@@ -55,6 +102,11 @@ impl ModelBackend for Autodiff<burn::backend::Cuda> {}
 /// `bn.forward(x)`, fused where the backend allows.
 pub fn batch_norm<B: ModelBackend>(bn: &BatchNorm<B>, x: Tensor<B, 4>) -> Tensor<B, 4> {
     B::batch_norm(bn, x)
+}
+
+/// `relu(bn.forward(x))`, fused where the backend allows.
+pub fn batch_norm_relu<B: ModelBackend>(bn: &BatchNorm<B>, x: Tensor<B, 4>) -> Tensor<B, 4> {
+    B::batch_norm_relu(bn, x)
 }
 
 /// Per-channel sizes of a feature map.
@@ -115,28 +167,75 @@ impl Planes {
 /// E[x²] − E[x]² exact enough for f32 activations).
 fn statistics(x: &[f32], p: Planes) -> (Vec<f64>, Vec<f64>) {
     let count = p.count().max(1.0);
-    p.per_channel(|n, c| {
-        x[p.plane(n, c)].iter().fold([0.0; 2], |[s, q], &v| {
-            let v = v as f64;
-            [s + v, q + v * v]
+    p.per_channel(|n, c| sum_and_squares(&x[p.plane(n, c)]))
+        .into_iter()
+        .map(|[s, q]| {
+            let mean = s / count;
+            (mean, (q / count - mean * mean).max(0.0))
         })
-    })
-    .into_iter()
-    .map(|[s, q]| {
-        let mean = s / count;
-        (mean, (q / count - mean * mean).max(0.0))
-    })
-    .unzip()
+        .unzip()
+}
+
+/// Lanes of the f64 sums below: independent running sums, so that each addition need not wait for the one
+/// before (a single running sum is bound by the latency of an addition, several cycles per value).
+const LANES: usize = 8;
+
+/// `[Σ v, Σ v²]` in f64.
+#[multiversion(targets = "simd")]
+fn sum_and_squares(values: &[f32]) -> [f64; 2] {
+    let ([mut s, mut q], chunks) = ([[0f64; LANES]; 2], values.chunks_exact(LANES));
+    let tail = chunks.remainder();
+    for chunk in chunks {
+        for l in 0..LANES {
+            let v = chunk[l] as f64;
+            s[l] += v;
+            q[l] += v * v;
+        }
+    }
+    for (l, &v) in tail.iter().enumerate() {
+        s[l] += v as f64;
+        q[l] += v as f64 * v as f64;
+    }
+    [s.iter().sum(), q.iter().sum()]
+}
+
+/// `[Σ dy, Σ dy · x̂]` in f64, with `x̂ = (x − mean) · inv_std`.
+#[multiversion(targets = "simd")]
+fn gradient_sums(dy: &[f32], x: &[f32], mean: f32, inv_std: f32) -> [f64; 2] {
+    let ([mut a, mut b], n) = ([[0f64; LANES]; 2], dy.len().min(x.len()));
+    let (dy, x) = (&dy[..n], &x[..n]);
+    let whole = n - n % LANES;
+    for (g, v) in dy[..whole]
+        .chunks_exact(LANES)
+        .zip(x[..whole].chunks_exact(LANES))
+    {
+        for l in 0..LANES {
+            let g64 = g[l] as f64;
+            a[l] += g64;
+            b[l] += g64 * ((v[l] - mean) * inv_std) as f64;
+        }
+    }
+    for (l, (&g, &v)) in dy[whole..].iter().zip(&x[whole..]).enumerate() {
+        a[l] += g as f64;
+        b[l] += g as f64 * ((v - mean) * inv_std) as f64;
+    }
+    [a.iter().sum(), b.iter().sum()]
 }
 
 /// `(x − mean[c]) · scale[c] + shift[c]` per channel (centred first, so that a tiny variance does not
-/// cancel two large terms).
-fn normalise(x: &[f32], p: Planes, mean: &[f32], scale: &[f32], shift: &[f32]) -> Vec<f32> {
+/// cancel two large terms), then ReLU where `then_relu`.
+fn normalise(
+    x: &[f32],
+    p: Planes,
+    (mean, scale, shift): (&[f32], &[f32], &[f32]),
+    then_relu: bool,
+) -> Vec<f32> {
+    let floor = if then_relu { 0.0 } else { f32::NEG_INFINITY };
     let mut y = vec![0.0; x.len()];
     p.each_plane(&mut y, |c, dst, at| {
         let (m, s, t) = (mean[c], scale[c], shift[c]);
         for (d, &v) in dst.iter_mut().zip(&x[at..]) {
-            *d = (v - m) * s + t;
+            *d = ((v - m) * s + t).max(floor);
         }
     });
     y
@@ -150,33 +249,78 @@ fn vector<B: Backend>(tensor: Tensor<B, 1>) -> Vec<f32> {
         .unwrap_or_default()
 }
 
-/// Inference: running statistics, one pass.
-fn infer(bn: &BatchNorm<Cpu>, x: Tensor<Cpu, 4>) -> Tensor<Cpu, 4> {
-    let primitive = x.clone().into_primitive().tensor();
-    let Some(xv) = values(&primitive) else {
-        return bn.forward(x);
-    };
-    let p = Planes::of(&primitive);
+/// The running statistics and affine parameters of an inference batch-norm: `(mean, γ/σ, β)`.
+fn running_affine(bn: &BatchNorm<Cpu>) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
     let (mean, var) = (
         vector(bn.running_mean.value()),
         vector(bn.running_var.value()),
     );
-    let (gamma, beta) = (vector(bn.gamma.val()), vector(bn.beta.val()));
-    let scale: Vec<f32> = (0..p.channels)
-        .map(|c| gamma[c] / (var[c] + bn.epsilon as f32).sqrt())
+    let gamma = vector(bn.gamma.val());
+    let scale = gamma
+        .iter()
+        .zip(&var)
+        .map(|(g, v)| g / (v + bn.epsilon as f32).sqrt())
         .collect();
-    let y = tensor(normalise(&xv, p, &mean, &scale, &beta), primitive.shape());
-    Tensor::<Cpu, 4>::from_primitive(TensorPrimitive::Float(y))
+    (mean, scale, vector(bn.beta.val()))
 }
 
-/// Training: batch statistics, the running statistics updated, and a backward step.
-fn train(bn: &BatchNorm<Train>, x: Tensor<Train, 4>) -> Tensor<Train, 4> {
+/// Inference: running statistics, one pass (ReLU in the same pass where `then_relu`).
+fn infer(bn: &BatchNorm<Cpu>, x: Tensor<Cpu, 4>, then_relu: bool) -> Tensor<Cpu, 4> {
+    let primitive = x.clone().into_primitive().tensor();
+    let Some(xv) = values(&primitive) else {
+        let y = bn.forward(x);
+        return if then_relu { relu(y) } else { y };
+    };
+    let p = Planes::of(&primitive);
+    let (mean, scale, beta) = running_affine(bn);
+    let y = normalise(&xv, p, (&mean, &scale, &beta), then_relu);
+    Tensor::<Cpu, 4>::from_primitive(TensorPrimitive::Float(tensor(y, primitive.shape())))
+}
+
+/// Inference of a convolution and the batch-norm after it as one convolution: batch-norm is an affine map
+/// per output channel (`γ/σ · v + β − μ · γ/σ`, the convolution's own bias folded into the shift), applied
+/// with ReLU to each output tile as the product writes it, so that neither takes a pass of its own. `None`
+/// where the convolution's kernels do not apply (asymmetric padding, groups, other element types).
+fn folded(
+    conv: &Conv2d<Cpu>,
+    bn: &BatchNorm<Cpu>,
+    x: &Tensor<Cpu, 4>,
+    then_relu: bool,
+) -> Option<FlexTensor> {
+    let padding = match conv.padding {
+        PaddingConfig2d::Valid => [0, 0],
+        PaddingConfig2d::Explicit(top, left, bottom, right) if top == bottom && left == right => {
+            [top, left]
+        }
+        _ => return None,
+    };
+    let (mean, scale, beta) = running_affine(bn);
+    let own_bias = conv.bias.as_ref().map(|b| vector(b.val()));
+    let shift: Vec<f32> = (0..scale.len())
+        .map(|c| beta[c] + (own_bias.as_ref().map_or(0.0, |b| b[c]) - mean[c]) * scale[c])
+        .collect();
+    let epilogue = Epilogue {
+        scale: Some(&scale),
+        bias: Some(&shift),
+        relu: then_relu,
+    };
+    let options = ConvOptions::new(conv.stride, padding, conv.dilation, conv.groups);
+    let x = x.clone().into_primitive().tensor();
+    let weight = conv.weight.val().into_primitive().tensor();
+    super::conv::conv2d_fused(&x, &weight, epilogue, &options)
+}
+
+/// Training: batch statistics, the running statistics updated, and a backward step; with ReLU in the same
+/// passes where `then_relu` (the backward step masks the gradient by the output).
+fn train(bn: &BatchNorm<Train>, x: Tensor<Train, 4>, then_relu: bool) -> Tensor<Train, 4> {
     let device = x.device();
     let (gamma, beta) = (bn.gamma.val(), bn.beta.val());
     let x = x.into_primitive().tensor();
     let Some(xv) = values(&x.primitive) else {
-        let x = Tensor::<Train, 4>::from_primitive(TensorPrimitive::Float(x));
-        return bn.forward(x);
+        let y = bn.forward(Tensor::<Train, 4>::from_primitive(TensorPrimitive::Float(
+            x,
+        )));
+        return if then_relu { relu(y) } else { y };
     };
     let p = Planes::of(&x.primitive);
     let (mean, var) = statistics(&xv, p);
@@ -191,7 +335,7 @@ fn train(bn: &BatchNorm<Train>, x: Tensor<Train, 4>) -> Tensor<Train, 4> {
         .map(|c| gamma_values[c] * inv_std[c])
         .collect();
     let y = tensor(
-        normalise(&xv, p, &mean32, &scale, &beta_values),
+        normalise(&xv, p, (&mean32, &scale, &beta_values), then_relu),
         x.primitive.shape(),
     );
 
@@ -227,6 +371,7 @@ fn train(bn: &BatchNorm<Train>, x: Tensor<Train, 4>) -> Tensor<Train, 4> {
                 mean: mean32,
                 inv_std,
                 gamma: gamma_values,
+                output: then_relu.then(|| y.clone()),
             },
             y,
         ),
@@ -235,13 +380,15 @@ fn train(bn: &BatchNorm<Train>, x: Tensor<Train, 4>) -> Tensor<Train, 4> {
     Tensor::<Train, 4>::from_primitive(TensorPrimitive::Float(out))
 }
 
-/// What the backward step needs: the input and the per-channel batch mean, 1/σ and γ.
+/// What the backward step needs: the input and the per-channel batch mean, 1/σ and γ; with ReLU, the output
+/// (the tensor the next layer holds anyway), whose zeros mask the gradient.
 #[derive(Clone, Debug)]
 struct NormState {
     x: FlexTensor,
     mean: Vec<f32>,
     inv_std: Vec<f32>,
     gamma: Vec<f32>,
+    output: Option<FlexTensor>,
 }
 
 #[derive(Debug)]
@@ -252,8 +399,11 @@ impl Backward<Cpu, 3> for NormBackward {
 
     fn backward(self, ops: Ops<NormState, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
         let [x_node, gamma_node, beta_node] = ops.parents;
-        let dy = grads.consume::<Cpu>(&ops.node);
+        let mut dy = grads.consume::<Cpu>(&ops.node);
         let s = ops.state;
+        if let Some(y) = &s.output {
+            dy = through_relu(dy, y);
+        }
         let (Some(xv), Some(dyv)) = (values(&s.x), values(&dy)) else {
             unreachable!("batch-norm state and gradient are f32 tensors")
         };
@@ -261,13 +411,7 @@ impl Backward<Cpu, 3> for NormBackward {
         // Σ dy and Σ dy·x̂ per channel: the gradients of β and γ.
         let sums = p.per_channel(|n, c| {
             let r = p.plane(n, c);
-            let (m, k) = (s.mean[c], s.inv_std[c]);
-            dyv[r.clone()]
-                .iter()
-                .zip(&xv[r])
-                .fold([0.0; 2], |[a, b], (&g, &v)| {
-                    [a + g as f64, b + g as f64 * ((v - m) * k) as f64]
-                })
+            gradient_sums(&dyv[r.clone()], &xv[r], s.mean[c], s.inv_std[c])
         });
         let (sum_dy, sum_dy_xhat): (Vec<f64>, Vec<f64>) =
             sums.into_iter().map(|[a, b]| (a, b)).unzip();
@@ -295,4 +439,26 @@ impl Backward<Cpu, 3> for NormBackward {
             grads.register::<Cpu>(node.id, per_channel(&sum_dy));
         }
     }
+}
+
+/// The gradient through ReLU: `dy` where the output `y` is positive, else zero; in place where `dy` is a
+/// contiguous buffer nobody else holds.
+fn through_relu(dy: FlexTensor, y: &FlexTensor) -> FlexTensor {
+    let (Some(yv), n) = (values(y), y.shape().num_elements()) else {
+        unreachable!("batch-norm output is an f32 tensor")
+    };
+    let mut dy = if dy.is_unique() && dy.layout().contiguous_offsets() == Some((0, n)) {
+        dy
+    } else {
+        let shape = dy.shape();
+        tensor(
+            values(&dy).map(|v| v.into_owned()).unwrap_or_default(),
+            shape,
+        )
+    };
+    dy.storage_mut::<f32>()[..n]
+        .par_iter_mut()
+        .zip(yv.par_iter())
+        .for_each(|(g, &v)| *g = if v > 0.0 { *g } else { 0.0 });
+    dy
 }

@@ -68,9 +68,54 @@ fn cuda_probe(_n: usize) -> Result<(), CellError> {
     .help("build with `cargo build --release --features cuda`, or run with `--device cpu`"))
 }
 
+/// Keeps the GPU's compiled kernels and autotune results on disk, so that a second run and every worker
+/// process (`--jobs N`, Slurm array tasks) start warm instead of compiling again: under
+/// `$STUDY_KERNEL_CACHE`, else `$XDG_CACHE_HOME/study/kernels` (`~/.cache/study/kernels`). A `cubecl.toml`
+/// or `burn.toml` in the working folder or above it is used instead where there is one. Takes effect
+/// before the first GPU operation of the process.
+#[cfg(feature = "cuda")]
+pub fn configure_kernel_cache() {
+    use burn::cubecl::config::{CubeClRuntimeConfig, RuntimeConfig, cache::CacheConfig};
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let configured = std::env::current_dir().is_ok_and(|dir| {
+            dir.ancestors().any(|d| {
+                ["cubecl.toml", "CubeCL.toml", "burn.toml", "Burn.toml"]
+                    .iter()
+                    .any(|f| d.join(f).is_file())
+            })
+        });
+        let Some(dir) = std::env::var_os("STUDY_KERNEL_CACHE")
+            .map(std::path::PathBuf::from)
+            .or_else(|| {
+                std::env::var_os("XDG_CACHE_HOME")
+                    .map(std::path::PathBuf::from)
+                    .or_else(|| {
+                        std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".cache"))
+                    })
+                    .map(|c| c.join("study").join("kernels"))
+            })
+        else {
+            return;
+        };
+        if configured || std::fs::create_dir_all(&dir).is_err() {
+            return;
+        }
+        let mut config = CubeClRuntimeConfig::default();
+        config.compilation.cache = Some(CacheConfig::File(dir.clone()));
+        config.autotune.cache = CacheConfig::File(dir);
+        // `set` refuses (panics) once the runtime has read its configuration: then it stays as it is.
+        let hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|_| {}));
+        let _ = std::panic::catch_unwind(|| CubeClRuntimeConfig::set(config));
+        std::panic::set_hook(hook);
+    });
+}
+
 #[cfg(feature = "cuda")]
 fn cuda_probe(n: usize) -> Result<(), CellError> {
     use burn::prelude::*;
+    configure_kernel_cache();
     // The CUDA runtime panics when there is no driver or no such GPU; that panic is caught here, once,
     // with the default hook silenced, and turned into a diagnostic.
     let hook = std::panic::take_hook();

@@ -4,7 +4,7 @@
 use super::NetConfig;
 use super::layers::{Head, conv};
 use crate::backend::ModelBackend;
-use crate::backend::batch_norm;
+use crate::backend::batch_norm_relu;
 use burn::module::Module;
 use burn::nn::conv::Conv2d;
 use burn::nn::pool::{
@@ -13,7 +13,6 @@ use burn::nn::pool::{
 };
 use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
 use burn::prelude::*;
-use burn::tensor::activation::relu;
 
 const GROWTH: usize = 32;
 pub(super) const BLOCKS: [usize; 4] = [6, 12, 24, 16];
@@ -89,22 +88,22 @@ impl<B: ModelBackend> DenseNet<B> {
     pub fn features(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
         let mut x = self
             .pool0
-            .forward(relu(batch_norm(&self.norm0, self.conv0.forward(x))));
+            .forward(batch_norm_relu(&self.norm0, self.conv0.forward(x)));
         for (b, block) in self.blocks.iter().enumerate() {
             for layer in block {
                 let y = layer
                     .conv1
-                    .forward(relu(batch_norm(&layer.norm1, x.clone())));
-                let y = layer.conv2.forward(relu(batch_norm(&layer.norm2, y)));
+                    .forward(batch_norm_relu(&layer.norm1, x.clone()));
+                let y = layer.conv2.forward(batch_norm_relu(&layer.norm2, y));
                 x = Tensor::cat(vec![x, y], 1);
             }
             if let Some(t) = self.transitions.get(b) {
                 x = self
                     .avg
-                    .forward(t.conv.forward(relu(batch_norm(&t.norm, x))));
+                    .forward(t.conv.forward(batch_norm_relu(&t.norm, x)));
             }
         }
-        relu(batch_norm(&self.norm5, x))
+        batch_norm_relu(&self.norm5, x)
     }
 
     pub fn classify(&self, features: Tensor<B, 4>) -> Tensor<B, 2> {

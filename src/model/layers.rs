@@ -32,7 +32,12 @@ impl<B: ModelBackend> ConvBn<B> {
     }
 
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        crate::backend::batch_norm(&self.bn, self.conv.forward(x))
+        B::conv_batch_norm(&self.conv, &self.bn, x, false)
+    }
+
+    /// `relu(self.forward(x))`, as one operation where the backend fuses them.
+    pub fn forward_relu(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        B::conv_batch_norm(&self.conv, &self.bn, x, true)
     }
 }
 

@@ -149,9 +149,7 @@ impl<B: ModelBackend> Cnn<B> {
 
     fn features(&self, mut x: Tensor<B, 4>) -> Tensor<B, 4> {
         for stage in &self.stages {
-            x = self
-                .pool
-                .forward(burn::tensor::activation::relu(stage.forward(x)));
+            x = self.pool.forward(stage.forward_relu(x));
         }
         x
     }

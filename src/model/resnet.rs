@@ -46,10 +46,11 @@ impl<B: ModelBackend> ResidualBlock<B> {
             Some(d) => d.forward(x.clone()),
             None => x.clone(),
         };
-        let mut out = self.b.forward(relu(self.a.forward(x)));
-        if let Some(c) = &self.c {
-            out = c.forward(relu(out));
-        }
+        let mut out = self.a.forward_relu(x);
+        out = match &self.c {
+            Some(c) => c.forward(self.b.forward_relu(out)),
+            None => self.b.forward(out),
+        };
         relu(out + identity)
     }
 }
@@ -98,7 +99,7 @@ impl<B: ModelBackend> ResNet<B> {
     }
 
     pub fn features(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        let mut x = self.pool.forward(relu(self.stem.forward(x)));
+        let mut x = self.pool.forward(self.stem.forward_relu(x));
         for block in &self.blocks {
             x = block.forward(x);
         }

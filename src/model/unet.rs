@@ -7,7 +7,7 @@ use burn::module::Module;
 use burn::nn::conv::{Conv2d, ConvTranspose2d, ConvTranspose2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::prelude::*;
-use burn::tensor::activation::{relu, sigmoid};
+use burn::tensor::activation::sigmoid;
 
 #[derive(Module, Debug)]
 pub struct DoubleConv<B: Backend> {
@@ -24,7 +24,7 @@ impl<B: ModelBackend> DoubleConv<B> {
     }
 
     fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        relu(self.b.forward(relu(self.a.forward(x))))
+        self.b.forward_relu(self.a.forward_relu(x))
     }
 }
 

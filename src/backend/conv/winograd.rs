@@ -11,7 +11,7 @@
 //! `dM = A dY Aᵀ` per output-gradient tile, `dU[ξ] = Σ dM[ξ] · V[ξ]ᵀ` over tiles, `dg = Gᵀ dU G`. All
 //! transforms have entries 0, ±½ and ±1, so the results stay within rounding of the direct sum.
 
-use super::{Geometry, Scratch, WEIGHT_GRAD_PARTS, per_group, sum_of_parts};
+use super::{Epilogue, Geometry, Scratch, per_group, sum_of_parts, weight_grad_parts};
 use crate::backend::gemm::{View, matmul};
 use multiversion::multiversion;
 use std::ops::Range;
@@ -32,9 +32,6 @@ const MIN_TILES: usize = 256;
 
 /// Bytes of transformed input and output tiles per product (a share of a core's L2 cache).
 const CHUNK_BYTES: usize = 1 << 20;
-
-/// Bytes of weight-gradient partial sums held at once; fewer partial sums where the kernel is large.
-const PARTIAL_BYTES: usize = 32 << 20;
 
 impl Geometry {
     /// Whether the convolution is one the transform computes: a 3×3 kernel with unit stride and dilation,
@@ -385,7 +382,7 @@ fn flip_kernel(weight: &[f32], out: usize, channels: usize) -> Vec<f32> {
 }
 
 /// Output of the convolution of `x` with `weight` (no bias), `batch × out_channels × out_h × out_w`.
-pub(super) fn conv2d(g: &Geometry, x: &[f32], weight: &[f32]) -> Vec<f32> {
+pub(super) fn conv2d(g: &Geometry, x: &[f32], weight: &[f32], epilogue: Epilogue) -> Vec<f32> {
     let (c_in, c_out) = (g.channels, g.out_channels);
     let u = transform_kernel(weight, c_out, c_in);
     let [_, cols] = g.tile_grid();
@@ -425,6 +422,13 @@ pub(super) fn conv2d(g: &Geometry, x: &[f32], weight: &[f32]) -> Vec<f32> {
                 }
                 for (j, image) in dst.chunks_exact_mut(out_len).enumerate() {
                     transform_output(g, (m, stride, j * per_image), rows.clone(), image);
+                    if !epilogue.is_empty() {
+                        let [oh, ow] = g.out;
+                        let lines = 2 * rows.start..(2 * rows.end).min(oh);
+                        for (c, plane) in image.chunks_exact_mut(oh * ow).enumerate() {
+                            epilogue.apply(c, &mut plane[lines.start * ow..lines.end * ow]);
+                        }
+                    }
                 }
             }
         },
@@ -435,7 +439,7 @@ pub(super) fn conv2d(g: &Geometry, x: &[f32], weight: &[f32]) -> Vec<f32> {
 /// Input gradient from the output gradient `grad`.
 pub(super) fn input_grad(g: &Geometry, weight: &[f32], grad: &[f32]) -> Vec<f32> {
     let flipped = flip_kernel(weight, g.out_channels, g.channels);
-    conv2d(&g.transposed(), grad, &flipped)
+    conv2d(&g.transposed(), grad, &flipped, Epilogue::default())
 }
 
 /// Weight gradient from the input `x` and the output gradient `grad`, summed over a fixed number of
@@ -443,9 +447,9 @@ pub(super) fn input_grad(g: &Geometry, weight: &[f32], grad: &[f32]) -> Vec<f32>
 pub(super) fn weight_grad(g: &Geometry, x: &[f32], grad: &[f32]) -> Vec<f32> {
     let (c_in, c_out) = (g.channels, g.out_channels);
     let size = POINTS * c_in * c_out;
-    let parts = (PARTIAL_BYTES / (4 * size)).clamp(1, WEIGHT_GRAD_PARTS);
     let [rows, cols] = g.tile_grid();
     let per_image = rows * cols;
+    let parts = weight_grad_parts(size, g.batch * per_image);
     let group = g.group_of(per_image, MIN_TILES);
     let du = sum_of_parts(g.batch, parts, size, |images, threads| {
         let mut du = vec![0.0f32; size];
