@@ -280,23 +280,18 @@ pub fn conv2d(
     bias: Option<FloatTensor<Cpu>>,
     options: ConvOptions<2>,
 ) -> FloatTensor<Cpu> {
-    let bias_values = bias.as_ref().map(values);
-    let (Some(g), Some(xv), Some(wv), None | Some(Some(_))) = (
-        Geometry::of(&x, &weight, &options),
-        values(&x),
-        values(&weight),
-        &bias_values,
-    ) else {
-        return Flex::conv2d(x, weight, bias, options);
+    // A bias of another element type leaves the whole convolution to flex.
+    let fused = match bias.as_ref().map(values) {
+        Some(None) => None,
+        bias_values => {
+            let epilogue = Epilogue {
+                bias: bias_values.as_ref().and_then(|b| b.as_deref()),
+                ..Epilogue::default()
+            };
+            conv2d_fused(&x, &weight, epilogue, &options)
+        }
     };
-    let epilogue = Epilogue {
-        bias: bias_values.as_ref().and_then(|b| b.as_deref()),
-        ..Epilogue::default()
-    };
-    tensor(
-        convolve(&g, &xv, &wv, epilogue),
-        [g.batch, g.out_channels, g.out[0], g.out[1]],
-    )
+    fused.unwrap_or_else(|| Flex::conv2d(x, weight, bias, options))
 }
 
 /// `conv(x, weight)` finished by `epilogue` (a per-channel affine map, then ReLU) while each output tile is

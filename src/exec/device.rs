@@ -105,11 +105,18 @@ pub fn configure_kernel_cache() {
         config.compilation.cache = Some(CacheConfig::File(dir.clone()));
         config.autotune.cache = CacheConfig::File(dir);
         // `set` refuses (panics) once the runtime has read its configuration: then it stays as it is.
-        let hook = std::panic::take_hook();
-        std::panic::set_hook(Box::new(|_| {}));
-        let _ = std::panic::catch_unwind(|| CubeClRuntimeConfig::set(config));
-        std::panic::set_hook(hook);
+        let _ = quietly(|| CubeClRuntimeConfig::set(config));
     });
+}
+
+/// `f()`, with a panic caught and not printed (the CUDA runtime reports some failures by panicking).
+#[cfg(feature = "cuda")]
+fn quietly<T>(f: impl FnOnce() -> T + std::panic::UnwindSafe) -> std::thread::Result<T> {
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let result = std::panic::catch_unwind(f);
+    std::panic::set_hook(hook);
+    result
 }
 
 #[cfg(feature = "cuda")]
@@ -117,15 +124,12 @@ fn cuda_probe(n: usize) -> Result<(), CellError> {
     use burn::prelude::*;
     configure_kernel_cache();
     // The CUDA runtime panics when there is no driver or no such GPU; that panic is caught here, once,
-    // with the default hook silenced, and turned into a diagnostic.
-    let hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|_| {}));
-    let result = std::panic::catch_unwind(|| {
+    // and turned into a diagnostic.
+    let result = quietly(|| {
         let device = burn::backend::cuda::CudaDevice::new(n);
         let t = Tensor::<burn::backend::Cuda, 1>::ones([4], &device);
         t.sum().into_scalar().elem::<f32>()
     });
-    std::panic::set_hook(hook);
     match result {
         Ok(v) if (v - 4.0).abs() < 1e-6 => Ok(()),
         Ok(v) => Err(CellError::fault(

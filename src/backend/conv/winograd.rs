@@ -381,7 +381,8 @@ fn flip_kernel(weight: &[f32], out: usize, channels: usize) -> Vec<f32> {
     flipped
 }
 
-/// Output of the convolution of `x` with `weight` (no bias), `batch × out_channels × out_h × out_w`.
+/// Output of the convolution of `x` with `weight`, `batch × out_channels × out_h × out_w`, each block of
+/// output rows finished by `epilogue` as soon as it is transformed.
 pub(super) fn conv2d(g: &Geometry, x: &[f32], weight: &[f32], epilogue: Epilogue) -> Vec<f32> {
     let (c_in, c_out) = (g.channels, g.out_channels);
     let u = transform_kernel(weight, c_out, c_in);
