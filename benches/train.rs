@@ -13,11 +13,11 @@
 use burn::backend::{Autodiff, Flex};
 use burn::module::AutodiffModule;
 use burn::nn::loss::CrossEntropyLossConfig;
-use burn::optim::{AdamConfig, GradientsParams, Optimizer};
+use burn::optim::{GradientsParams, Optimizer};
 use burn::prelude::*;
 use std::process::Command;
 use std::time::Instant;
-use study::backend::{Cpu, TrainBackend};
+use study::backend::{Cpu, FusedAdam, TrainBackend};
 use study::model::weights::freeze;
 use study::model::{Net, NetConfig};
 use study::study::{Architecture, Freeze};
@@ -141,7 +141,7 @@ fn measure<B: TrainBackend>(
         if mode == "frozen" {
             net = freeze(net, Freeze::AllButBatchnorm);
         }
-        let mut optim = AdamConfig::new().init();
+        let mut optim = FusedAdam::default().init();
         let loss_fn = CrossEntropyLossConfig::new().init(device);
         let mut net = Some(net);
         timed(&mut || {

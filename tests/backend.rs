@@ -1,22 +1,23 @@
 //! The project's CPU backend against flex: every operation it replaces (convolution forward and both
 //! gradients, max pooling with indices and its gradient, fused batch-norm with or without ReLU in training
-//! and inference, convolution with batch-norm folded in and ReLU for inference) on
-//! random shapes and values, within 1e-4 relative error; and a short training run whose loss curve
-//! matches.
+//! and inference, convolution with batch-norm folded in, ReLU and a residual for inference) on
+//! random shapes and values, within 1e-4 relative error; Adam's fused step against burn's, bit for bit;
+//! and a short training run whose loss curve matches.
 
 use burn::backend::flex::FlexDevice;
 use burn::backend::{Autodiff, Flex};
 use burn::module::{Param, RunningState};
 use burn::nn::conv::Conv2d;
 use burn::nn::{BatchNorm, PaddingConfig2d};
-use burn::optim::{AdamConfig, GradientsParams, Optimizer};
+use burn::optim::decay::WeightDecayConfig;
+use burn::optim::{AdamConfig, AdamState, GradientsParams, Optimizer, SimpleOptimizer};
 use burn::prelude::*;
 use burn::tensor::activation::relu;
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::module::{conv2d, max_pool2d_with_indices};
 use burn::tensor::ops::ConvOptions;
 use proptest::prelude::*;
-use study::backend::{Cpu, ModelBackend, batch_norm, batch_norm_relu};
+use study::backend::{Cpu, FusedAdam, ModelBackend, TrainBackend, batch_norm, batch_norm_relu};
 use study::model::{Net, NetConfig};
 use study::study::Architecture;
 
@@ -453,19 +454,94 @@ proptest! {
     }
 
     #[test]
-    fn folded_convolution_and_batch_norm_match_flex(
-        c in prop_oneof![conv_case(), winograd_case()],
-        then_relu in any::<bool>(),
+    fn fused_adam_matches_burns_adam_bit_for_bit(
+        rows in 1usize..200,
+        cols in 1usize..300,
+        betas in (0.5f32..0.99, 0.9f32..0.9999),
+        epsilon in prop_oneof![Just(1e-8f32), Just(1e-5f32), 1e-8f32..1e-3],
+        weight_decay in prop_oneof![Just(None), (1e-5f32..1e-1).prop_map(Some)],
+        seed in any::<u64>(),
     ) {
-        let ours = conv_batch_norm::<Cpu>(&c, then_relu, true);
-        let reference = conv_batch_norm::<Flex>(&c, then_relu, false);
+        adam_steps(rows, cols, betas, epsilon, weight_decay, seed)?;
+    }
+
+    #[test]
+    fn folded_convolution_batch_norm_and_residual_match_flex(
+        c in prop_oneof![conv_case(), winograd_case()],
+        finish in prop_oneof![Just(Finish::Nothing), Just(Finish::Relu), Just(Finish::AddRelu)],
+    ) {
+        let ours = conv_batch_norm::<Cpu>(&c, finish, true);
+        let reference = conv_batch_norm::<Flex>(&c, finish, false);
         assert_close("output", &ours, &reference)?;
     }
 }
 
-/// Inference of a convolution (with or without bias), batch-norm with running statistics and optionally
-/// ReLU: the backend's fused operation, or the modules one after another.
-fn conv_batch_norm<B: ModelBackend>(c: &ConvCase, then_relu: bool, fused: bool) -> Vec<f32> {
+type Parameter = (Tensor<Cpu, 2>, Option<AdamState<Cpu, 2>>);
+
+/// Four Adam steps on a `rows × cols` parameter, fused and burn's, from the same start and gradients. The
+/// parameter starts as a transposed (strided) view; on odd steps a copy of it is held elsewhere, which the
+/// fused step must leave untouched (it writes in place only what nobody else holds).
+fn adam_steps(
+    rows: usize,
+    cols: usize,
+    (beta_1, beta_2): (f32, f32),
+    epsilon: f32,
+    weight_decay: Option<f32>,
+    seed: u64,
+) -> Result<(), TestCaseError> {
+    let fused = FusedAdam::new(beta_1, beta_2, epsilon, weight_decay);
+    let burns = AdamConfig::new()
+        .with_beta_1(beta_1)
+        .with_beta_2(beta_2)
+        .with_epsilon(epsilon)
+        .with_weight_decay(weight_decay.map(WeightDecayConfig::new))
+        .build();
+    let start = tensor::<Cpu, 2>([cols, rows], seed).transpose();
+    let (mut ours, mut reference): (Parameter, Parameter) = ((start.clone(), None), (start, None));
+    for step in 0..4u64 {
+        let grad = tensor::<Cpu, 2>([rows, cols], seed ^ (step + 1))
+            .mul_scalar(10f32.powi(step as i32 - 2));
+        let lr = 1e-3 * (step + 1) as f64;
+        let held = (step % 2 == 1).then(|| (ours.0.clone(), flat(ours.0.clone())));
+        ours = fused.step(lr, ours.0, grad.clone(), ours.1);
+        reference = SimpleOptimizer::<Cpu>::step(&burns, lr, reference.0, grad, reference.1);
+        if let Some((copy, before)) = held {
+            prop_assert_eq!(flat(copy), before, "a parameter held elsewhere changed");
+        }
+        let bits = |t: Tensor<Cpu, 2>| flat(t).iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        let (a, b) = (
+            ours.1.clone().expect("state"),
+            reference.1.clone().expect("state"),
+        );
+        prop_assert_eq!(a.momentum.time, b.momentum.time);
+        for (what, x, y) in [
+            ("parameter", ours.0.clone(), reference.0.clone()),
+            ("first moment", a.momentum.moment_1, b.momentum.moment_1),
+            ("second moment", a.momentum.moment_2, b.momentum.moment_2),
+        ] {
+            prop_assert!(
+                bits(x) == bits(y),
+                "step {}: {} differs from burn's",
+                step,
+                what
+            );
+        }
+    }
+    Ok(())
+}
+
+/// What follows batch-norm in [`conv_batch_norm`].
+#[derive(Clone, Copy, Debug)]
+enum Finish {
+    Nothing,
+    Relu,
+    /// A residual of the output's shape added, then ReLU (the end of a residual block).
+    AddRelu,
+}
+
+/// Inference of a convolution (with or without bias), batch-norm with running statistics and `finish`: the
+/// backend's fused operation, or the modules one after another.
+fn conv_batch_norm<B: ModelBackend>(c: &ConvCase, finish: Finish, fused: bool) -> Vec<f32> {
     let conv = Conv2d {
         weight: Param::from_tensor(tensor(
             [c.c_out, c.c_in, c.kernel[0], c.kernel[1]],
@@ -482,11 +558,20 @@ fn conv_batch_norm<B: ModelBackend>(c: &ConvCase, then_relu: bool, fused: bool) 
     };
     let bn = batch_norm_module::<B>(c.c_out, c.seed ^ 7);
     let x = tensor::<B, 4>([c.batch, c.c_in, c.size[0], c.size[1]], c.seed);
+    let residual = || tensor::<B, 4>(conv.forward(x.clone()).dims(), c.seed ^ 9);
     if fused {
-        return flat(B::conv_batch_norm(&conv, &bn, x, then_relu));
+        return flat(match finish {
+            Finish::Nothing => B::conv_batch_norm(&conv, &bn, x, false),
+            Finish::Relu => B::conv_batch_norm(&conv, &bn, x, true),
+            Finish::AddRelu => B::conv_batch_norm_add_relu(&conv, &bn, x.clone(), residual()),
+        });
     }
-    let y = bn.forward(conv.forward(x));
-    flat(if then_relu { relu(y) } else { y })
+    let y = bn.forward(conv.forward(x.clone()));
+    flat(match finish {
+        Finish::Nothing => y,
+        Finish::Relu => relu(y),
+        Finish::AddRelu => relu(y + residual()),
+    })
 }
 
 /// Sizes outside the random shapes above (also against the direct sum): one image (fewer images than threads, so each matrix product
@@ -558,7 +643,7 @@ fn seeded_net<B: Backend<Device = FlexDevice> + ModelBackend>(
 }
 
 /// Losses of twelve Adam steps of the small CNN from the same initial weights on one fixed batch.
-fn loss_curve<B: AutodiffBackend<Device = FlexDevice> + ModelBackend>() -> Vec<f32> {
+fn loss_curve<B: TrainBackend<Device = FlexDevice>>() -> Vec<f32> {
     let config = NetConfig {
         architecture: Architecture::Cnn {
             channels: vec![8, 16],
@@ -576,7 +661,7 @@ fn loss_curve<B: AutodiffBackend<Device = FlexDevice> + ModelBackend>() -> Vec<f
         TensorData::new(vec![0i64, 1, 0, 1, 1, 0, 1, 0], [8]),
         &device,
     );
-    let mut optim = AdamConfig::new().init();
+    let mut optim = FusedAdam::default().init();
     let loss_fn = burn::nn::loss::CrossEntropyLossConfig::new().init(&device);
     (0..12)
         .map(|_| {

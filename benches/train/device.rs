@@ -10,10 +10,10 @@
 use super::{Case, batch, cases};
 use burn::module::AutodiffModule;
 use burn::nn::loss::CrossEntropyLossConfig;
-use burn::optim::{AdamConfig, GradientsParams, Optimizer};
+use burn::optim::{GradientsParams, Optimizer};
 use burn::prelude::*;
 use std::time::Instant;
-use study::backend::TrainBackend;
+use study::backend::{FusedAdam, TrainBackend};
 use study::model::Net;
 
 /// The sweep of the GPU measurement: every network at batch 32, 64 and 128, the small CNN up to 512.
@@ -99,7 +99,7 @@ pub fn row<B: TrainBackend>(
             }
         }
     } else {
-        let mut optim = AdamConfig::new().init();
+        let mut optim = FusedAdam::default().init();
         let loss_fn = CrossEntropyLossConfig::new().init(device);
         let mut net = Some(net);
         for i in 0..=steps {

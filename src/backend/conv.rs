@@ -17,6 +17,7 @@ use burn::backend::flex::FlexTensor;
 use burn::tensor::TensorMetadata;
 use burn::tensor::ops::{ConvOptions, FloatTensor, ModuleOps};
 use rayon::prelude::*;
+use std::mem::MaybeUninit;
 use std::ops::Range;
 
 /// Sizes of one convolution.
@@ -247,31 +248,74 @@ struct Scratch {
     wide: Vec<f32>,
 }
 
-/// Runs `work(first image, images, their chunk of out, scratch, threads for its products)` for groups of
-/// `group` images, where image `i` owns `out[i·chunk..(i+1)·chunk]`.
+thread_local! {
+    /// Each thread's scratch space, kept from one convolution to the next: its buffers grow to the largest
+    /// layer once, instead of being allocated and zeroed again by every task of every convolution.
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::default();
+}
+
+/// `f` with this thread's scratch space (a fresh one where it is in use: by a convolution on this thread
+/// that waits for other tasks, one of which may be another convolution's).
+fn with_scratch<R>(f: impl FnOnce(&mut Scratch) -> R) -> R {
+    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut scratch) => f(&mut scratch),
+        Err(_) => f(&mut Scratch::default()),
+    })
+}
+
+/// Runs `work(first image, images, their chunk of the output, scratch, threads for its products)` for groups
+/// of `group` images, where image `i` owns values `i·chunk..(i+1)·chunk` of an output of `len` values, and
+/// returns that output. Each chunk is zeroed by the task that then fills it, right before (so in parallel,
+/// and in cache), instead of all at once by the allocator on one thread.
 fn per_group(
-    out: &mut [f32],
+    len: usize,
     chunk: usize,
     group: usize,
     work: impl Fn(usize, usize, &mut [f32], &mut Scratch, usize) + Sync,
-) {
-    if chunk == 0 {
-        return;
+) -> Vec<f32> {
+    if chunk == 0 || len == 0 {
+        return vec![0.0; len];
     }
+    let mut out = Vec::with_capacity(len);
+    let spare = &mut out.spare_capacity_mut()[..len];
     let threads = rayon::current_num_threads().max(1);
-    let groups = (out.len() / chunk).div_ceil(group);
+    let groups = (len / chunk).div_ceil(group);
     if groups >= threads {
-        out.par_chunks_mut(group * chunk)
+        spare
+            .par_chunks_mut(group * chunk)
             .enumerate()
-            .for_each_init(Scratch::default, |scratch, (i, o)| {
-                work(i * group, o.len() / chunk, o, scratch, 1)
+            .for_each(|(i, o)| {
+                with_scratch(|scratch| work(i * group, o.len() / chunk, zeroed(o), scratch, 1))
             });
     } else {
-        let mut scratch = Scratch::default();
-        for (i, o) in out.chunks_mut(group * chunk).enumerate() {
-            work(i * group, o.len() / chunk, o, &mut scratch, threads);
-        }
+        with_scratch(|scratch| {
+            for (i, o) in spare.chunks_mut(group * chunk).enumerate() {
+                let o = zeroed_in_parallel(o);
+                work(i * group, o.len() / chunk, o, scratch, threads);
+            }
+        });
     }
+    // SAFETY: the chunks above cover all `len` values, and each was zeroed before its work ran.
+    unsafe { out.set_len(len) };
+    out
+}
+
+/// `values` written with zeros, as initialised values.
+fn zeroed(values: &mut [MaybeUninit<f32>]) -> &mut [f32] {
+    values.iter_mut().for_each(|v| {
+        v.write(0.0);
+    });
+    // SAFETY: every value was written just above, and `MaybeUninit<f32>` has `f32`'s layout.
+    unsafe { &mut *(values as *mut [MaybeUninit<f32>] as *mut [f32]) }
+}
+
+/// [`zeroed`] on all threads, in blocks.
+fn zeroed_in_parallel(values: &mut [MaybeUninit<f32>]) -> &mut [f32] {
+    values.par_chunks_mut(1 << 16).for_each(|block| {
+        zeroed(block);
+    });
+    // SAFETY: the blocks above cover `values`, and `zeroed` wrote every value of each.
+    unsafe { &mut *(values as *mut [MaybeUninit<f32>] as *mut [f32]) }
 }
 
 pub fn conv2d(
@@ -294,8 +338,8 @@ pub fn conv2d(
     fused.unwrap_or_else(|| Flex::conv2d(x, weight, bias, options))
 }
 
-/// `conv(x, weight)` finished by `epilogue` (a per-channel affine map, then ReLU) while each output tile is
-/// in cache, where the kernels here apply (f32, no groups); `None` otherwise.
+/// `conv(x, weight)` finished by `epilogue` (a per-channel affine map, a residual, then ReLU) while each
+/// output tile is in cache, where the kernels here apply (f32, no groups); `None` otherwise.
 pub fn conv2d_fused(
     x: &FlexTensor,
     weight: &FlexTensor,
@@ -303,31 +347,44 @@ pub fn conv2d_fused(
     options: &ConvOptions<2>,
 ) -> Option<FlexTensor> {
     let g = Geometry::of(x, weight, options)?;
+    let len = g.batch * g.out_channels * g.positions();
+    if epilogue.residual.is_some_and(|r| r.len() != len) {
+        return None;
+    }
     let (xv, wv) = (values(x)?, values(weight)?);
     let out = convolve(&g, &xv, &wv, epilogue);
     Some(tensor(out, [g.batch, g.out_channels, g.out[0], g.out[1]]))
 }
 
 /// What is applied to each output value once the product has written it: `v · scale[c] + bias[c]` for
-/// output channel `c`, then ReLU.
+/// output channel `c`, plus the value at the same place of `residual` (a tensor of the output's shape),
+/// then ReLU.
 #[derive(Clone, Copy, Default)]
 pub struct Epilogue<'a> {
     pub scale: Option<&'a [f32]>,
     pub bias: Option<&'a [f32]>,
+    pub residual: Option<&'a [f32]>,
     pub relu: bool,
 }
 
 impl Epilogue<'_> {
     fn is_empty(&self) -> bool {
-        self.scale.is_none() && self.bias.is_none() && !self.relu
+        self.scale.is_none() && self.bias.is_none() && self.residual.is_none() && !self.relu
     }
 
-    /// Finishes `values`, all of output channel `channel`.
-    fn apply(&self, channel: usize, values: &mut [f32]) {
+    /// Finishes `values`, all of output channel `channel`, which start at offset `at` of the output.
+    fn apply(&self, channel: usize, values: &mut [f32], at: usize) {
         let s = self.scale.map_or(1.0, |s| s[channel]);
         let b = self.bias.map_or(0.0, |b| b[channel]);
         let floor = if self.relu { 0.0 } else { f32::NEG_INFINITY };
-        values.iter_mut().for_each(|v| *v = (*v * s + b).max(floor));
+        let len = values.len();
+        match self.residual {
+            Some(r) => values
+                .iter_mut()
+                .zip(&r[at..at + len])
+                .for_each(|(v, r)| *v = (*v * s + b + r).max(floor)),
+            None => values.iter_mut().for_each(|v| *v = (*v * s + b).max(floor)),
+        }
     }
 }
 
@@ -344,9 +401,8 @@ fn convolve(g: &Geometry, xv: &[f32], wv: &[f32], epilogue: Epilogue) -> Vec<f32
 /// its product.
 fn im2col_conv2d(g: &Geometry, xv: &[f32], wv: &[f32], epilogue: Epilogue) -> Vec<f32> {
     let (k, p, o, ow) = (g.patch_len(), g.positions(), g.out_channels, g.out[1]);
-    let mut out = vec![0.0; g.batch * o * p];
     per_group(
-        &mut out,
+        g.batch * o * p,
         o * p,
         g.group(),
         |first, count, dst, scratch, threads| {
@@ -370,18 +426,23 @@ fn im2col_conv2d(g: &Geometry, xv: &[f32], wv: &[f32], epilogue: Epilogue) -> Ve
                     View::strided(o, columns, stride),
                 );
                 matmul(out, false, weight, col, threads);
-                if !epilogue.is_empty() {
+                if count == 1 && !epilogue.is_empty() {
                     for (c, row) in target.chunks_mut(stride).enumerate() {
-                        epilogue.apply(c, &mut row[tile.start * ow..][..columns]);
+                        let at = (first * o + c) * p + tile.start * ow;
+                        epilogue.apply(c, &mut row[tile.start * ow..][..columns], at);
                     }
                 }
             }
             if count > 1 {
                 interleave(wide, dst, o, p, count, true);
+                if !epilogue.is_empty() {
+                    for (plane, values) in dst.chunks_exact_mut(p).enumerate() {
+                        epilogue.apply(plane % o, values, first * o * p + plane * p);
+                    }
+                }
             }
         },
-    );
-    out
+    )
 }
 
 /// The output gradient of `count` images from `first` as one `out_channels × (count·positions)` matrix.
@@ -427,9 +488,8 @@ pub fn conv2d_x_backward(
 fn im2col_input_grad(g: &Geometry, wv: &[f32], gv: &[f32]) -> Vec<f32> {
     let (k, p, o, ow) = (g.patch_len(), g.positions(), g.out_channels, g.out[1]);
     let weight_t = (wv, View::dense(o, k).t());
-    let mut dx = vec![0.0; g.batch * g.image_len()];
     per_group(
-        &mut dx,
+        g.batch * g.image_len(),
         g.image_len(),
         g.group(),
         |first, count, dst, scratch, threads| {
@@ -453,8 +513,7 @@ fn im2col_input_grad(g: &Geometry, wv: &[f32], gv: &[f32]) -> Vec<f32> {
                 }
             }
         },
-    );
-    dx
+    )
 }
 
 /// Partial sums of the weight gradient: at most this many, a number fixed by the convolution's sizes
@@ -533,23 +592,24 @@ fn im2col_weight_grad(g: &Geometry, xv: &[f32], gv: &[f32]) -> Vec<f32> {
     let parts = weight_grad_parts(o * k, g.batch * p);
     sum_of_parts(g.batch, parts, o * k, |images, threads| {
         let mut dw = vec![0.0; o * k];
-        let mut scratch = Scratch::default();
-        let mut accumulate = false;
-        for first in images.clone().step_by(g.group()) {
-            let count = g.group().min(images.end - first);
-            let grad = wide_grad(g, gv, first, count, &mut scratch.wide);
-            for tile in g.tiles(count) {
-                let columns = count * tile.len() * g.out[1];
-                let grad = (
-                    &grad[tile.start * g.out[1]..],
-                    View::strided(o, columns, count * p),
-                );
-                let col = g.col(xv, (first, count), tile, &mut scratch.col);
-                let col = (col, View::dense(k, columns).t());
-                matmul((&mut dw, View::dense(o, k)), accumulate, grad, col, threads);
-                accumulate = true;
+        with_scratch(|scratch| {
+            let mut accumulate = false;
+            for first in images.clone().step_by(g.group()) {
+                let count = g.group().min(images.end - first);
+                let grad = wide_grad(g, gv, first, count, &mut scratch.wide);
+                for tile in g.tiles(count) {
+                    let columns = count * tile.len() * g.out[1];
+                    let grad = (
+                        &grad[tile.start * g.out[1]..],
+                        View::strided(o, columns, count * p),
+                    );
+                    let col = g.col(xv, (first, count), tile, &mut scratch.col);
+                    let col = (col, View::dense(k, columns).t());
+                    matmul((&mut dw, View::dense(o, k)), accumulate, grad, col, threads);
+                    accumulate = true;
+                }
             }
-        }
+        });
         dw
     })
 }

@@ -4,18 +4,22 @@
 //! [`Cpu`] has flex's tensor types and hands every operation to flex (`delegate`), except 2-D convolution
 //! (forward and both backward passes as im2col + the `gemm` crate's matrix product, or Winograd's
 //! F(2×2, 3×3) transform for 3×3 unit-stride convolutions between wide layers: `conv`) and 2-D max
-//! pooling (forward with indices and backward: `pool`). Batch-norm is fused through [`ModelBackend`], the
-//! extension of burn's `Backend` the models are generic over; other backends keep burn's module. The first operation asks the C
-//! allocator to keep freed memory (`keep_freed_memory`). Each replaced operation is checked against flex on
+//! pooling (forward with indices and backward: `pool`). Batch-norm with its neighbours (`norm`) and Adam's
+//! step (`adam`) are fused through [`ModelBackend`] (`model`), the extension of burn's `Backend` the models
+//! and their training are generic over; other backends keep burn's modules and optimiser. The first
+//! operation asks the C allocator to keep freed memory (`keep_freed_memory`). Each replaced operation is checked against flex on
 //! random shapes and values in `tests/backend.rs`; `benches/README.md` has the numbers.
 
+mod adam;
 mod conv;
 mod delegate;
 mod gemm;
+mod model;
 mod norm;
 mod pool;
 
-pub use norm::{ModelBackend, TrainBackend, batch_norm, batch_norm_relu};
+pub use adam::FusedAdam;
+pub use model::{ModelBackend, TrainBackend, batch_norm, batch_norm_relu};
 
 use burn::backend::Flex;
 use burn::backend::flex::{FlexDevice, FlexQTensor, FlexTensor, Layout};
@@ -108,6 +112,47 @@ fn compact(view: FlexTensor) -> FlexTensor {
         return view;
     }
     tensor(contiguous_values(&view), view.shape())
+}
+
+/// `tensor` as a contiguous f32 buffer from offset 0 that it holds alone, so that it can be written in
+/// place: itself where it already is one, otherwise a copy.
+fn owned(tensor: FlexTensor) -> FlexTensor {
+    let n = tensor.shape().num_elements();
+    if tensor.is_unique() && tensor.layout().contiguous_offsets() == Some((0, n)) {
+        return tensor;
+    }
+    let shape = tensor.shape();
+    let copy = values(&tensor).map(|v| v.into_owned()).unwrap_or_default();
+    self::tensor(copy, shape)
+}
+
+/// `planes · area` values computed plane by plane in parallel and written straight into a new buffer, with
+/// no pass of zeros first: `plane(i)` yields the `area` values of plane `i`.
+fn by_planes<I: Iterator<Item = f32>>(
+    planes: usize,
+    area: usize,
+    plane: impl Fn(usize) -> I + Sync,
+) -> Vec<f32> {
+    use rayon::prelude::*;
+    let n = planes * area;
+    let mut out = Vec::with_capacity(n);
+    if area > 0 {
+        out.spare_capacity_mut()[..n]
+            .par_chunks_mut(area)
+            .enumerate()
+            .for_each(|(i, dst)| {
+                let mut written = 0;
+                for (d, v) in dst.iter_mut().zip(plane(i)) {
+                    d.write(v);
+                    written += 1;
+                }
+                assert_eq!(written, area, "plane {i} is short");
+            });
+    }
+    // SAFETY: each of the `n / area` planes wrote all its `area` values (asserted above; a short plane
+    // panics before this line).
+    unsafe { out.set_len(n) };
+    out
 }
 
 /// A contiguous f32 tensor of `shape` holding `data`.

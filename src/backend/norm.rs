@@ -1,13 +1,13 @@
 //! Batch normalisation of NCHW feature maps as one fused operation: two passes forward, two backward,
 //! where burn's module composes it from about twenty whole-tensor operations.
 //!
-//! Models call it through [`ModelBackend::batch_norm`], an extension of burn's `Backend`: [`Cpu`] takes
-//! the fused path for inference (running statistics), `Autodiff<Cpu>` for training (batch statistics, with
-//! its own backward step), and every other backend keeps burn's module, so models stay generic. Both paths compute what burn's `BatchNorm` computes,
-//! running-statistics update (biased variance, momentum) included.
+//! Models call it through [`super::ModelBackend::batch_norm`]: [`Cpu`] takes the fused path for inference
+//! (running statistics), `Autodiff<Cpu>` for training (batch statistics, with its own backward step), and
+//! every other backend keeps burn's module, so models stay generic. Both paths compute what burn's
+//! `BatchNorm` computes, running-statistics update (biased variance, momentum) included.
 
 use super::conv::Epilogue;
-use super::{Cpu, tensor, values};
+use super::{Cpu, by_planes, owned, tensor, values};
 use burn::backend::Autodiff;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::grads::Gradients;
@@ -17,97 +17,11 @@ use burn::nn::conv::Conv2d;
 use burn::nn::{BatchNorm, PaddingConfig2d};
 use burn::prelude::*;
 use burn::tensor::activation::relu;
-use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{TensorMetadata, TensorPrimitive};
 use multiversion::multiversion;
 use rayon::prelude::*;
 type Train = Autodiff<Cpu>;
-
-/// A backend the models run on: burn's `Backend` with the batch-norm (and its neighbours) it computes best.
-pub trait ModelBackend: Backend {
-    /// `bn.forward(x)` for `[batch, channels, height, width]`.
-    fn batch_norm(bn: &BatchNorm<Self>, x: Tensor<Self, 4>) -> Tensor<Self, 4> {
-        bn.forward(x)
-    }
-
-    /// `relu(bn.forward(x))`.
-    fn batch_norm_relu(bn: &BatchNorm<Self>, x: Tensor<Self, 4>) -> Tensor<Self, 4> {
-        relu(Self::batch_norm(bn, x))
-    }
-
-    /// `bn.forward(conv.forward(x))`, then ReLU where `then_relu`.
-    fn conv_batch_norm(
-        conv: &Conv2d<Self>,
-        bn: &BatchNorm<Self>,
-        x: Tensor<Self, 4>,
-        then_relu: bool,
-    ) -> Tensor<Self, 4> {
-        let y = conv.forward(x);
-        match then_relu {
-            true => Self::batch_norm_relu(bn, y),
-            false => Self::batch_norm(bn, y),
-        }
-    }
-}
-
-/// A backend the models train on: autodiff over a backend the models also run on (validation and
-/// prediction use the inner one).
-pub trait TrainBackend: AutodiffBackend<InnerBackend: ModelBackend> + ModelBackend {}
-
-impl<B> TrainBackend for B where B: AutodiffBackend<InnerBackend: ModelBackend> + ModelBackend {}
-
-impl ModelBackend for Cpu {
-    fn batch_norm(bn: &BatchNorm<Self>, x: Tensor<Self, 4>) -> Tensor<Self, 4> {
-        infer(bn, x, false)
-    }
-
-    fn batch_norm_relu(bn: &BatchNorm<Self>, x: Tensor<Self, 4>) -> Tensor<Self, 4> {
-        infer(bn, x, true)
-    }
-
-    fn conv_batch_norm(
-        conv: &Conv2d<Self>,
-        bn: &BatchNorm<Self>,
-        x: Tensor<Self, 4>,
-        then_relu: bool,
-    ) -> Tensor<Self, 4> {
-        match folded(conv, bn, &x, then_relu) {
-            Some(y) => Tensor::from_primitive(TensorPrimitive::Float(y)),
-            None => {
-                let y = conv.forward(x);
-                infer(bn, y, then_relu)
-            }
-        }
-    }
-}
-
-impl ModelBackend for Train {
-    fn batch_norm(bn: &BatchNorm<Self>, x: Tensor<Self, 4>) -> Tensor<Self, 4> {
-        train(bn, x, false)
-    }
-
-    fn batch_norm_relu(bn: &BatchNorm<Self>, x: Tensor<Self, 4>) -> Tensor<Self, 4> {
-        train(bn, x, true)
-    }
-}
-
-impl ModelBackend for burn::backend::Flex {}
-impl ModelBackend for Autodiff<burn::backend::Flex> {}
-#[cfg(feature = "cuda")]
-impl ModelBackend for burn::backend::Cuda {}
-#[cfg(feature = "cuda")]
-impl ModelBackend for Autodiff<burn::backend::Cuda> {}
-
-/// `bn.forward(x)`, fused where the backend allows.
-pub fn batch_norm<B: ModelBackend>(bn: &BatchNorm<B>, x: Tensor<B, 4>) -> Tensor<B, 4> {
-    B::batch_norm(bn, x)
-}
-
-/// `relu(bn.forward(x))`, fused where the backend allows.
-pub fn batch_norm_relu<B: ModelBackend>(bn: &BatchNorm<B>, x: Tensor<B, 4>) -> Tensor<B, 4> {
-    B::batch_norm_relu(bn, x)
-}
 
 /// Per-channel sizes of a feature map.
 #[derive(Clone, Copy, Debug)]
@@ -180,8 +94,14 @@ fn statistics(x: &[f32], p: Planes) -> (Vec<f64>, Vec<f64>) {
 /// before (a single running sum is bound by the latency of an addition, several cycles per value).
 const LANES: usize = 8;
 
-/// `[Σ v, Σ v²]` in f64.
-#[multiversion(targets = "simd")]
+/// `[Σ v, Σ v²]` in f64 (with AVX-512 where the processor has it: multiversion's "simd" preset leaves it
+/// out, and here it halves the instructions per value).
+#[multiversion(targets(
+    "x86_64+avx512f+avx512bw+avx512cd+avx512dq+avx512vl",
+    "x86_64+avx2+fma",
+    "x86_64+sse4.1",
+    "aarch64+neon"
+))]
 fn sum_and_squares(values: &[f32]) -> [f64; 2] {
     let ([mut s, mut q], chunks) = ([[0f64; LANES]; 2], values.chunks_exact(LANES));
     let tail = chunks.remainder();
@@ -199,8 +119,13 @@ fn sum_and_squares(values: &[f32]) -> [f64; 2] {
     [s.iter().sum(), q.iter().sum()]
 }
 
-/// `[Σ dy, Σ dy · x̂]` in f64, with `x̂ = (x − mean) · inv_std`.
-#[multiversion(targets = "simd")]
+/// `[Σ dy, Σ dy · x̂]` in f64, with `x̂ = (x − mean) · inv_std` (AVX-512 as above).
+#[multiversion(targets(
+    "x86_64+avx512f+avx512bw+avx512cd+avx512dq+avx512vl",
+    "x86_64+avx2+fma",
+    "x86_64+sse4.1",
+    "aarch64+neon"
+))]
 fn gradient_sums(dy: &[f32], x: &[f32], mean: f32, inv_std: f32) -> [f64; 2] {
     let ([mut a, mut b], n) = ([[0f64; LANES]; 2], dy.len().min(x.len()));
     let (dy, x) = (&dy[..n], &x[..n]);
@@ -231,14 +156,13 @@ fn normalise(
     then_relu: bool,
 ) -> Vec<f32> {
     let floor = if then_relu { 0.0 } else { f32::NEG_INFINITY };
-    let mut y = vec![0.0; x.len()];
-    p.each_plane(&mut y, |c, dst, at| {
+    by_planes(p.batch * p.channels, p.area, |plane| {
+        let c = plane % p.channels;
         let (m, s, t) = (mean[c], scale[c], shift[c]);
-        for (d, &v) in dst.iter_mut().zip(&x[at..]) {
-            *d = ((v - m) * s + t).max(floor);
-        }
-    });
-    y
+        x[plane * p.area..][..p.area]
+            .iter()
+            .map(move |&v| ((v - m) * s + t).max(floor))
+    })
 }
 
 fn vector<B: Backend>(tensor: Tensor<B, 1>) -> Vec<f32> {
@@ -265,7 +189,7 @@ fn running_affine(bn: &BatchNorm<Cpu>) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
 }
 
 /// Inference: running statistics, one pass (ReLU in the same pass where `then_relu`).
-fn infer(bn: &BatchNorm<Cpu>, x: Tensor<Cpu, 4>, then_relu: bool) -> Tensor<Cpu, 4> {
+pub(super) fn infer(bn: &BatchNorm<Cpu>, x: Tensor<Cpu, 4>, then_relu: bool) -> Tensor<Cpu, 4> {
     let primitive = x.clone().into_primitive().tensor();
     let Some(xv) = values(&primitive) else {
         let y = bn.forward(x);
@@ -277,14 +201,49 @@ fn infer(bn: &BatchNorm<Cpu>, x: Tensor<Cpu, 4>, then_relu: bool) -> Tensor<Cpu,
     Tensor::<Cpu, 4>::from_primitive(TensorPrimitive::Float(tensor(y, primitive.shape())))
 }
 
+/// `bn.forward(conv.forward(x))` for inference, then ReLU where `then_relu`: one convolution where
+/// [`folded`] applies.
+pub(super) fn conv_batch_norm(
+    conv: &Conv2d<Cpu>,
+    bn: &BatchNorm<Cpu>,
+    x: Tensor<Cpu, 4>,
+    then_relu: bool,
+) -> Tensor<Cpu, 4> {
+    match folded(conv, bn, &x, None, then_relu) {
+        Some(y) => Tensor::from_primitive(TensorPrimitive::Float(y)),
+        None => {
+            let y = conv.forward(x);
+            infer(bn, y, then_relu)
+        }
+    }
+}
+
+/// `relu(bn.forward(conv.forward(x)) + residual)` for inference, the end of a residual block: one
+/// convolution where [`folded`] applies.
+pub(super) fn conv_batch_norm_add_relu(
+    conv: &Conv2d<Cpu>,
+    bn: &BatchNorm<Cpu>,
+    x: Tensor<Cpu, 4>,
+    residual: Tensor<Cpu, 4>,
+) -> Tensor<Cpu, 4> {
+    let r = residual.clone().into_primitive().tensor();
+    let fused = values(&r).and_then(|rv| folded(conv, bn, &x, Some(&rv), true));
+    match fused {
+        Some(y) if y.shape() == r.shape() => Tensor::from_primitive(TensorPrimitive::Float(y)),
+        _ => relu(conv_batch_norm(conv, bn, x, false) + residual),
+    }
+}
+
 /// Inference of a convolution and the batch-norm after it as one convolution: batch-norm is an affine map
 /// per output channel (`γ/σ · v + β − μ · γ/σ`, the convolution's own bias folded into the shift), applied
-/// with ReLU to each output tile as the product writes it, so that neither takes a pass of its own. `None`
-/// where the convolution's kernels do not apply (asymmetric padding, groups, other element types).
+/// with the residual and ReLU to each output tile as the product writes it, so that none takes a pass of
+/// its own. `None` where the convolution's kernels do not apply (asymmetric padding, groups, other element
+/// types) or the residual does not have the output's number of values.
 fn folded(
     conv: &Conv2d<Cpu>,
     bn: &BatchNorm<Cpu>,
     x: &Tensor<Cpu, 4>,
+    residual: Option<&[f32]>,
     then_relu: bool,
 ) -> Option<FlexTensor> {
     let padding = match conv.padding {
@@ -302,6 +261,7 @@ fn folded(
     let epilogue = Epilogue {
         scale: Some(&scale),
         bias: Some(&shift),
+        residual,
         relu: then_relu,
     };
     let options = ConvOptions::new(conv.stride, padding, conv.dilation, conv.groups);
@@ -312,7 +272,11 @@ fn folded(
 
 /// Training: batch statistics, the running statistics updated, and a backward step; with ReLU in the same
 /// passes where `then_relu` (the backward step masks the gradient by the output).
-fn train(bn: &BatchNorm<Train>, x: Tensor<Train, 4>, then_relu: bool) -> Tensor<Train, 4> {
+pub(super) fn train(
+    bn: &BatchNorm<Train>,
+    x: Tensor<Train, 4>,
+    then_relu: bool,
+) -> Tensor<Train, 4> {
     let device = x.device();
     let (gamma, beta) = (bn.gamma.val(), bn.beta.val());
     let x = x.into_primitive().tensor();
@@ -404,31 +368,34 @@ impl Backward<Cpu, 3> for NormBackward {
         if let Some(y) = &s.output {
             dy = through_relu(dy, y);
         }
-        let (Some(xv), Some(dyv)) = (values(&s.x), values(&dy)) else {
-            unreachable!("batch-norm state and gradient are f32 tensors")
+        let Some(xv) = values(&s.x) else {
+            unreachable!("batch-norm state is an f32 tensor")
         };
         let p = Planes::of(&s.x);
         // Σ dy and Σ dy·x̂ per channel: the gradients of β and γ.
-        let sums = p.per_channel(|n, c| {
-            let r = p.plane(n, c);
-            gradient_sums(&dyv[r.clone()], &xv[r], s.mean[c], s.inv_std[c])
-        });
+        let sums = {
+            let dyv = values(&dy).expect("an f32 gradient");
+            p.per_channel(|n, c| {
+                let r = p.plane(n, c);
+                gradient_sums(&dyv[r.clone()], &xv[r], s.mean[c], s.inv_std[c])
+            })
+        };
         let (sum_dy, sum_dy_xhat): (Vec<f64>, Vec<f64>) =
             sums.into_iter().map(|[a, b]| (a, b)).unzip();
         if let Some(node) = x_node {
-            // dx = γ/σ · (dy − mean(dy) − x̂ · mean(dy·x̂))
+            // dx = γ/σ · (dy − mean(dy) − x̂ · mean(dy·x̂)), written over dy.
             let count = p.count().max(1.0);
-            let mut dx = vec![0.0; xv.len()];
-            p.each_plane(&mut dx, |c, dst, at| {
+            let mut dx = owned(dy);
+            p.each_plane(&mut dx.storage_mut::<f32>()[..xv.len()], |c, dst, at| {
                 let (m, k) = (s.mean[c], s.inv_std[c]);
                 let (mean_dy, mean_dy_xhat) =
                     ((sum_dy[c] / count) as f32, (sum_dy_xhat[c] / count) as f32);
                 let g = s.gamma[c] * k;
-                for ((d, &v), &gy) in dst.iter_mut().zip(&xv[at..]).zip(&dyv[at..]) {
-                    *d = g * (gy - mean_dy - (v - m) * k * mean_dy_xhat);
+                for (d, &v) in dst.iter_mut().zip(&xv[at..]) {
+                    *d = g * (*d - mean_dy - (v - m) * k * mean_dy_xhat);
                 }
             });
-            grads.register::<Cpu>(node.id, tensor(dx, s.x.shape()));
+            grads.register::<Cpu>(node.id, dx);
         }
         let per_channel =
             |sums: &[f64]| tensor(sums.iter().map(|&v| v as f32).collect(), [sums.len()]);
@@ -447,15 +414,7 @@ fn through_relu(dy: FlexTensor, y: &FlexTensor) -> FlexTensor {
     let (Some(yv), n) = (values(y), y.shape().num_elements()) else {
         unreachable!("batch-norm output is an f32 tensor")
     };
-    let mut dy = if dy.is_unique() && dy.layout().contiguous_offsets() == Some((0, n)) {
-        dy
-    } else {
-        let shape = dy.shape();
-        tensor(
-            values(&dy).map(|v| v.into_owned()).unwrap_or_default(),
-            shape,
-        )
-    };
+    let mut dy = owned(dy);
     dy.storage_mut::<f32>()[..n]
         .par_iter_mut()
         .zip(yv.par_iter())

@@ -39,6 +39,11 @@ impl<B: ModelBackend> ConvBn<B> {
     pub fn forward_relu(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
         B::conv_batch_norm(&self.conv, &self.bn, x, true)
     }
+
+    /// `relu(self.forward(x) + residual)`, as one operation where the backend fuses them.
+    pub fn forward_add_relu(&self, x: Tensor<B, 4>, residual: Tensor<B, 4>) -> Tensor<B, 4> {
+        B::conv_batch_norm_add_relu(&self.conv, &self.bn, x, residual)
+    }
 }
 
 pub fn conv<B: Backend>(

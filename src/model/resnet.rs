@@ -8,7 +8,6 @@ use burn::module::Module;
 use burn::nn::PaddingConfig2d;
 use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig, MaxPool2d, MaxPool2dConfig};
 use burn::prelude::*;
-use burn::tensor::activation::relu;
 
 #[derive(Module, Debug)]
 pub struct ResidualBlock<B: Backend> {
@@ -46,12 +45,11 @@ impl<B: ModelBackend> ResidualBlock<B> {
             Some(d) => d.forward(x.clone()),
             None => x.clone(),
         };
-        let mut out = self.a.forward_relu(x);
-        out = match &self.c {
-            Some(c) => c.forward(self.b.forward_relu(out)),
-            None => self.b.forward(out),
-        };
-        relu(out + identity)
+        let out = self.a.forward_relu(x);
+        match &self.c {
+            Some(c) => c.forward_add_relu(self.b.forward_relu(out), identity),
+            None => self.b.forward_add_relu(out, identity),
+        }
     }
 }
 

@@ -6,7 +6,7 @@ pub(crate) mod checkpoint;
 pub mod schedule;
 pub mod segment;
 
-use crate::backend::{ModelBackend, TrainBackend};
+use crate::backend::{FusedAdam, ModelBackend, TrainBackend};
 use crate::eval::metrics::{Scores, auc};
 use crate::model::{Net, NetConfig};
 use crate::study::{
@@ -16,9 +16,7 @@ use batch::Batcher;
 use burn::module::AutodiffModule;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::momentum::MomentumConfig;
-use burn::optim::{
-    AdamConfig, AdamWConfig, GradientsParams, Optimizer, SgdConfig, decay::WeightDecayConfig,
-};
+use burn::optim::{AdamWConfig, GradientsParams, Optimizer, SgdConfig, decay::WeightDecayConfig};
 use burn::prelude::*;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
@@ -123,12 +121,9 @@ pub fn train<AB: TrainBackend>(
             weight_decay,
             ..
         } => {
-            let mut config = AdamConfig::new()
-                .with_beta_1(*beta1 as f32)
-                .with_beta_2(*beta2 as f32)
-                .with_epsilon(1e-8);
-            config = config.with_weight_decay(decay(*weight_decay));
-            fit::<AB, _>(run, config.init(), device)
+            // burn's Adam in one pass per parameter; same arithmetic and record.
+            let adam = FusedAdam::new(*beta1 as f32, *beta2 as f32, 1e-8, weight(*weight_decay));
+            fit::<AB, _>(run, adam.init(), device)
         }
         OptimizerSpec::Adamw {
             beta1,
@@ -148,7 +143,12 @@ pub fn train<AB: TrainBackend>(
 
 /// Coupled (L2) weight decay, when asked for.
 fn decay(weight_decay: f64) -> Option<WeightDecayConfig> {
-    (weight_decay > 0.0).then(|| WeightDecayConfig::new(weight_decay as f32))
+    weight(weight_decay).map(WeightDecayConfig::new)
+}
+
+/// The penalty of coupled weight decay, when asked for.
+fn weight(weight_decay: f64) -> Option<f32> {
+    (weight_decay > 0.0).then_some(weight_decay as f32)
 }
 
 pub use crate::model::hold_backend_rng;

@@ -1,10 +1,10 @@
 //! Training the U-Net lung segmenter (Adam, Dice + BCE) and predicting masks with it.
 
 use super::TrainError;
-use crate::backend::{ModelBackend, TrainBackend};
+use crate::backend::{FusedAdam, ModelBackend, TrainBackend};
 use crate::model::unet::{UNet, dice_bce, dice_iou};
 use burn::module::AutodiffModule;
-use burn::optim::{AdamConfig, GradientsParams, Optimizer};
+use burn::optim::{GradientsParams, Optimizer};
 use burn::prelude::*;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
@@ -53,7 +53,7 @@ pub fn fit<AB: TrainBackend>(
     let (holdout, train) = order.split_at(held);
     AB::seed(device, config.seed);
     let mut net: UNet<AB> = UNet::new(1, config.depth, config.base, device);
-    let mut optim = AdamConfig::new().init();
+    let mut optim = FusedAdam::default().init();
     let mut losses = Vec::new();
     for epoch in 1..=config.epochs {
         let epoch_seed = config.seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);

@@ -11,7 +11,9 @@
 //! `dM = A dY Aᵀ` per output-gradient tile, `dU[ξ] = Σ dM[ξ] · V[ξ]ᵀ` over tiles, `dg = Gᵀ dU G`. All
 //! transforms have entries 0, ±½ and ±1, so the results stay within rounding of the direct sum.
 
-use super::{Epilogue, Geometry, Scratch, per_group, sum_of_parts, weight_grad_parts};
+use super::{
+    Epilogue, Geometry, Scratch, per_group, sum_of_parts, weight_grad_parts, with_scratch,
+};
 use crate::backend::gemm::{View, matmul};
 use multiversion::multiversion;
 use std::ops::Range;
@@ -388,10 +390,9 @@ pub(super) fn conv2d(g: &Geometry, x: &[f32], weight: &[f32], epilogue: Epilogue
     let u = transform_kernel(weight, c_out, c_in);
     let [_, cols] = g.tile_grid();
     let out_len = c_out * g.positions();
-    let mut out = vec![0.0; g.batch * out_len];
     let group = g.group_of(g.tile_grid().iter().product(), MIN_TILES);
     per_group(
-        &mut out,
+        g.batch * out_len,
         out_len,
         group,
         |first, count, dst, scratch, threads| {
@@ -427,14 +428,14 @@ pub(super) fn conv2d(g: &Geometry, x: &[f32], weight: &[f32], epilogue: Epilogue
                         let [oh, ow] = g.out;
                         let lines = 2 * rows.start..(2 * rows.end).min(oh);
                         for (c, plane) in image.chunks_exact_mut(oh * ow).enumerate() {
-                            epilogue.apply(c, &mut plane[lines.start * ow..lines.end * ow]);
+                            let at = ((first + j) * c_out + c) * oh * ow + lines.start * ow;
+                            epilogue.apply(c, &mut plane[lines.start * ow..lines.end * ow], at);
                         }
                     }
                 }
             }
         },
-    );
-    out
+    )
 }
 
 /// Input gradient from the output gradient `grad`.
@@ -454,36 +455,37 @@ pub(super) fn weight_grad(g: &Geometry, x: &[f32], grad: &[f32]) -> Vec<f32> {
     let group = g.group_of(per_image, MIN_TILES);
     let du = sum_of_parts(g.batch, parts, size, |images, threads| {
         let mut du = vec![0.0f32; size];
-        let (mut v, mut dm) = (Vec::new(), Vec::new());
-        let mut accumulate = false;
-        for first in images.clone().step_by(group) {
-            let count = group.min(images.end - first);
-            let columns = count * per_image;
-            let stride = padded(columns);
-            v.resize(POINTS * c_in * stride, 0.0);
-            dm.resize(POINTS * c_out * columns, 0.0);
-            for j in 0..count {
-                let n = first + j;
-                let image = &x[n * g.image_len()..][..g.image_len()];
-                transform_input(g, image, 0..rows, (&mut v, stride, j * per_image));
-                let out_len = c_out * g.positions();
-                let image_grad = &grad[n * out_len..][..out_len];
-                transform_grad(g, image_grad, 0..rows, (&mut dm, columns, j * per_image));
+        with_scratch(|Scratch { col: v, wide: dm }| {
+            let mut accumulate = false;
+            for first in images.clone().step_by(group) {
+                let count = group.min(images.end - first);
+                let columns = count * per_image;
+                let stride = padded(columns);
+                v.resize(POINTS * c_in * stride, 0.0);
+                dm.resize(POINTS * c_out * columns, 0.0);
+                for j in 0..count {
+                    let n = first + j;
+                    let image = &x[n * g.image_len()..][..g.image_len()];
+                    transform_input(g, image, 0..rows, (v, stride, j * per_image));
+                    let out_len = c_out * g.positions();
+                    let image_grad = &grad[n * out_len..][..out_len];
+                    transform_grad(g, image_grad, 0..rows, (dm, columns, j * per_image));
+                }
+                for xi in 0..POINTS {
+                    matmul(
+                        (&mut du[xi * c_out * c_in..], View::dense(c_out, c_in)),
+                        accumulate,
+                        (&dm[xi * c_out * columns..], View::dense(c_out, columns)),
+                        (
+                            &v[xi * c_in * stride..],
+                            View::strided(c_in, columns, stride).t(),
+                        ),
+                        threads,
+                    );
+                }
+                accumulate = true;
             }
-            for xi in 0..POINTS {
-                matmul(
-                    (&mut du[xi * c_out * c_in..], View::dense(c_out, c_in)),
-                    accumulate,
-                    (&dm[xi * c_out * columns..], View::dense(c_out, columns)),
-                    (
-                        &v[xi * c_in * stride..],
-                        View::strided(c_in, columns, stride).t(),
-                    ),
-                    threads,
-                );
-            }
-            accumulate = true;
-        }
+        });
         du
     });
     untransform_kernel(&du, c_out, c_in)
