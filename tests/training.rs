@@ -212,9 +212,18 @@ fn weights(net: &study::model::Net<Flex>) -> Vec<f32> {
 
 #[test]
 fn a_stopped_training_resumes_from_its_checkpoint_to_the_same_weights() {
+    for optimizer in ["sgd(lr: 0.05, momentum: 0.9)", "adam(lr: 3e-3)"] {
+        resumes_to_the_same_weights(optimizer);
+    }
+}
+
+/// Four epochs in one go, and two then two more from the checkpoint, with `optimizer`.
+fn resumes_to_the_same_weights(optimizer: &str) {
     let dir = tempfile::tempdir().expect("temp dir");
     let s = checked(
-        "study \"t\" { seed 5 }\ndataset d = synthetic {\n  size 32\n  signal 1\n  source a { images 40, covid 50% }\n}\ncrop full = full\npreprocess p { resize 32, augment { flip 50%, rotate 5 } }\nmodel m = cnn(channels: [4, 8])\ntrain quick { optimizer sgd(lr: 0.05, momentum: 0.9), schedule cosine, epochs 4, batch 8, select on validation auc }\nsplit s = random { data d, fractions { train 80%, validation 20% } }\nexperiment e { model m, crop full, split s, preprocess p, train quick, evaluate [validation] }\n",
+        &format!(
+            "study \"t\" {{ seed 5 }}\ndataset d = synthetic {{\n  size 32\n  signal 1\n  source a {{ images 40, covid 50% }}\n}}\ncrop full = full\npreprocess p {{ resize 32, augment {{ flip 50%, rotate 5 }} }}\nmodel m = cnn(channels: [4, 8])\ntrain quick {{ optimizer {optimizer}, schedule cosine, epochs 4, batch 8, select on validation auc }}\nsplit s = random {{ data d, fractions {{ train 80%, validation 20% }} }}\nexperiment e {{ model m, crop full, split s, preprocess p, train quick, evaluate [validation] }}\n"
+        ),
         dir.path(),
     );
     let classes = ["normal", "covid"];
@@ -261,7 +270,7 @@ fn a_stopped_training_resumes_from_its_checkpoint_to_the_same_weights() {
     assert_eq!(
         weights(&resumed.nets[0]),
         weights(&whole.nets[0]),
-        "bit-identical weights"
+        "bit-identical weights with {optimizer}"
     );
 }
 
