@@ -7,8 +7,9 @@
 //! pooling (forward with indices and backward: `pool`). Batch-norm with its neighbours (`norm`) and Adam's
 //! step (`adam`) are fused through [`ModelBackend`] (`model`), the extension of burn's `Backend` the models
 //! and their training are generic over; other backends keep burn's modules and optimiser. The first
-//! operation asks the C allocator to keep freed memory (`keep_freed_memory`). Each replaced operation is checked against flex on
-//! random shapes and values in `tests/backend.rs`; `benches/README.md` has the numbers.
+//! operation asks the C allocator to keep freed memory (`keep_freed_memory`). Each replaced operation is
+//! checked against flex on random shapes and values in `tests/backend.rs`; `benches/README.md` has the
+//! numbers.
 
 mod adam;
 mod conv;
@@ -114,16 +115,15 @@ fn compact(view: FlexTensor) -> FlexTensor {
     tensor(contiguous_values(&view), view.shape())
 }
 
-/// `tensor` as a contiguous f32 buffer from offset 0 that it holds alone, so that it can be written in
-/// place: itself where it already is one, otherwise a copy.
+/// An f32 `tensor` as a contiguous buffer from offset 0 that it holds alone, so that it can be written in
+/// place: itself where it already is one, otherwise a copy. Callers check the element type first.
 fn owned(tensor: FlexTensor) -> FlexTensor {
     let n = tensor.shape().num_elements();
     if tensor.is_unique() && tensor.layout().contiguous_offsets() == Some((0, n)) {
         return tensor;
     }
-    let shape = tensor.shape();
-    let copy = values(&tensor).map(|v| v.into_owned()).unwrap_or_default();
-    self::tensor(copy, shape)
+    let copy = values(&tensor).expect("an f32 tensor").into_owned();
+    self::tensor(copy, tensor.shape())
 }
 
 /// `planes · area` values computed plane by plane in parallel and written straight into a new buffer, with

@@ -1,7 +1,8 @@
 //! [`ModelBackend`], the extension of burn's `Backend` the models and their training are generic over: the
 //! operations a backend may compute better than burn composes them (batch-norm with its neighbours: the
-//! convolution before it, ReLU and a residual after it; Adam's step). Each has burn's composition as its default, so every backend runs the models; [`Cpu`] and
-//! `Autodiff<Cpu>` override them with the fused kernels of `norm` and `adam`.
+//! convolution before it, ReLU and a residual after it; Adam's step). Each has burn's composition as its
+//! default, so every backend runs the models; [`Cpu`] and `Autodiff<Cpu>` override them with the fused
+//! kernels of `norm` and `adam`.
 
 use super::Cpu;
 use super::adam::{self, FusedAdam};
