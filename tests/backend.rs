@@ -784,3 +784,55 @@ fn deep_networks_match_flex() {
         }
     }
 }
+
+/// A NaN stays NaN through the fused layers, as through burn's modules and burn's default ReLU (and
+/// PyTorch's): batch-norm with and without ReLU, on running and on batch statistics, and the convolution
+/// with batch-norm folded in. A diverged network must not come out looking healthy: a maximum with 0 or
+/// −∞ would turn NaN into 0 or −∞ (flex's own ReLU does the former).
+#[test]
+fn nan_stays_nan_through_the_fused_layers() {
+    let device = Default::default();
+    let shape = [2, 4, 5, 5];
+    let mut v = values(shape.iter().product(), 11);
+    v[7] = f32::NAN;
+    let x = Tensor::<Cpu, 4>::from_data(TensorData::new(v, shape), &device);
+    let nans = |t: Vec<f32>| -> Vec<usize> { (0..t.len()).filter(|&i| t[i].is_nan()).collect() };
+
+    let bn = batch_norm_module::<Cpu>(shape[1], 12);
+    // Batch statistics: the NaN spreads over its channel (values 0..25 and 100..125).
+    let bn_train = batch_norm_module::<Autodiff<Cpu>>(shape[1], 12);
+    let xt = Tensor::<Autodiff<Cpu>, 4>::from_inner(x.clone());
+    let spread = nans(flat(bn_train.forward(xt.clone())));
+    assert_eq!(spread, (0..25).chain(100..125).collect::<Vec<_>>());
+    for relu_after in [false, true] {
+        let (ours, trained) = match relu_after {
+            true => (
+                batch_norm_relu(&bn, x.clone()),
+                batch_norm_relu(&bn_train, xt.clone()),
+            ),
+            false => (
+                batch_norm(&bn, x.clone()),
+                batch_norm(&bn_train, xt.clone()),
+            ),
+        };
+        assert_eq!(nans(flat(ours)), vec![7], "inference, ReLU {relu_after}");
+        assert_eq!(nans(flat(trained)), spread, "training, ReLU {relu_after}");
+    }
+
+    let conv = burn::nn::conv::Conv2dConfig::new([shape[1], 3], [3, 3])
+        .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+        .init::<Cpu>(&device);
+    let bn = batch_norm_module::<Cpu>(3, 13);
+    let composed = nans(flat(bn.forward(conv.forward(x.clone()))));
+    // The 3×3 outputs around the NaN (value 7: row 1, column 2 of image 0) in each of 3 channels.
+    assert_eq!(composed.len(), 27);
+    for relu_after in [false, true] {
+        let ours = nans(flat(Cpu::conv_batch_norm(
+            &conv,
+            &bn,
+            x.clone(),
+            relu_after,
+        )));
+        assert_eq!(ours, composed, "convolution, ReLU {relu_after}");
+    }
+}

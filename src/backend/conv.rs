@@ -11,11 +11,12 @@
 mod winograd;
 
 use super::gemm::{View, matmul};
-use super::{Cpu, tensor, values};
+use super::{Cpu, relu_of, tensor, values};
 use burn::backend::Flex;
 use burn::backend::flex::FlexTensor;
 use burn::tensor::TensorMetadata;
 use burn::tensor::ops::{ConvOptions, FloatTensor, ModuleOps};
+use multiversion::multiversion;
 use rayon::prelude::*;
 use std::mem::MaybeUninit;
 use std::ops::Range;
@@ -376,15 +377,26 @@ impl Epilogue<'_> {
     fn apply(&self, channel: usize, values: &mut [f32], at: usize) {
         let s = self.scale.map_or(1.0, |s| s[channel]);
         let b = self.bias.map_or(0.0, |b| b[channel]);
-        let floor = if self.relu { 0.0 } else { f32::NEG_INFINITY };
-        let len = values.len();
-        match self.residual {
-            Some(r) => values
-                .iter_mut()
-                .zip(&r[at..at + len])
-                .for_each(|(v, r)| *v = (*v * s + b + r).max(floor)),
-            None => values.iter_mut().for_each(|v| *v = (*v * s + b).max(floor)),
-        }
+        let residual = self.residual.map(|r| &r[at..at + values.len()]);
+        finish(values, (s, b), residual, self.relu);
+    }
+}
+
+/// `v · s + b (+ r)`, then ReLU where `relu`, for each value `v` (and residual value `r`).
+#[multiversion(targets(
+    "x86_64+avx512f+avx512bw+avx512cd+avx512dq+avx512vl",
+    "x86_64+avx2+fma",
+    "x86_64+sse4.1",
+    "aarch64+neon"
+))]
+fn finish(values: &mut [f32], (s, b): (f32, f32), residual: Option<&[f32]>, relu: bool) {
+    let relu = |v: f32| if relu { relu_of(v) } else { v };
+    match residual {
+        Some(r) => values
+            .iter_mut()
+            .zip(r)
+            .for_each(|(v, r)| *v = relu(*v * s + b + r)),
+        None => values.iter_mut().for_each(|v| *v = relu(*v * s + b)),
     }
 }
 

@@ -26,6 +26,7 @@ use burn::backend::Flex;
 use burn::backend::flex::{FlexDevice, FlexQTensor, FlexTensor, Layout};
 use burn::tensor::backend::{Backend, BackendTypes, DTypeUsageSet};
 use burn::tensor::{Bytes, DType, Shape, TensorMetadata};
+use std::mem::MaybeUninit;
 
 /// flex with the project's convolution and pooling kernels; see the module documentation.
 #[derive(Clone, Copy, Debug, Default)]
@@ -127,11 +128,12 @@ fn owned(tensor: FlexTensor) -> FlexTensor {
 }
 
 /// `planes · area` values computed plane by plane in parallel and written straight into a new buffer, with
-/// no pass of zeros first: `plane(i)` yields the `area` values of plane `i`.
-fn by_planes<I: Iterator<Item = f32>>(
+/// no pass of zeros first: `fill(i, dst)` writes the `area` values of plane `i` into `dst` and returns how
+/// many it wrote from the start.
+fn by_planes(
     planes: usize,
     area: usize,
-    plane: impl Fn(usize) -> I + Sync,
+    fill: impl Fn(usize, &mut [MaybeUninit<f32>]) -> usize + Sync,
 ) -> Vec<f32> {
     use rayon::prelude::*;
     let n = planes * area;
@@ -140,19 +142,19 @@ fn by_planes<I: Iterator<Item = f32>>(
         out.spare_capacity_mut()[..n]
             .par_chunks_mut(area)
             .enumerate()
-            .for_each(|(i, dst)| {
-                let mut written = 0;
-                for (d, v) in dst.iter_mut().zip(plane(i)) {
-                    d.write(v);
-                    written += 1;
-                }
-                assert_eq!(written, area, "plane {i} is short");
-            });
+            .for_each(|(i, dst)| assert_eq!(fill(i, dst), area, "plane {i} is short"));
     }
     // SAFETY: each of the `n / area` planes wrote all its `area` values (asserted above; a short plane
     // panics before this line).
     unsafe { out.set_len(n) };
     out
+}
+
+/// ReLU as burn computes it: zero where `v ≤ 0`, `v` otherwise, so that NaN stays NaN (`f32::max` would
+/// turn it into 0 and hide a diverged network).
+#[inline(always)]
+fn relu_of(v: f32) -> f32 {
+    if v <= 0.0 { 0.0 } else { v }
 }
 
 /// A contiguous f32 tensor of `shape` holding `data`.

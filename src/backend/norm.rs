@@ -7,7 +7,7 @@
 //! `BatchNorm` computes, running-statistics update (biased variance, momentum) included.
 
 use super::conv::Epilogue;
-use super::{Cpu, by_planes, owned, tensor, values};
+use super::{Cpu, by_planes, owned, relu_of, tensor, values};
 use burn::backend::Autodiff;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::grads::Gradients;
@@ -21,7 +21,11 @@ use burn::tensor::ops::ConvOptions;
 use burn::tensor::{TensorMetadata, TensorPrimitive};
 use multiversion::multiversion;
 use rayon::prelude::*;
+use std::mem::MaybeUninit;
+use sums::{gradient_sums, sum_and_squares};
 type Train = Autodiff<Cpu>;
+
+mod sums;
 
 /// Per-channel sizes of a feature map.
 #[derive(Clone, Copy, Debug)]
@@ -90,63 +94,6 @@ fn statistics(x: &[f32], p: Planes) -> (Vec<f64>, Vec<f64>) {
         .unzip()
 }
 
-/// Lanes of the f64 sums below: independent running sums, so that each addition need not wait for the one
-/// before (a single running sum is bound by the latency of an addition, several cycles per value).
-const LANES: usize = 8;
-
-/// `[Σ v, Σ v²]` in f64 (with AVX-512 where the processor has it: multiversion's "simd" preset leaves it
-/// out, and here it halves the instructions per value).
-#[multiversion(targets(
-    "x86_64+avx512f+avx512bw+avx512cd+avx512dq+avx512vl",
-    "x86_64+avx2+fma",
-    "x86_64+sse4.1",
-    "aarch64+neon"
-))]
-fn sum_and_squares(values: &[f32]) -> [f64; 2] {
-    let ([mut s, mut q], chunks) = ([[0f64; LANES]; 2], values.chunks_exact(LANES));
-    let tail = chunks.remainder();
-    for chunk in chunks {
-        for l in 0..LANES {
-            let v = chunk[l] as f64;
-            s[l] += v;
-            q[l] += v * v;
-        }
-    }
-    for (l, &v) in tail.iter().enumerate() {
-        s[l] += v as f64;
-        q[l] += v as f64 * v as f64;
-    }
-    [s.iter().sum(), q.iter().sum()]
-}
-
-/// `[Σ dy, Σ dy · x̂]` in f64, with `x̂ = (x − mean) · inv_std` (AVX-512 as above).
-#[multiversion(targets(
-    "x86_64+avx512f+avx512bw+avx512cd+avx512dq+avx512vl",
-    "x86_64+avx2+fma",
-    "x86_64+sse4.1",
-    "aarch64+neon"
-))]
-fn gradient_sums(dy: &[f32], x: &[f32], mean: f32, inv_std: f32) -> [f64; 2] {
-    let ([mut a, mut b], n) = ([[0f64; LANES]; 2], dy.len().min(x.len()));
-    let (dy, x) = (&dy[..n], &x[..n]);
-    let whole = n - n % LANES;
-    for (g, v) in dy[..whole]
-        .chunks_exact(LANES)
-        .zip(x[..whole].chunks_exact(LANES))
-    {
-        for l in 0..LANES {
-            let g64 = g[l] as f64;
-            a[l] += g64;
-            b[l] += g64 * ((v[l] - mean) * inv_std) as f64;
-        }
-    }
-    for (l, (&g, &v)) in dy[whole..].iter().zip(&x[whole..]).enumerate() {
-        a[l] += g as f64;
-        b[l] += g as f64 * ((v - mean) * inv_std) as f64;
-    }
-    [a.iter().sum(), b.iter().sum()]
-}
-
 /// `(x − mean[c]) · scale[c] + shift[c]` per channel (centred first, so that a tiny variance does not
 /// cancel two large terms), then ReLU where `then_relu`.
 fn normalise(
@@ -155,14 +102,52 @@ fn normalise(
     (mean, scale, shift): (&[f32], &[f32], &[f32]),
     then_relu: bool,
 ) -> Vec<f32> {
-    let floor = if then_relu { 0.0 } else { f32::NEG_INFINITY };
-    by_planes(p.batch * p.channels, p.area, |plane| {
+    by_planes(p.batch * p.channels, p.area, |plane, dst| {
         let c = plane % p.channels;
-        let (m, s, t) = (mean[c], scale[c], shift[c]);
-        x[plane * p.area..][..p.area]
-            .iter()
-            .map(move |&v| ((v - m) * s + t).max(floor))
+        let src = &x[plane * p.area..][..p.area];
+        affine_plane(src, dst, (mean[c], scale[c], shift[c]), then_relu)
     })
+}
+
+/// `(v − m) · s + t` for each value `v` of `src`, into `dst`, then ReLU where `then_relu`; the number of
+/// values written.
+#[multiversion(targets(
+    "x86_64+avx512f+avx512bw+avx512cd+avx512dq+avx512vl",
+    "x86_64+avx2+fma",
+    "x86_64+sse4.1",
+    "aarch64+neon"
+))]
+fn affine_plane(
+    src: &[f32],
+    dst: &mut [MaybeUninit<f32>],
+    (m, s, t): (f32, f32, f32),
+    then_relu: bool,
+) -> usize {
+    let pairs = dst.iter_mut().zip(src);
+    match then_relu {
+        true => pairs.for_each(|(d, &v)| _ = d.write(relu_of((v - m) * s + t))),
+        false => pairs.for_each(|(d, &v)| _ = d.write((v - m) * s + t)),
+    }
+    dst.len().min(src.len())
+}
+
+/// Batch-norm's input gradient over one plane, written over the output gradient `dy`:
+/// `g · (dy − mean_dy − (x − m) · k · mean_dy_xhat)`.
+#[multiversion(targets(
+    "x86_64+avx512f+avx512bw+avx512cd+avx512dq+avx512vl",
+    "x86_64+avx2+fma",
+    "x86_64+sse4.1",
+    "aarch64+neon"
+))]
+fn input_gradient_plane(
+    dy: &mut [f32],
+    x: &[f32],
+    (m, k, g): (f32, f32, f32),
+    (mean_dy, mean_dy_xhat): (f32, f32),
+) {
+    for (d, &v) in dy.iter_mut().zip(x) {
+        *d = g * (*d - mean_dy - (v - m) * k * mean_dy_xhat);
+    }
 }
 
 fn vector<B: Backend>(tensor: Tensor<B, 1>) -> Vec<f32> {
@@ -388,12 +373,8 @@ impl Backward<Cpu, 3> for NormBackward {
             let mut dx = owned(dy);
             p.each_plane(&mut dx.storage_mut::<f32>()[..xv.len()], |c, dst, at| {
                 let (m, k) = (s.mean[c], s.inv_std[c]);
-                let (mean_dy, mean_dy_xhat) =
-                    ((sum_dy[c] / count) as f32, (sum_dy_xhat[c] / count) as f32);
-                let g = s.gamma[c] * k;
-                for (d, &v) in dst.iter_mut().zip(&xv[at..]) {
-                    *d = g * (*d - mean_dy - (v - m) * k * mean_dy_xhat);
-                }
+                let means = ((sum_dy[c] / count) as f32, (sum_dy_xhat[c] / count) as f32);
+                input_gradient_plane(dst, &xv[at..], (m, k, s.gamma[c] * k), means);
             });
             grads.register::<Cpu>(node.id, dx);
         }

@@ -91,10 +91,9 @@ impl<B: ModelBackend> DenseNet<B> {
             .forward(batch_norm_relu(&self.norm0, self.conv0.forward(x)));
         for (b, block) in self.blocks.iter().enumerate() {
             for layer in block {
-                let y = layer
-                    .conv1
-                    .forward(batch_norm_relu(&layer.norm1, x.clone()));
-                let y = layer.conv2.forward(batch_norm_relu(&layer.norm2, y));
+                let y = batch_norm_relu(&layer.norm1, x.clone());
+                let y = B::conv_batch_norm(&layer.conv1, &layer.norm2, y, true);
+                let y = layer.conv2.forward(y);
                 x = Tensor::cat(vec![x, y], 1);
             }
             if let Some(t) = self.transitions.get(b) {
