@@ -14,7 +14,7 @@ use burn::optim::{AdamConfig, AdamState, GradientsParams, Optimizer, SimpleOptim
 use burn::prelude::*;
 use burn::tensor::activation::relu;
 use burn::tensor::backend::AutodiffBackend;
-use burn::tensor::module::{conv2d, max_pool2d_with_indices};
+use burn::tensor::module::{avg_pool2d, conv2d, max_pool2d_with_indices};
 use burn::tensor::ops::ConvOptions;
 use proptest::prelude::*;
 use study::backend::{Cpu, FusedAdam, ModelBackend, TrainBackend, batch_norm, batch_norm_relu};
@@ -295,6 +295,26 @@ fn pool_run<B: AutodiffBackend>(c: &PoolCase) -> [Vec<f32>; 3] {
     ]
 }
 
+/// Output and input gradient of `Σ avgpool(x) · r`, as bits (the averages must equal flex's exactly).
+fn average_pool_run<B: AutodiffBackend>(c: &PoolCase, count_include_pad: bool) -> [Vec<u32>; 2] {
+    let x = tensor::<B, 4>([c.batch, c.channels, c.size[0], c.size[1]], c.seed).require_grad();
+    let y = avg_pool2d(
+        x.clone(),
+        c.kernel,
+        c.stride,
+        c.padding,
+        count_include_pad,
+        false,
+    );
+    let r = tensor::<B, 4>(y.dims(), c.seed ^ 3);
+    let grads = (y.clone() * r).sum().backward();
+    let bits = |v: Vec<f32>| v.into_iter().map(f32::to_bits).collect();
+    [
+        bits(flat(y)),
+        bits(x.grad(&grads).map(flat).unwrap_or_default()),
+    ]
+}
+
 fn batch_norm_module<B: Backend>(channels: usize, seed: u64) -> BatchNorm<B> {
     BatchNorm {
         gamma: Param::from_tensor(tensor::<B, 1>([channels], seed).add_scalar(1.5)),
@@ -419,6 +439,14 @@ proptest! {
         prop_assert_eq!(&ours[0], &reference[0], "output");
         prop_assert_eq!(&ours[1], &reference[1], "indices");
         assert_close("input gradient", &ours[2], &reference[2])?;
+    }
+
+    #[test]
+    fn average_pooling_matches_flex_bit_for_bit(c in pool_case(), count_include_pad in any::<bool>()) {
+        let ours = average_pool_run::<Autodiff<Cpu>>(&c, count_include_pad);
+        let reference = average_pool_run::<Autodiff<Flex>>(&c, count_include_pad);
+        prop_assert_eq!(&ours[0], &reference[0], "output");
+        prop_assert_eq!(&ours[1], &reference[1], "input gradient");
     }
 
     #[test]

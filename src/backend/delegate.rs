@@ -344,8 +344,6 @@ impl ModuleOps<Cpu> for Cpu {
     fn unfold4d(x: FloatTensor<Cpu>, kernel_size: [usize; 2], options: UnfoldOptions) -> FloatTensor<Cpu>;
     fn avg_pool1d(x: FloatTensor<Cpu>, kernel_size: usize, stride: usize, padding: usize, count_include_pad: bool, ceil_mode: bool) -> FloatTensor<Cpu>;
     fn avg_pool1d_backward(x: FloatTensor<Cpu>, grad: FloatTensor<Cpu>, kernel_size: usize, stride: usize, padding: usize, count_include_pad: bool, ceil_mode: bool) -> FloatTensor<Cpu>;
-    fn avg_pool2d(x: FloatTensor<Cpu>, kernel_size: [usize; 2], stride: [usize; 2], padding: [usize; 2], count_include_pad: bool, ceil_mode: bool) -> FloatTensor<Cpu>;
-    fn avg_pool2d_backward(x: FloatTensor<Cpu>, grad: FloatTensor<Cpu>, kernel_size: [usize; 2], stride: [usize; 2], padding: [usize; 2], count_include_pad: bool, ceil_mode: bool) -> FloatTensor<Cpu>;
     fn adaptive_avg_pool2d(x: FloatTensor<Cpu>, output_size: [usize; 2]) -> FloatTensor<Cpu>;
     fn adaptive_avg_pool2d_backward(x: FloatTensor<Cpu>, grad: FloatTensor<Cpu>) -> FloatTensor<Cpu>;
     fn adaptive_avg_pool1d(x: FloatTensor<Cpu>, output_size: usize) -> FloatTensor<Cpu>;
@@ -385,6 +383,29 @@ impl ModuleOps<Cpu> for Cpu {
         options: ConvOptions<2>,
     ) -> FloatTensor<Cpu> {
         conv::conv2d_weight_backward(x, weight, output_grad, options)
+    }
+    fn avg_pool2d(
+        x: FloatTensor<Cpu>,
+        kernel_size: [usize; 2],
+        stride: [usize; 2],
+        padding: [usize; 2],
+        count_include_pad: bool,
+        ceil_mode: bool,
+    ) -> FloatTensor<Cpu> {
+        let window = pool::Window::average(kernel_size, stride, padding, ceil_mode);
+        pool::avg_pool2d(x, window, count_include_pad)
+    }
+    fn avg_pool2d_backward(
+        x: FloatTensor<Cpu>,
+        grad: FloatTensor<Cpu>,
+        kernel_size: [usize; 2],
+        stride: [usize; 2],
+        padding: [usize; 2],
+        count_include_pad: bool,
+        ceil_mode: bool,
+    ) -> FloatTensor<Cpu> {
+        let window = pool::Window::average(kernel_size, stride, padding, ceil_mode);
+        pool::avg_pool2d_backward(x, grad, window, count_include_pad)
     }
     fn max_pool2d(
         x: FloatTensor<Cpu>,

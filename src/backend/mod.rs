@@ -3,8 +3,8 @@
 //!
 //! [`Cpu`] has flex's tensor types and hands every operation to flex (`delegate`), except 2-D convolution
 //! (forward and both backward passes as im2col + the `gemm` crate's matrix product, or Winograd's
-//! F(2×2, 3×3) transform for 3×3 unit-stride convolutions between wide layers: `conv`) and 2-D max
-//! pooling (forward with indices and backward: `pool`). Batch-norm with its neighbours (`norm`) and Adam's
+//! F(2×2, 3×3) transform for 3×3 unit-stride convolutions between wide layers: `conv`), 2-D max
+//! pooling (forward with indices and backward) and 2×2 average pooling (forward and backward: `pool`). Batch-norm with its neighbours (`norm`) and Adam's
 //! step (`adam`) are fused through [`ModelBackend`] (`model`), the extension of burn's `Backend` the models
 //! and their training are generic over; other backends keep burn's modules and optimiser. The first
 //! operation asks the C allocator to keep freed memory (`keep_freed_memory`). Each replaced operation is

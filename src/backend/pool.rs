@@ -1,8 +1,11 @@
 //! 2-D max pooling with indices, forward and backward, one (image, channel) plane per task: the 2×2/2
 //! window in one pass, every other window in two (rows, then columns), all without data-dependent branches.
+//! And 2-D average pooling over 2×2/2 windows (DenseNet's transitions), forward and backward.
 //!
-//! Same results as flex: the first maximum in window order wins, indices count within the plane
-//! (`y · width + x`, as i64). `ceil_mode` and element types other than f32 go to flex.
+//! Same results as flex, bit for bit: the first maximum in window order wins, indices count within the
+//! plane (`y · width + x`, as i64); an average is `(0 + a + b + c + d) / 4` in window order, its gradient
+//! `g / 4` at each of the four. `ceil_mode`, other average windows and element types other than f32 go to
+//! flex.
 
 use super::{Cpu, tensor, values};
 use burn::backend::Flex;
@@ -10,9 +13,10 @@ use burn::backend::flex::{FlexTensor, Layout};
 use burn::tensor::ops::{
     FloatTensor, IntTensor, MaxPool2dBackward, MaxPool2dWithIndices, ModuleOps,
 };
-use burn::tensor::{Bytes, DType, TensorMetadata};
+use burn::tensor::{Bytes, DType, Shape, TensorMetadata};
 use multiversion::multiversion;
 use rayon::prelude::*;
+use std::mem::MaybeUninit;
 
 /// The pooling window, as burn passes it.
 #[derive(Clone, Copy, Debug)]
@@ -31,6 +35,22 @@ impl Window {
         let padded = size + 2 * self.padding[axis];
         (!self.ceil_mode && self.stride[axis] > 0 && padded >= span)
             .then(|| (padded - span) / self.stride[axis] + 1)
+    }
+
+    /// An average-pooling window (no dilation).
+    pub fn average(
+        kernel_size: [usize; 2],
+        stride: [usize; 2],
+        padding: [usize; 2],
+        ceil_mode: bool,
+    ) -> Self {
+        Window {
+            kernel_size,
+            stride,
+            padding,
+            dilation: [1, 1],
+            ceil_mode,
+        }
     }
 
     /// A 2×2 window with stride 2, no padding or dilation.
@@ -270,4 +290,107 @@ pub fn max_pool2d_backward(
             });
     }
     MaxPool2dBackward::new(tensor(dx, shape))
+}
+
+/// 2-D average pooling: the 2×2/2 window without padding here, every other one in flex.
+pub fn avg_pool2d(
+    x: FloatTensor<Cpu>,
+    window: Window,
+    count_include_pad: bool,
+) -> FloatTensor<Cpu> {
+    let shape = x.shape();
+    let halves = |v| halved_planes(&shape, window).map(|(planes, h, w)| (v, planes, h, w));
+    let Some((xv, planes, height, width)) = values(&x).and_then(halves) else {
+        return Flex::avg_pool2d(
+            x,
+            window.kernel_size,
+            window.stride,
+            window.padding,
+            count_include_pad,
+            window.ceil_mode,
+        );
+    };
+    let (oh, ow) = (height / 2, width / 2);
+    let out = super::by_planes(planes, oh * ow, |plane, out| {
+        average_plane(&xv[plane * height * width..][..height * width], width, out)
+    });
+    tensor(out, [shape[0], shape[1], oh, ow])
+}
+
+/// The gradient of [`avg_pool2d`] with respect to its input.
+pub fn avg_pool2d_backward(
+    x: FloatTensor<Cpu>,
+    grad: FloatTensor<Cpu>,
+    window: Window,
+    count_include_pad: bool,
+) -> FloatTensor<Cpu> {
+    let shape = x.shape();
+    let fits = |(planes, h, w): (usize, usize, usize)| {
+        (grad.shape().num_elements() == planes * (h / 2) * (w / 2)).then_some((planes, h, w))
+    };
+    let planes = halved_planes(&shape, window).and_then(fits);
+    let (Some(gv), Some((planes, height, width))) = (values(&grad), planes) else {
+        return Flex::avg_pool2d_backward(
+            x,
+            grad,
+            window.kernel_size,
+            window.stride,
+            window.padding,
+            count_include_pad,
+            window.ceil_mode,
+        );
+    };
+    let plane_out = (height / 2) * (width / 2);
+    let dx = super::by_planes(planes, height * width, |plane, dx| {
+        spread_plane(&gv[plane * plane_out..][..plane_out], width, dx)
+    });
+    tensor(dx, shape)
+}
+
+/// `(planes, height, width)` of an NCHW input that the 2×2/2 average takes here (no padding, so
+/// `count_include_pad` does not matter; without `ceil_mode` an odd last row or column is left out).
+fn halved_planes(shape: &Shape, window: Window) -> Option<(usize, usize, usize)> {
+    (shape.num_dims() == 4 && window.halves() && !window.ceil_mode)
+        .then(|| (shape[0] * shape[1], shape[2], shape[3]))
+        .filter(|&(_, height, width)| height >= 2 && width >= 2)
+}
+
+/// The averages of one plane's 2×2 windows, as flex sums them: from 0, in window order, then ÷ 4. The
+/// number of values written.
+#[multiversion(targets = "simd")]
+fn average_plane(src: &[f32], width: usize, out: &mut [MaybeUninit<f32>]) -> usize {
+    let ow = width / 2;
+    let mut written = 0;
+    for (oy, out) in out.chunks_exact_mut(ow).enumerate() {
+        let top = &src[2 * oy * width..][..2 * ow];
+        let bottom = &src[(2 * oy + 1) * width..][..2 * ow];
+        for ((o, t), b) in out
+            .iter_mut()
+            .zip(top.chunks_exact(2))
+            .zip(bottom.chunks_exact(2))
+        {
+            o.write((0.0 + t[0] + t[1] + b[0] + b[1]) / 4.0);
+        }
+        written += ow;
+    }
+    written
+}
+
+/// One plane of the input gradient of [`average_plane`]: `g / 4` at each of a window's four values, zero
+/// in an odd last row or column that no window reads. The number of values written.
+#[multiversion(targets = "simd")]
+fn spread_plane(grad: &[f32], width: usize, dx: &mut [MaybeUninit<f32>]) -> usize {
+    let ow = width / 2;
+    let mut written = 0;
+    for (y, row) in dx.chunks_exact_mut(width).enumerate() {
+        let g = grad.chunks_exact(ow).nth(y / 2);
+        let (pairs, rest) = row.split_at_mut(g.map_or(0, |_| 2 * ow));
+        for (pair, &g) in pairs.chunks_exact_mut(2).zip(g.into_iter().flatten()) {
+            pair[0].write(g / 4.0);
+            pair[1].write(g / 4.0);
+        }
+        rest.iter_mut().for_each(|v| _ = v.write(0.0));
+        written += width;
+    }
+    written
 }
