@@ -481,6 +481,20 @@ proptest! {
         assert_close("inference output", &ours, &reference)?;
     }
 
+    /// The fused end of a residual block in training is its composition, bit for bit (the batch-norm in
+    /// both is the fused one that `batch_norm_matches_flex` holds to flex).
+    #[test]
+    fn residual_block_end_in_training_is_its_composition(c in conv_case()) {
+        let c = ConvCase { stride: [1, 1], dilation: [1, 1], ..c };
+        let ours = residual_end_train(&c, true);
+        let composed = residual_end_train(&c, false);
+        let names = ["output", "input gradient", "residual gradient", "kernel gradient", "gamma gradient", "beta gradient"];
+        for (i, what) in names.iter().enumerate() {
+            prop_assert!(!ours[i].is_empty(), "{} is missing", what);
+            prop_assert_eq!(&ours[i], &composed[i], "{}", what);
+        }
+    }
+
     #[test]
     fn fused_adam_matches_burns_adam_bit_for_bit(
         rows in 1usize..200,
@@ -556,6 +570,44 @@ fn adam_steps(
         }
     }
     Ok(())
+}
+
+/// Training of the end of a residual block, `relu(bn(conv(x)) + r)`, with batch statistics: the output and
+/// the gradients of x, r, the kernel, γ and β of `Σ y · q`, as bits; through the backend's fused operation,
+/// or through its batch-norm, burn's addition and burn's ReLU one after another.
+fn residual_end_train(c: &ConvCase, fused: bool) -> Vec<Vec<u32>> {
+    type B = Autodiff<Cpu>;
+    let conv = Conv2d {
+        weight: Param::from_tensor(tensor::<B, 4>(
+            [c.c_out, c.c_in, c.kernel[0], c.kernel[1]],
+            c.seed ^ 1,
+        )),
+        bias: None,
+        stride: [1, 1],
+        kernel_size: c.kernel,
+        dilation: [1, 1],
+        groups: 1,
+        padding: PaddingConfig2d::Explicit(c.padding[0], c.padding[1], c.padding[0], c.padding[1]),
+    };
+    let bn = batch_norm_module::<B>(c.c_out, c.seed ^ 7);
+    let x = tensor::<B, 4>([c.batch, c.c_in, c.size[0], c.size[1]], c.seed).require_grad();
+    let r = tensor::<B, 4>(conv.forward(x.clone()).dims(), c.seed ^ 9).require_grad();
+    let y = match fused {
+        true => B::conv_batch_norm_add_relu(&conv, &bn, x.clone(), r.clone()),
+        false => relu(batch_norm(&bn, conv.forward(x.clone())) + r.clone()),
+    };
+    let q = tensor::<B, 4>(y.dims(), c.seed ^ 11);
+    let grads = (y.clone() * q).sum().backward();
+    let bits = |v: Vec<f32>| v.into_iter().map(f32::to_bits).collect();
+    let grad = |t: Tensor<B, 4>| bits(t.grad(&grads).map(flat).unwrap_or_default());
+    vec![
+        bits(flat(y)),
+        grad(x),
+        grad(r),
+        grad(conv.weight.val()),
+        bits(bn.gamma.val().grad(&grads).map(flat).unwrap_or_default()),
+        bits(bn.beta.val().grad(&grads).map(flat).unwrap_or_default()),
+    ]
 }
 
 /// What follows batch-norm in [`conv_batch_norm`].

@@ -115,6 +115,15 @@ impl ModelBackend for Autodiff<Cpu> {
     fn batch_norm_relu(bn: &BatchNorm<Self>, x: Tensor<Self, 4>) -> Tensor<Self, 4> {
         norm::train(bn, x, true)
     }
+
+    fn conv_batch_norm_add_relu(
+        conv: &Conv2d<Self>,
+        bn: &BatchNorm<Self>,
+        x: Tensor<Self, 4>,
+        residual: Tensor<Self, 4>,
+    ) -> Tensor<Self, 4> {
+        norm::train_add_relu(bn, conv.forward(x), residual)
+    }
 }
 
 impl ModelBackend for burn::backend::Flex {}

@@ -100,17 +100,25 @@ fn normalise(
     x: &[f32],
     p: Planes,
     (mean, scale, shift): (&[f32], &[f32], &[f32]),
+    residual: Option<&[f32]>,
     then_relu: bool,
 ) -> Vec<f32> {
     by_planes(p.batch * p.channels, p.area, |plane, dst| {
         let c = plane % p.channels;
-        let src = &x[plane * p.area..][..p.area];
-        affine_plane(src, dst, (mean[c], scale[c], shift[c]), then_relu)
+        let at = plane * p.area..(plane + 1) * p.area;
+        let residual = residual.map(|r| &r[at.clone()]);
+        affine_plane(
+            &x[at],
+            dst,
+            (mean[c], scale[c], shift[c]),
+            residual,
+            then_relu,
+        )
     })
 }
 
-/// `(v − m) · s + t` for each value `v` of `src`, into `dst`, then ReLU where `then_relu`; the number of
-/// values written.
+/// `(v − m) · s + t` for each value `v` of `src`, plus the value at the same place of `residual`, into
+/// `dst`, then ReLU where `then_relu`; the number of values written.
 #[multiversion(targets(
     "x86_64+avx512f+avx512bw+avx512cd+avx512dq+avx512vl",
     "x86_64+avx2+fma",
@@ -121,14 +129,23 @@ fn affine_plane(
     src: &[f32],
     dst: &mut [MaybeUninit<f32>],
     (m, s, t): (f32, f32, f32),
+    residual: Option<&[f32]>,
     then_relu: bool,
 ) -> usize {
     let pairs = dst.iter_mut().zip(src);
-    match then_relu {
-        true => pairs.for_each(|(d, &v)| _ = d.write(relu_of((v - m) * s + t))),
-        false => pairs.for_each(|(d, &v)| _ = d.write((v - m) * s + t)),
+    match (residual, then_relu) {
+        (None, true) => pairs.for_each(|(d, &v)| _ = d.write(relu_of((v - m) * s + t))),
+        (None, false) => pairs.for_each(|(d, &v)| _ = d.write((v - m) * s + t)),
+        (Some(r), true) => pairs
+            .zip(r)
+            .for_each(|((d, &v), &r)| _ = d.write(relu_of((v - m) * s + t + r))),
+        (Some(r), false) => pairs
+            .zip(r)
+            .for_each(|((d, &v), &r)| _ = d.write((v - m) * s + t + r)),
     }
-    dst.len().min(src.len())
+    dst.len()
+        .min(src.len())
+        .min(residual.map_or(usize::MAX, <[f32]>::len))
 }
 
 /// Batch-norm's input gradient over one plane, written over the output gradient `dy`:
@@ -182,7 +199,7 @@ pub(super) fn infer(bn: &BatchNorm<Cpu>, x: Tensor<Cpu, 4>, then_relu: bool) -> 
     };
     let p = Planes::of(&primitive);
     let (mean, scale, beta) = running_affine(bn);
-    let y = normalise(&xv, p, (&mean, &scale, &beta), then_relu);
+    let y = normalise(&xv, p, (&mean, &scale, &beta), None, then_relu);
     Tensor::<Cpu, 4>::from_primitive(TensorPrimitive::Float(tensor(y, primitive.shape())))
 }
 
@@ -262,13 +279,43 @@ pub(super) fn train(
     x: Tensor<Train, 4>,
     then_relu: bool,
 ) -> Tensor<Train, 4> {
+    train_with(bn, x, None, then_relu)
+}
+
+/// Training of `relu(bn.forward(x) + residual)`, the end of a residual block, in the passes of [`train`]:
+/// the residual added and ReLU applied as the output is written; backward, the masked output gradient is
+/// the residual's gradient.
+pub(super) fn train_add_relu(
+    bn: &BatchNorm<Train>,
+    x: Tensor<Train, 4>,
+    residual: Tensor<Train, 4>,
+) -> Tensor<Train, 4> {
+    train_with(bn, x, Some(residual), true)
+}
+
+fn train_with(
+    bn: &BatchNorm<Train>,
+    x: Tensor<Train, 4>,
+    residual: Option<Tensor<Train, 4>>,
+    then_relu: bool,
+) -> Tensor<Train, 4> {
     let device = x.device();
     let (gamma, beta) = (bn.gamma.val(), bn.beta.val());
+    let residual = residual.map(|r| r.into_primitive().tensor());
     let x = x.into_primitive().tensor();
-    let Some(xv) = values(&x.primitive) else {
-        let y = bn.forward(Tensor::<Train, 4>::from_primitive(TensorPrimitive::Float(
-            x,
-        )));
+    // `Some(None)` without a residual, `None` where one cannot be read here (another element type or shape).
+    let residual_values = match &residual {
+        None => Some(None),
+        Some(r) if r.primitive.shape() == x.primitive.shape() => values(&r.primitive).map(Some),
+        Some(_) => None,
+    };
+    let (Some(xv), Some(residual_values)) = (values(&x.primitive), residual_values) else {
+        let x = Tensor::<Train, 4>::from_primitive(TensorPrimitive::Float(x));
+        let y = bn.forward(x);
+        let y = match residual {
+            Some(r) => y + Tensor::from_primitive(TensorPrimitive::Float(r)),
+            None => y,
+        };
         return if then_relu { relu(y) } else { y };
     };
     let p = Planes::of(&x.primitive);
@@ -283,10 +330,9 @@ pub(super) fn train(
     let scale: Vec<f32> = (0..p.channels)
         .map(|c| gamma_values[c] * inv_std[c])
         .collect();
-    let y = tensor(
-        normalise(&xv, p, (&mean32, &scale, &beta_values), then_relu),
-        x.primitive.shape(),
-    );
+    let affine = (&mean32[..], &scale[..], &beta_values[..]);
+    let y = normalise(&xv, p, affine, residual_values.as_deref(), then_relu);
+    let y = tensor(y, x.primitive.shape());
 
     let update = |state: &burn::module::RunningState<Tensor<Train, 1>>, batch: &[f64]| {
         let batch: Vec<f32> = batch.iter().map(|&v| v as f32).collect();
@@ -305,26 +351,30 @@ pub(super) fn train(
         gamma.into_primitive().tensor(),
         beta.into_primitive().tensor(),
     );
-    let out = match NormBackward
-        .prepare::<burn::backend::autodiff::checkpoint::strategy::NoCheckpointing>([
-            x.node.clone(),
-            gamma.node.clone(),
-            beta.node.clone(),
-        ])
-        .compute_bound()
-        .stateful()
-    {
-        OpsKind::Tracked(prep) => prep.finish(
-            NormState {
-                x: x.primitive.clone(),
-                mean: mean32,
-                inv_std,
-                gamma: gamma_values,
-                output: then_relu.then(|| y.clone()),
-            },
-            y,
-        ),
-        OpsKind::UnTracked(prep) => prep.finish(y),
+    let state = NormState {
+        x: x.primitive.clone(),
+        mean: mean32,
+        inv_std,
+        gamma: gamma_values,
+        output: then_relu.then(|| y.clone()),
+    };
+    // The backward step is recorded where any parent is tracked.
+    macro_rules! tracked {
+        ($parents:expr) => {
+            match NormBackward
+                .prepare::<burn::backend::autodiff::checkpoint::strategy::NoCheckpointing>($parents)
+                .compute_bound()
+                .stateful()
+            {
+                OpsKind::Tracked(prep) => prep.finish(state, y),
+                OpsKind::UnTracked(prep) => prep.finish(y),
+            }
+        };
+    }
+    let (x, gamma, beta) = (x.node, gamma.node, beta.node);
+    let out = match residual {
+        Some(r) => tracked!([x, gamma, beta, r.node]),
+        None => tracked!([x, gamma, beta]),
     };
     Tensor::<Train, 4>::from_primitive(TensorPrimitive::Float(out))
 }
@@ -340,18 +390,25 @@ struct NormState {
     output: Option<FlexTensor>,
 }
 
+/// The backward step of batch-norm over the parents x, γ and β (`N = 3`), and of a residual added before
+/// ReLU (`N = 4`).
 #[derive(Debug)]
-struct NormBackward;
+struct NormBackward<const N: usize>;
 
-impl Backward<Cpu, 3> for NormBackward {
+impl<const N: usize> Backward<Cpu, N> for NormBackward<N> {
     type State = NormState;
 
-    fn backward(self, ops: Ops<NormState, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let [x_node, gamma_node, beta_node] = ops.parents;
+    fn backward(self, ops: Ops<NormState, N>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let mut parents = ops.parents.into_iter();
+        let [x_node, gamma_node, beta_node, residual_node] =
+            std::array::from_fn(|_| parents.next().flatten());
         let mut dy = grads.consume::<Cpu>(&ops.node);
         let s = ops.state;
         if let Some(y) = &s.output {
             dy = through_relu(dy, y);
+        }
+        if let Some(node) = residual_node {
+            grads.register::<Cpu>(node.id, dy.clone());
         }
         let Some(xv) = values(&s.x) else {
             unreachable!("batch-norm state is an f32 tensor")
