@@ -4,9 +4,10 @@
 //! [`Cpu`] has flex's tensor types and hands every operation to flex (`delegate`), except 2-D convolution
 //! (forward and both backward passes as im2col + the `gemm` crate's matrix product, or Winograd's
 //! F(2×2, 3×3) transform for 3×3 unit-stride convolutions between wide layers: `conv`), 2-D max
-//! pooling (forward with indices and backward) and 2×2 average pooling (forward and backward: `pool`). Batch-norm with its neighbours (`norm`) and Adam's
-//! step (`adam`) are fused through [`ModelBackend`] (`model`), the extension of burn's `Backend` the models
-//! and their training are generic over; other backends keep burn's modules and optimiser. The first
+//! pooling (forward with indices and backward) and 2×2 average pooling (forward and backward: `pool`).
+//! Batch-norm with its neighbours (`norm`) and Adam's step (`adam`) are fused through [`ModelBackend`]
+//! (`model`), the extension of burn's `Backend` the models and their training are generic over; other
+//! backends keep burn's modules and optimiser. The first
 //! operation asks the C allocator to keep freed memory (`keep_freed_memory`). Each replaced operation is
 //! checked against flex on random shapes and values in `tests/backend.rs`; `benches/README.md` has the
 //! numbers.
@@ -129,7 +130,7 @@ fn owned(tensor: FlexTensor) -> FlexTensor {
 
 /// `planes · area` values computed plane by plane in parallel and written straight into a new buffer, with
 /// no pass of zeros first: `fill(i, dst)` writes the `area` values of plane `i` into `dst` and returns how
-/// many it wrote from the start.
+/// many it wrote from the start (each caller's `fill` counts what its loops write).
 fn by_planes(
     planes: usize,
     area: usize,
@@ -144,14 +145,14 @@ fn by_planes(
             .enumerate()
             .for_each(|(i, dst)| assert_eq!(fill(i, dst), area, "plane {i} is short"));
     }
-    // SAFETY: each of the `n / area` planes wrote all its `area` values (asserted above; a short plane
-    // panics before this line).
+    // SAFETY: each of the `n / area` planes wrote all its `area` values, as its `fill` reports (asserted
+    // above; a short plane panics before this line).
     unsafe { out.set_len(n) };
     out
 }
 
-/// ReLU as burn computes it: zero where `v ≤ 0`, `v` otherwise, so that NaN stays NaN (`f32::max` would
-/// turn it into 0 and hide a diverged network).
+/// ReLU as burn's default and PyTorch compute it: zero where `v ≤ 0`, `v` otherwise, so that NaN stays NaN
+/// (`f32::max`, as in flex's own ReLU, would turn it into 0 and hide a diverged network).
 #[inline(always)]
 fn relu_of(v: f32) -> f32 {
     if v <= 0.0 { 0.0 } else { v }

@@ -95,7 +95,7 @@ fn statistics(x: &[f32], p: Planes) -> (Vec<f64>, Vec<f64>) {
 }
 
 /// `(x − mean[c]) · scale[c] + shift[c]` per channel (centred first, so that a tiny variance does not
-/// cancel two large terms), then ReLU where `then_relu`.
+/// cancel two large terms), plus `residual` (of x's shape) where given, then ReLU where `then_relu`.
 fn normalise(
     x: &[f32],
     p: Planes,
