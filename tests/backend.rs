@@ -899,9 +899,16 @@ fn nan_stays_nan_through_the_fused_layers() {
         assert_eq!(nans(flat(trained)), spread, "training, ReLU {relu_after}");
     }
 
-    let conv = burn::nn::conv::Conv2dConfig::new([shape[1], 3], [3, 3])
-        .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
-        .init::<Cpu>(&device);
+    // Weights from `tensor`, not burn's generator, which tests running in parallel share.
+    let conv = Conv2d {
+        weight: Param::from_tensor(tensor::<Cpu, 4>([3, shape[1], 3, 3], 14)),
+        bias: Some(Param::from_tensor(tensor::<Cpu, 1>([3], 15))),
+        stride: [1, 1],
+        kernel_size: [3, 3],
+        dilation: [1, 1],
+        groups: 1,
+        padding: PaddingConfig2d::Explicit(1, 1, 1, 1),
+    };
     let bn = batch_norm_module::<Cpu>(3, 13);
     let composed = nans(flat(bn.forward(conv.forward(x.clone()))));
     // The 3×3 outputs around the NaN (value 7: row 1, column 2 of image 0) in each of 3 channels.
