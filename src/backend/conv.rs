@@ -10,7 +10,7 @@
 
 mod winograd;
 
-use super::gemm::{View, matmul};
+use super::gemm::{View, matmul, matmul_into};
 use super::{Cpu, relu_of, tensor, values};
 use burn::backend::Flex;
 use burn::backend::flex::FlexTensor;
@@ -266,13 +266,14 @@ fn with_scratch<R>(f: impl FnOnce(&mut Scratch) -> R) -> R {
 
 /// Runs `work(first image, images, their chunk of the output, scratch, threads for its products)` for groups
 /// of `group` images, where image `i` owns values `i·chunk..(i+1)·chunk` of an output of `len` values, and
-/// returns that output. Each chunk is zeroed by the task that then fills it, right before (so in parallel,
-/// and in cache), instead of all at once by the allocator on one thread.
+/// returns that output. Each `work` must write every value of its chunk, by products that write their
+/// destination whole ([`matmul_into`]) or after [`zeroed`]: in the task that then fills it, so in parallel
+/// and in cache, instead of all at once by the allocator on one thread.
 fn per_group(
     len: usize,
     chunk: usize,
     group: usize,
-    work: impl Fn(usize, usize, &mut [f32], &mut Scratch, usize) + Sync,
+    work: impl Fn(usize, usize, &mut [MaybeUninit<f32>], &mut Scratch, usize) + Sync,
 ) -> Vec<f32> {
     if chunk == 0 || len == 0 {
         return vec![0.0; len];
@@ -286,37 +287,34 @@ fn per_group(
             .par_chunks_mut(group * chunk)
             .enumerate()
             .for_each(|(i, o)| {
-                with_scratch(|scratch| work(i * group, o.len() / chunk, zeroed(o), scratch, 1))
+                with_scratch(|scratch| work(i * group, o.len() / chunk, o, scratch, 1))
             });
     } else {
         with_scratch(|scratch| {
             for (i, o) in spare.chunks_mut(group * chunk).enumerate() {
-                let o = zeroed_in_parallel(o);
                 work(i * group, o.len() / chunk, o, scratch, threads);
             }
         });
     }
-    // SAFETY: the chunks above cover all `len` values, and each was zeroed before its work ran.
+    // SAFETY: the chunks above cover all `len` values, and each `work` wrote every value of its chunk.
     unsafe { out.set_len(len) };
     out
 }
 
-/// `values` written with zeros, as initialised values.
-fn zeroed(values: &mut [MaybeUninit<f32>]) -> &mut [f32] {
-    values.iter_mut().for_each(|v| {
-        v.write(0.0);
-    });
-    // SAFETY: every value was written just above, and `MaybeUninit<f32>` has `f32`'s layout.
-    unsafe { &mut *(values as *mut [MaybeUninit<f32>] as *mut [f32]) }
-}
-
-/// [`zeroed`] on all threads, in blocks.
-fn zeroed_in_parallel(values: &mut [MaybeUninit<f32>]) -> &mut [f32] {
-    values.par_chunks_mut(1 << 16).for_each(|block| {
-        zeroed(block);
-    });
-    // SAFETY: the blocks above cover `values`, and `zeroed` wrote every value of each.
-    unsafe { &mut *(values as *mut [MaybeUninit<f32>] as *mut [f32]) }
+/// `values` written with zeros, as initialised values; on `threads` threads, in blocks.
+fn zeroed(values: &mut [MaybeUninit<f32>], threads: usize) -> &mut [f32] {
+    let zero = |block: &mut [MaybeUninit<f32>]| {
+        block.iter_mut().for_each(|v| {
+            v.write(0.0);
+        })
+    };
+    if threads > 1 {
+        values.par_chunks_mut(1 << 16).for_each(zero);
+    } else {
+        zero(values);
+    }
+    // SAFETY: every value was written just above.
+    unsafe { values.assume_init_mut() }
 }
 
 pub fn conv2d(
@@ -420,37 +418,40 @@ fn im2col_conv2d(g: &Geometry, xv: &[f32], wv: &[f32], epilogue: Epilogue) -> Ve
         |first, count, dst, scratch, threads| {
             let weight = (wv, View::dense(o, k));
             let Scratch { col, wide } = scratch;
-            // One image writes its output in place; a group writes one wide matrix, then its images.
-            let (target, stride) = if count == 1 {
-                (&mut *dst, p)
-            } else {
-                wide.resize(o * count * p, 0.0);
-                (&mut wide[..], count * p)
-            };
-            for tile in g.tiles(count) {
-                let columns = count * tile.len() * ow;
-                let col = (
-                    g.col(xv, (first, count), tile.clone(), col),
-                    View::dense(k, columns),
-                );
-                let out = (
-                    &mut target[tile.start * ow..],
-                    View::strided(o, columns, stride),
-                );
-                matmul(out, false, weight, col, threads);
-                if count == 1 && !epilogue.is_empty() {
-                    for (c, row) in target.chunks_mut(stride).enumerate() {
-                        let at = (first * o + c) * p + tile.start * ow;
-                        epilogue.apply(c, &mut row[tile.start * ow..][..columns], at);
+            if count == 1 {
+                // One image writes its output in place, tile by tile.
+                for tile in g.tiles(1) {
+                    let columns = tile.len() * ow;
+                    let col = (
+                        g.col(xv, (first, 1), tile.clone(), col),
+                        View::dense(k, columns),
+                    );
+                    let out = (&mut dst[tile.start * ow..], View::strided(o, columns, p));
+                    matmul_into(out, weight, col, threads);
+                    if epilogue.is_empty() {
+                        continue;
+                    }
+                    for (c, row) in dst.chunks_exact_mut(p).enumerate() {
+                        // SAFETY: the product has just written the tile's values of every channel.
+                        let values = unsafe { row[tile.start * ow..][..columns].assume_init_mut() };
+                        epilogue.apply(c, values, (first * o + c) * p + tile.start * ow);
                     }
                 }
+                return;
             }
-            if count > 1 {
-                interleave(wide, dst, o, p, count, true);
-                if !epilogue.is_empty() {
-                    for (plane, values) in dst.chunks_exact_mut(p).enumerate() {
-                        epilogue.apply(plane % o, values, first * o * p + plane * p);
-                    }
+            // A group writes one wide matrix, then its images.
+            wide.resize(o * count * p, 0.0);
+            let columns = count * p;
+            let col = (
+                g.col(xv, (first, count), 0..g.out[0], col),
+                View::dense(k, columns),
+            );
+            matmul((wide, View::dense(o, columns)), false, weight, col, threads);
+            let dst = zeroed(dst, threads);
+            interleave(wide, dst, o, p, count, true);
+            if !epilogue.is_empty() {
+                for (plane, values) in dst.chunks_exact_mut(p).enumerate() {
+                    epilogue.apply(plane % o, values, first * o * p + plane * p);
                 }
             }
         },
@@ -506,16 +507,19 @@ fn im2col_input_grad(g: &Geometry, wv: &[f32], gv: &[f32]) -> Vec<f32> {
         g.group(),
         |first, count, dst, scratch, threads| {
             let grad = wide_grad(g, gv, first, count, &mut scratch.wide);
+            if count == 1 && g.pointwise() {
+                // The product is the image's gradient, written whole.
+                let grad = (grad, View::dense(o, p));
+                matmul_into((dst, View::dense(k, p)), weight_t, grad, threads);
+                return;
+            }
+            let dst = zeroed(dst, threads);
             for tile in g.tiles(count) {
                 let columns = count * tile.len() * ow;
                 let grad = (
                     &grad[tile.start * ow..],
                     View::strided(o, columns, count * p),
                 );
-                if count == 1 && g.pointwise() {
-                    matmul((dst, View::dense(k, p)), false, weight_t, grad, threads);
-                    continue;
-                }
                 scratch.col.resize(k * columns, 0.0);
                 let col = View::dense(k, columns);
                 matmul((&mut scratch.col, col), false, weight_t, grad, threads);
@@ -602,7 +606,8 @@ fn sum_of_parts(
 fn im2col_weight_grad(g: &Geometry, xv: &[f32], gv: &[f32]) -> Vec<f32> {
     let (k, p, o) = (g.patch_len(), g.positions(), g.out_channels);
     let parts = weight_grad_parts(o * k, g.batch * p);
-    sum_of_parts(g.batch, parts, o * k, |images, threads| {
+    let layout = View::weight_gradient(o, k);
+    let dw = sum_of_parts(g.batch, parts, o * k, |images, threads| {
         let mut dw = vec![0.0; o * k];
         with_scratch(|scratch| {
             let mut accumulate = false;
@@ -617,11 +622,12 @@ fn im2col_weight_grad(g: &Geometry, xv: &[f32], gv: &[f32]) -> Vec<f32> {
                     );
                     let col = g.col(xv, (first, count), tile, &mut scratch.col);
                     let col = (col, View::dense(k, columns).t());
-                    matmul((&mut dw, View::dense(o, k)), accumulate, grad, col, threads);
+                    matmul((&mut dw, layout), accumulate, grad, col, threads);
                     accumulate = true;
                 }
             }
         });
         dw
-    })
+    });
+    layout.to_dense(dw)
 }

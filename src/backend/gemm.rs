@@ -1,6 +1,7 @@
 //! A bounds-checked front to the `gemm` crate's matrix product.
 
 use gemm::Parallelism;
+use std::mem::MaybeUninit;
 
 /// A strided view of a row-major buffer as a `rows × cols` matrix.
 #[derive(Clone, Copy)]
@@ -42,6 +43,43 @@ impl View {
         }
     }
 
+    /// Where element `(row, col)` lies in the buffer.
+    pub fn at(&self, row: usize, col: usize) -> usize {
+        row * self.row_stride + col * self.col_stride
+    }
+
+    /// A weight gradient's `out × inner` matrix, summed from products over output positions
+    /// (`grad · inputᵀ`), as the products should write it: transposed where `out < inner`. The gemm crate
+    /// repacks the operand whose rows are the destination's contiguous axis; this way that is the output
+    /// gradient's smaller matrix and the input's larger one is read as it lies.
+    pub fn weight_gradient(out: usize, inner: usize) -> Self {
+        if out < inner {
+            View::dense(inner, out).t()
+        } else {
+            View::dense(out, inner)
+        }
+    }
+
+    /// The matrix of `values` laid out in this view, as a dense row-major buffer.
+    pub fn to_dense(self, values: Vec<f32>) -> Vec<f32> {
+        if self.col_stride == 1 && self.row_stride == self.cols {
+            return values;
+        }
+        // In square blocks, so that the strided side's cache lines are used whole while in cache.
+        const BLOCK: usize = 32;
+        let mut dense = vec![0.0; self.rows * self.cols];
+        for r0 in (0..self.rows).step_by(BLOCK) {
+            for c0 in (0..self.cols).step_by(BLOCK) {
+                for r in r0..(r0 + BLOCK).min(self.rows) {
+                    for c in c0..(c0 + BLOCK).min(self.cols) {
+                        dense[r * self.cols + c] = values[self.at(r, c)];
+                    }
+                }
+            }
+        }
+        dense
+    }
+
     /// Whether every element lies inside a buffer of `len` values.
     fn fits(&self, len: usize) -> bool {
         self.rows == 0
@@ -53,6 +91,30 @@ impl View {
 /// `dst = lhs · rhs`, or `dst += lhs · rhs` when `accumulate`; on `threads` threads (1: the caller's).
 pub fn matmul(
     (dst, dst_view): (&mut [f32], View),
+    accumulate: bool,
+    lhs: (&[f32], View),
+    rhs: (&[f32], View),
+    threads: usize,
+) {
+    // SAFETY: `f32` and `MaybeUninit<f32>` share their layout, and every value of `dst` is initialised.
+    let dst = unsafe { &mut *(dst as *mut [f32] as *mut [MaybeUninit<f32>]) };
+    product((dst, dst_view), accumulate, lhs, rhs, threads);
+}
+
+/// `dst = lhs · rhs` into values that need not be initialised: the product writes every element of
+/// `dst_view` and reads none.
+pub fn matmul_into(
+    dst: (&mut [MaybeUninit<f32>], View),
+    lhs: (&[f32], View),
+    rhs: (&[f32], View),
+    threads: usize,
+) {
+    product(dst, false, lhs, rhs, threads);
+}
+
+/// [`matmul`], reading `dst` only where `accumulate`.
+fn product(
+    (dst, dst_view): (&mut [MaybeUninit<f32>], View),
     accumulate: bool,
     (lhs, lhs_view): (&[f32], View),
     (rhs, rhs_view): (&[f32], View),
@@ -75,7 +137,7 @@ pub fn matmul(
         if !accumulate {
             for r in 0..dst_view.rows {
                 for c in 0..dst_view.cols {
-                    dst[r * dst_view.row_stride + c * dst_view.col_stride] = 0.0;
+                    dst[dst_view.at(r, c)].write(0.0);
                 }
             }
         }
@@ -87,13 +149,14 @@ pub fn matmul(
         Parallelism::None
     };
     // SAFETY: the shapes chain and every view lies inside its buffer (both asserted above); `dst` is a
-    // unique borrow, so it overlaps neither operand.
+    // unique borrow, so it overlaps neither operand. Without `accumulate` the gemm crate reads nothing
+    // of `dst` (its `read_dst`), so `dst` may be uninitialised there.
     unsafe {
         gemm::gemm(
             dst_view.rows,
             dst_view.cols,
             lhs_view.cols,
-            dst.as_mut_ptr(),
+            dst.as_mut_ptr().cast::<f32>(),
             dst_view.col_stride as isize,
             dst_view.row_stride as isize,
             accumulate,

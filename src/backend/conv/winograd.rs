@@ -16,6 +16,7 @@ use super::{
 };
 use crate::backend::gemm::{View, matmul};
 use multiversion::multiversion;
+use std::mem::MaybeUninit;
 use std::ops::Range;
 
 /// Transformed positions per tile.
@@ -189,13 +190,14 @@ fn transform_input(
 }
 
 /// Writes the output tiles `Aᵀ M A` of tile rows `rows` of one image, from columns `at..` of `m` (rows one
-/// per transformed position and output channel, `stride` apart, [`padded`]), into that image's output.
+/// per transformed position and output channel, `stride` apart, [`padded`]), into that image's output:
+/// every value of its output rows `2·rows.start..2·rows.end` (those inside the output).
 #[multiversion(targets = "simd")]
 fn transform_output(
     g: &Geometry,
     (m, stride, at): (&[f32], usize, usize),
     rows: Range<usize>,
-    out: &mut [f32],
+    out: &mut [MaybeUninit<f32>],
 ) {
     let ([oh, ow], [_, cols]) = (g.out, g.tile_grid());
     let k_count = g.out_channels;
@@ -220,7 +222,7 @@ fn transform_output(
                         std::array::from_fn(|p| if p % 2 == 0 { even[p / 2] } else { odd[p / 2] });
                     let line = &mut plane[y * ow..][..ow];
                     let reach = (ow - 2 * j).min(2 * LANES);
-                    line[2 * j..2 * j + reach].copy_from_slice(&pairs[..reach]);
+                    line[2 * j..2 * j + reach].write_copy_of_slice(&pairs[..reach]);
                 }
             }
         }
@@ -342,12 +344,14 @@ fn transform_kernel(weight: &[f32], out: usize, channels: usize) -> Vec<f32> {
     u
 }
 
-/// `Gᵀ dU G` back to `out × in × 3 × 3` from 16 `out × in` matrices.
-fn untransform_kernel(du: &[f32], out: usize, channels: usize) -> Vec<f32> {
+/// `Gᵀ dU G` back to `out × in × 3 × 3` from 16 `out × in` matrices, each laid out as `layout`.
+fn untransform_kernel(du: &[f32], layout: View) -> Vec<f32> {
+    let (out, channels) = (layout.rows, layout.cols);
     let pairs = out * channels;
     let mut dg = vec![0.0f32; pairs * 9];
     for (pair, g) in dg.chunks_exact_mut(9).enumerate() {
-        let at = |r: usize, s: usize| du[(4 * r + s) * pairs + pair];
+        let within = layout.at(pair / channels, pair % channels);
+        let at = |r: usize, s: usize| du[(4 * r + s) * pairs + within];
         // Gᵀ x for four values: x0 + (x1 + x2)/2, (x1 − x2)/2, (x1 + x2)/2 + x3.
         let back = |x: [f32; 4]| {
             [
@@ -429,7 +433,9 @@ pub(super) fn conv2d(g: &Geometry, x: &[f32], weight: &[f32], epilogue: Epilogue
                         let lines = 2 * rows.start..(2 * rows.end).min(oh);
                         for (c, plane) in image.chunks_exact_mut(oh * ow).enumerate() {
                             let at = ((first + j) * c_out + c) * oh * ow + lines.start * ow;
-                            epilogue.apply(c, &mut plane[lines.start * ow..lines.end * ow], at);
+                            let written = &mut plane[lines.start * ow..lines.end * ow];
+                            // SAFETY: the output transform has just written these lines whole.
+                            epilogue.apply(c, unsafe { written.assume_init_mut() }, at);
                         }
                     }
                 }
@@ -453,6 +459,7 @@ pub(super) fn weight_grad(g: &Geometry, x: &[f32], grad: &[f32]) -> Vec<f32> {
     let per_image = rows * cols;
     let parts = weight_grad_parts(size, g.batch * per_image);
     let group = g.group_of(per_image, MIN_TILES);
+    let layout = View::weight_gradient(c_out, c_in);
     let du = sum_of_parts(g.batch, parts, size, |images, threads| {
         let mut du = vec![0.0f32; size];
         with_scratch(|Scratch { col: v, wide: dm }| {
@@ -473,7 +480,7 @@ pub(super) fn weight_grad(g: &Geometry, x: &[f32], grad: &[f32]) -> Vec<f32> {
                 }
                 for xi in 0..POINTS {
                     matmul(
-                        (&mut du[xi * c_out * c_in..], View::dense(c_out, c_in)),
+                        (&mut du[xi * c_out * c_in..], layout),
                         accumulate,
                         (&dm[xi * c_out * columns..], View::dense(c_out, columns)),
                         (
@@ -488,5 +495,5 @@ pub(super) fn weight_grad(g: &Geometry, x: &[f32], grad: &[f32]) -> Vec<f32> {
         });
         du
     });
-    untransform_kernel(&du, c_out, c_in)
+    untransform_kernel(&du, layout)
 }
