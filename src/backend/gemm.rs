@@ -96,7 +96,8 @@ pub fn matmul(
     rhs: (&[f32], View),
     threads: usize,
 ) {
-    // SAFETY: `f32` and `MaybeUninit<f32>` share their layout, and every value of `dst` is initialised.
+    // SAFETY: `f32` and `MaybeUninit<f32>` share their layout, every value of `dst` is initialised, and
+    // `product` writes only initialised values, so `dst` stays a valid `[f32]`.
     let dst = unsafe { &mut *(dst as *mut [f32] as *mut [MaybeUninit<f32>]) };
     product((dst, dst_view), accumulate, lhs, rhs, threads);
 }
