@@ -136,28 +136,32 @@ fn conv_case() -> impl Strategy<Value = ConvCase> {
 }
 
 /// 3×3 convolutions with unit stride and dilation between layers of at least 16 channels on maps of at
-/// least 8×8 outputs, which the backend computes through Winograd's transform: odd and even sizes (tiles
-/// reaching past the output), paddings 0–2, one image or several.
+/// least 8×8 outputs, which the backend computes through Winograd's transforms: F(2×2) on maps of 8–18
+/// outputs a side, F(4×4) on 28–38 (from 28 both ways); sizes that are and are not multiples of the tile
+/// (tiles reaching past the output), paddings 0–2, one image or several.
 fn winograd_case() -> impl Strategy<Value = ConvCase> {
     (
         (1usize..4, 16usize..24, 16usize..24),
-        [8usize..19, 8usize..19],
+        ([8usize..19, 8usize..19], any::<bool>()),
         [0usize..3, 0usize..3],
         any::<bool>(),
         any::<u64>(),
     )
         .prop_map(
-            |((batch, c_in, c_out), out, padding, bias, seed)| ConvCase {
-                batch,
-                c_in,
-                c_out,
-                size: [0, 1].map(|i| out[i] + 2 - 2 * padding[i]),
-                kernel: [3, 3],
-                stride: [1, 1],
-                padding,
-                dilation: [1, 1],
-                bias,
-                seed,
+            |((batch, c_in, c_out), (out, large), padding, bias, seed)| {
+                let out = out.map(|o| if large { o + 20 } else { o });
+                ConvCase {
+                    batch,
+                    c_in,
+                    c_out,
+                    size: [0, 1].map(|i| out[i] + 2 - 2 * padding[i]),
+                    kernel: [3, 3],
+                    stride: [1, 1],
+                    padding,
+                    dilation: [1, 1],
+                    bias,
+                    seed,
+                }
             },
         )
 }
