@@ -9,10 +9,10 @@ use std::mem::MaybeUninit;
 use std::ops::Range;
 
 /// Outputs per tile side.
-const TILE: usize = 2;
+pub(super) const TILE: usize = 2;
 
 /// Transformed positions per tile.
-const POINTS: usize = 16;
+pub(super) const POINTS: usize = 16;
 
 /// The four combinations `Bᵀ x` of four values (rows or columns of a tile): x0 − x2, x1 + x2, x2 − x1,
 /// x1 − x3.

@@ -10,13 +10,13 @@ use std::mem::MaybeUninit;
 use std::ops::Range;
 
 /// Outputs per tile side.
-const TILE: usize = 4;
+pub(super) const TILE: usize = 4;
 
 /// Inputs per tile side: the tile and the kernel's reach past it.
 const SPAN: usize = TILE + 2;
 
 /// Transformed positions per tile.
-const POINTS: usize = SPAN * SPAN;
+pub(super) const POINTS: usize = SPAN * SPAN;
 
 /// The six combinations `Bᵀ x` of six values (rows or columns of an input tile).
 #[inline(always)]

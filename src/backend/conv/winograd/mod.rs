@@ -31,8 +31,8 @@ const MIN_CHANNELS: usize = 16;
 /// last stage, 7×7, is as fast through im2col).
 const MIN_OUT: usize = 8;
 
-/// Output rows and columns from which F(4×4) computes outputs and input gradients (benches/README.md:
-/// faster than F(2×2) on 56×56 and 28×28 maps, slower on 14×14).
+/// Output rows and columns from which F(4×4) computes outputs and input gradients (benches/README.md: whole
+/// rows were faster or level with it on 56×56 and 28×28 maps; on 14×14 it was slower than F(2×2)).
 const F4_MIN_OUT: usize = 28;
 
 /// Transformed tiles to write: a buffer of matrix rows `stride` apart and the column `at` from which
@@ -69,8 +69,8 @@ struct Algorithm {
 
 /// F(2×2, 3×3).
 const F2: Algorithm = Algorithm {
-    tile: 2,
-    points: 16,
+    tile: f2::TILE,
+    points: f2::POINTS,
     min_tiles: 256,
     chunk_bytes: 1 << 20,
     input: f2::transform_input,
@@ -78,11 +78,11 @@ const F2: Algorithm = Algorithm {
     kernel: f2::transform_kernel,
 };
 
-/// F(4×4, 3×3): products of a quarter of F(2×2)'s tiles, so images are grouped later and more tiles go
-/// into one product.
+/// F(4×4, 3×3). An image has a quarter of F(2×2)'s tiles, so fewer tiles make a product worth taking
+/// alone, and more go into one.
 const F4: Algorithm = Algorithm {
-    tile: 4,
-    points: 36,
+    tile: f4::TILE,
+    points: f4::POINTS,
     min_tiles: 64,
     chunk_bytes: 2 << 20,
     input: f4::transform_input,
