@@ -4,7 +4,7 @@
 //! within a few roundings of the direct sum (tests/backend.rs holds them to 1e-4 of the largest value).
 //! It computes outputs and input gradients; weight gradients go through F(2×2) (benches/README.md).
 
-use super::{Block, Geometry, LANES, Lanes, blocks, column, lanes, lanewise};
+use super::{Block, Geometry, LANES, Lanes, blocks, lanes, lanewise};
 use multiversion::multiversion;
 use std::mem::MaybeUninit;
 use std::ops::Range;
@@ -17,6 +17,17 @@ const SPAN: usize = TILE + 2;
 
 /// Transformed positions per tile.
 pub(super) const POINTS: usize = SPAN * SPAN;
+
+/// Entry `c` of each of `rows`: a column of a matrix held as rows (without `[T; N]::map`, which is not
+/// always inlined, and then keeps the values out of registers).
+#[inline(always)]
+fn column<T: Copy, const R: usize, const C: usize>(rows: &[[T; C]; R], c: usize) -> [T; R] {
+    let mut values = [rows[0][c]; R];
+    for (value, row) in values.iter_mut().zip(rows) {
+        *value = row[c];
+    }
+    values
+}
 
 /// The six combinations `Bᵀ x` of six values (rows or columns of an input tile).
 #[inline(always)]

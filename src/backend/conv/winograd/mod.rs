@@ -166,17 +166,6 @@ fn lanewise<const N: usize>(x: [Lanes; N], f: impl Fn([f32; N]) -> f32) -> Lanes
     std::array::from_fn(|l| f(std::array::from_fn(|i| x[i][l])))
 }
 
-/// Entry `c` of each of `rows`: a column of a matrix held as rows (without `[T; N]::map`, which is not
-/// always inlined, and then keeps the values out of registers).
-#[inline(always)]
-fn column<T: Copy, const R: usize, const C: usize>(rows: &[[T; C]; R], c: usize) -> [T; R] {
-    let mut values = [rows[0][c]; R];
-    for (value, row) in values.iter_mut().zip(rows) {
-        *value = row[c];
-    }
-    values
-}
-
 /// A block of [`LANES`] consecutive tiles of one tile row.
 struct Block {
     /// The tile row.
