@@ -1,7 +1,7 @@
 //! The project's CPU backend against flex: every operation it replaces (convolution forward and both
 //! gradients, max pooling with indices and its gradient, fused batch-norm with or without ReLU in training
 //! and inference, convolution with batch-norm folded in, ReLU and a residual for inference) on
-//! random shapes and values, within 1e-4 relative error; Adam's fused step against burn's, bit for bit;
+//! random shapes and values, within 1e-4 relative error; concatenation, slices and sums bit for bit; Adam's fused step against burn's, bit for bit;
 //! and a short training run whose loss curve matches.
 
 use burn::backend::flex::FlexDevice;
@@ -511,6 +511,29 @@ proptest! {
         adam_steps(rows, cols, betas, epsilon, weight_decay, seed)?;
     }
 
+    /// Concatenation, slicing (a strided view made contiguous) and the sum of two tensors, and their
+    /// gradients through autodiff (a sliced concatenation used twice, so its gradient is accumulated),
+    /// are flex's bit for bit, on shapes that reach the parallel paths; a sum leaves a tensor held
+    /// elsewhere untouched.
+    #[test]
+    fn copies_and_sums_match_flex_bit_for_bit(
+        shape in [1usize..5, 1usize..24, 1usize..40, 1usize..40],
+        widths in prop::collection::vec(1usize..24, 1..4),
+        dim in 0usize..4,
+        cut in (0.0f64..1.0, 0.0f64..1.0),
+        seed in any::<u64>(),
+    ) {
+        let ours = copies_and_sums::<Autodiff<Cpu>>(shape, &widths, dim, cut, seed);
+        let reference = copies_and_sums::<Autodiff<Flex>>(shape, &widths, dim, cut, seed);
+        let names = ["concatenation", "slice", "sum", "operand held elsewhere", "gradients"];
+        for (what, (a, b)) in names.iter().zip(ours.iter().zip(&reference)) {
+            prop_assert!(!a.is_empty(), "{} is empty", what);
+            prop_assert_eq!(a, b, "{}", what);
+        }
+        let unchanged: Vec<u32> = flat(tensor::<Cpu, 4>(shape, seed)).into_iter().map(f32::to_bits).collect();
+        prop_assert_eq!(&ours[3], &unchanged, "operand held elsewhere changed");
+    }
+
     #[test]
     fn folded_convolution_batch_norm_and_residual_match_flex(
         c in prop_oneof![conv_case(), winograd_case()],
@@ -520,6 +543,52 @@ proptest! {
         let reference = conv_batch_norm::<Flex>(&c, finish, false);
         assert_close("output", &ours, &reference)?;
     }
+}
+
+/// [`copies_and_sums_match_flex_bit_for_bit`] on backend `B`: tensors of `shape` with `widths` along
+/// `dim` joined, a slice of the result between the fractions `cut` of `dim`, the sum of two tensors of
+/// `shape` (one also held elsewhere), and the gradients of all joined tensors through the slice used twice.
+fn copies_and_sums<B: AutodiffBackend>(
+    shape: [usize; 4],
+    widths: &[usize],
+    dim: usize,
+    cut: (f64, f64),
+    seed: u64,
+) -> [Vec<u32>; 5] {
+    let bits = |v: Vec<f32>| v.into_iter().map(f32::to_bits).collect::<Vec<_>>();
+    let parts: Vec<Tensor<B, 4>> = widths
+        .iter()
+        .enumerate()
+        .map(|(i, &w)| {
+            let mut s = shape;
+            s[dim] = w;
+            tensor::<B, 4>(s, seed ^ (i as u64 + 1)).require_grad()
+        })
+        .collect();
+    let joined = Tensor::cat(parts.clone(), dim);
+    let total: usize = widths.iter().sum();
+    let (a, b) = (cut.0.min(cut.1), cut.0.max(cut.1));
+    let start = ((a * total as f64) as usize).min(total - 1);
+    let end = ((b * total as f64) as usize).clamp(start + 1, total);
+    let mut ranges = [0..shape[0], 0..shape[1], 0..shape[2], 0..shape[3]];
+    ranges[dim] = start..end;
+    let slice = joined.clone().slice(ranges);
+    let weights = tensor::<B, 4>(slice.dims(), seed ^ 99);
+    let loss = (slice.clone() * weights.clone()).sum() + (slice.clone() * slice.clone()).sum();
+    let grads = loss.backward();
+    let gradients = parts
+        .iter()
+        .flat_map(|p| flat(p.grad(&grads).expect("a gradient")))
+        .collect();
+    let held = tensor::<B, 4>(shape, seed);
+    let sum = held.clone() + tensor::<B, 4>(shape, seed ^ 7);
+    [
+        bits(flat(joined)),
+        bits(flat(slice)),
+        bits(flat(sum)),
+        bits(flat(held)),
+        bits(gradients),
+    ]
 }
 
 type Parameter = (Tensor<Cpu, 2>, Option<AdamState<Cpu, 2>>);

@@ -157,8 +157,10 @@ impl Geometry {
     }
 
     /// Images per matrix product: enough columns (output positions) for the product to run efficiently,
-    /// in an even number of groups where there are several, so that two cores share them equally (the
-    /// grouping does not depend on the thread count, nor do the results).
+    /// in an even number of groups, so that two cores share them equally. A batch of two images or more
+    /// makes at least two groups, even where their products are thinner: with one group, everything
+    /// around its products (unfolding, transforms, epilogues) ran on one core while the other waited (a
+    /// batch of 8 on 7×7 maps). The grouping does not depend on the thread count, nor do the results.
     fn group(&self) -> usize {
         self.group_of(self.positions(), MIN_COLUMNS)
     }
@@ -171,7 +173,7 @@ impl Geometry {
         if least == 1 {
             return 1;
         }
-        let groups = batch.div_ceil(least);
+        let groups = batch.div_ceil(least).max(batch.min(2));
         let even = if groups > 1 { groups - groups % 2 } else { 1 };
         batch.div_ceil(even)
     }
@@ -543,12 +545,14 @@ const PARTIAL_BYTES: usize = 32 << 20;
 /// deep layer of 7×7 positions in parts of one image multiplies through an inner dimension of 49.
 const PART_COLUMNS: usize = 1024;
 
-/// Parts of the weight gradient of `len` values over `columns` columns in all: as many as fit in
-/// [`PARTIAL_BYTES`] and keep [`PART_COLUMNS`] columns each, between 1 and [`WEIGHT_GRAD_PARTS`].
+/// Parts of the weight gradient of `len` values over `columns` columns in all: as many as keep
+/// [`PART_COLUMNS`] columns each, but at least two (so that both cores unfold and transform, as in
+/// [`Geometry::group`]), at most [`WEIGHT_GRAD_PARTS`], and no more than fit in [`PARTIAL_BYTES`].
 fn weight_grad_parts(len: usize, columns: usize) -> usize {
-    (PARTIAL_BYTES / (4 * len.max(1)))
-        .min(columns / PART_COLUMNS)
-        .clamp(1, WEIGHT_GRAD_PARTS)
+    (columns / PART_COLUMNS)
+        .clamp(2, WEIGHT_GRAD_PARTS)
+        .min(PARTIAL_BYTES / (4 * len.max(1)))
+        .max(1)
 }
 
 pub fn conv2d_weight_backward(

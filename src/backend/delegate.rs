@@ -1,6 +1,6 @@
 //! Trait impls that hand every operation of [`Cpu`] to flex, except the ones `super` implements itself.
 
-use super::{Cpu, conv, pool};
+use super::{Cpu, conv, copy, pool};
 use burn::backend::Flex;
 use burn::tensor::backend::ExecutionError;
 use burn::tensor::ops::*;
@@ -36,7 +36,6 @@ impl FloatTensorOps<Cpu> for Cpu {
     fn float_into_int(tensor: FloatTensor<Cpu>, out_dtype: IntDType) -> IntTensor<Cpu>;
     fn float_empty(shape: Shape, device: &Device<Cpu>, dtype: FloatDType) -> FloatTensor<Cpu>;
     fn float_repeat_dim(tensor: FloatTensor<Cpu>, dim: usize, times: usize) -> FloatTensor<Cpu>;
-    fn float_add(lhs: FloatTensor<Cpu>, rhs: FloatTensor<Cpu>) -> FloatTensor<Cpu>;
     fn float_add_scalar(lhs: FloatTensor<Cpu>, rhs: Scalar) -> FloatTensor<Cpu>;
     fn float_clamp_min(tensor: FloatTensor<Cpu>, min: Scalar) -> FloatTensor<Cpu>;
     fn float_clamp_max(tensor: FloatTensor<Cpu>, max: Scalar) -> FloatTensor<Cpu>;
@@ -122,7 +121,6 @@ impl FloatTensorOps<Cpu> for Cpu {
     fn float_ceil(tensor: FloatTensor<Cpu>) -> FloatTensor<Cpu>;
     fn float_trunc(tensor: FloatTensor<Cpu>) -> FloatTensor<Cpu>;
     fn float_erf(tensor: FloatTensor<Cpu>) -> FloatTensor<Cpu>;
-    fn float_cat(tensors: Vec<FloatTensor<Cpu>>, dim: usize) -> FloatTensor<Cpu>;
     fn float_argmax(tensor: FloatTensor<Cpu>, dim: usize, out_dtype: IntDType) -> IntTensor<Cpu>;
     fn float_argtopk(tensor: FloatTensor<Cpu>, dim: usize, k: usize, out_dtype: IntDType) -> IntTensor<Cpu>;
     fn float_topk(tensor: FloatTensor<Cpu>, dim: usize, k: usize) -> FloatTensor<Cpu>;
@@ -153,6 +151,14 @@ impl FloatTensorOps<Cpu> for Cpu {
     /// A slice that is not one contiguous run (a channel range of an NCHW map, as the backward step of a
     /// concatenation takes) is copied out block by block: flex would keep a strided view, which every
     /// later operation reads element by element.
+    fn float_add(lhs: FloatTensor<Cpu>, rhs: FloatTensor<Cpu>) -> FloatTensor<Cpu> {
+        copy::add(lhs, rhs)
+    }
+
+    fn float_cat(tensors: Vec<FloatTensor<Cpu>>, dim: usize) -> FloatTensor<Cpu> {
+        copy::cat(tensors, dim)
+    }
+
     fn float_slice(tensor: FloatTensor<Cpu>, slices: &[Slice]) -> FloatTensor<Cpu> {
         super::compact(Flex::float_slice(tensor, slices))
     }

@@ -4,7 +4,9 @@
 //! [`Cpu`] has flex's tensor types and hands every operation to flex (`delegate`), except 2-D convolution
 //! (forward and both backward passes as im2col + the `gemm` crate's matrix product, or Winograd's
 //! F(2×2, 3×3) transform for 3×3 unit-stride convolutions between wide layers: `conv`), 2-D max
-//! pooling (forward with indices and backward) and 2×2 average pooling (forward and backward: `pool`).
+//! pooling (forward with indices and backward) and 2×2 average pooling (forward and backward: `pool`),
+//! and concatenation, strided and shared tensors' copies and same-shape sums, split over the cores
+//! (`copy`).
 //! Batch-norm with its neighbours (`norm`) and Adam's step (`adam`) are fused through [`ModelBackend`]
 //! (`model`), the extension of burn's `Backend` the models and their training are generic over; other
 //! backends keep burn's modules and optimiser. The first
@@ -14,6 +16,7 @@
 
 mod adam;
 mod conv;
+mod copy;
 mod delegate;
 mod gemm;
 mod model;
@@ -93,20 +96,19 @@ fn values(tensor: &FlexTensor) -> Option<std::borrow::Cow<'_, [f32]>> {
 }
 
 /// The values of a strided f32 tensor in row-major order, copied a contiguous block at a time (flex's own
-/// copy walks the view one index at a time).
+/// copy walks the view one index at a time), split over the cores where there are many.
 fn contiguous_values(tensor: &FlexTensor) -> Vec<f32> {
     let layout = tensor.layout();
     if !layout.has_positive_strides() {
         return tensor.to_contiguous().storage::<f32>().to_vec();
     }
-    let storage = tensor.storage::<f32>();
     let blocks = layout.strided_blocks();
     let len = blocks.block_len();
-    let mut out = Vec::with_capacity(layout.num_elements());
-    for start in blocks.block_starts() {
-        out.extend_from_slice(&storage[start..start + len]);
-    }
-    out
+    copy::strided_values(
+        tensor.storage::<f32>(),
+        blocks.block_starts().collect(),
+        len,
+    )
 }
 
 /// `tensor`, copied into a buffer of its own where it is a strided f32 view.
@@ -124,7 +126,10 @@ fn owned(tensor: FlexTensor) -> FlexTensor {
     if tensor.is_unique() && tensor.layout().contiguous_offsets() == Some((0, n)) {
         return tensor;
     }
-    let copy = values(&tensor).expect("an f32 tensor").into_owned();
+    let copy = match values(&tensor).expect("an f32 tensor") {
+        std::borrow::Cow::Borrowed(shared) => copy::copied(shared),
+        std::borrow::Cow::Owned(copy) => copy,
+    };
     self::tensor(copy, tensor.shape())
 }
 

@@ -228,24 +228,14 @@ fn rows_mut(values: &mut [f32], starts: [usize; 4], len: usize) -> [&mut [f32]; 
 }
 
 /// `G g Gᵀ` of every `(out, in)` kernel of `weight` (`out × in × 3 × 3`), as 16 `out × in` matrices.
-pub(super) fn transform_kernel(weight: &[f32], out: usize, channels: usize) -> Vec<f32> {
-    let mut u = vec![0.0f32; POINTS * out * channels];
-    for (pair, g) in weight.chunks_exact(9).enumerate() {
-        // G g: rows g0, (g0 + g1 + g2)/2, (g0 − g1 + g2)/2, g2 of the kernel's rows; then of its columns.
-        let rows = |c: usize| {
-            let (a, b, d) = (g[c], g[3 + c], g[6 + c]);
-            [a, 0.5 * (a + b + d), 0.5 * (a - b + d), d]
-        };
-        let columns = [rows(0), rows(1), rows(2)];
-        for r in 0..4 {
-            let (a, b, d) = (columns[0][r], columns[1][r], columns[2][r]);
-            let transformed = [a, 0.5 * (a + b + d), 0.5 * (a - b + d), d];
-            for (s, value) in transformed.into_iter().enumerate() {
-                u[(4 * r + s) * out * channels + pair] = value;
-            }
-        }
-    }
-    u
+pub(super) fn transform_kernel(weight: &[f32]) -> Vec<f32> {
+    // G x of three values (a row or column): x0, (x0 + x1 + x2)/2, (x0 − x1 + x2)/2, x2.
+    let combinations = |[a, b, d]: [f32; 3]| [a, 0.5 * (a + b + d), 0.5 * (a - b + d), d];
+    super::transform_kernels(weight, |g, r| {
+        // Row r of G g (G of each of the kernel's columns), then G of that row.
+        let row = std::array::from_fn(|c| combinations([g[c], g[3 + c], g[6 + c]])[r]);
+        combinations(row)
+    })
 }
 
 /// `Gᵀ dU G` back to `out × in × 3 × 3` from 16 `out × in` matrices, each laid out as `layout`.

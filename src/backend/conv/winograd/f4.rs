@@ -225,18 +225,10 @@ fn deinterleave(row: &[f32], shift: usize, line: &mut [f32], ordered: &mut Vec<f
 }
 
 /// `G g Gᵀ` of every `(out, in)` kernel of `weight` (`out × in × 3 × 3`), as 36 `out × in` matrices.
-pub(super) fn transform_kernel(weight: &[f32], out: usize, channels: usize) -> Vec<f32> {
-    let mut u = vec![0.0f32; POINTS * out * channels];
-    for (pair, g) in weight.chunks_exact(9).enumerate() {
-        // G g of the kernel's columns, then G (G g)ᵀ of its rows.
-        let columns: [[f32; SPAN]; 3] =
-            std::array::from_fn(|c| kernel_combinations([g[c], g[3 + c], g[6 + c]]));
-        for r in 0..SPAN {
-            let transformed = kernel_combinations(column(&columns, r));
-            for (s, value) in transformed.into_iter().enumerate() {
-                u[(SPAN * r + s) * out * channels + pair] = value;
-            }
-        }
-    }
-    u
+pub(super) fn transform_kernel(weight: &[f32]) -> Vec<f32> {
+    super::transform_kernels(weight, |g, r| {
+        // Row r of G g (G of each of the kernel's columns), then G of that row.
+        let row = std::array::from_fn(|c| kernel_combinations([g[c], g[3 + c], g[6 + c]])[r]);
+        kernel_combinations(row)
+    })
 }

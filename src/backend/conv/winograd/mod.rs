@@ -20,6 +20,7 @@ use super::{
     Epilogue, Geometry, Scratch, per_group, sum_of_parts, weight_grad_parts, with_scratch,
 };
 use crate::backend::gemm::{View, matmul};
+use rayon::prelude::*;
 use std::mem::MaybeUninit;
 use std::ops::Range;
 
@@ -63,8 +64,8 @@ struct Algorithm {
     /// `(geometry, (m, stride, at), rows, output)`.
     output: fn(&Geometry, TilesIn<'_>, Range<usize>, &mut [MaybeUninit<f32>]),
     /// `G g Gᵀ` of every `(out, in)` kernel of `weight` (`out × in × 3 × 3`), as `points` `out × in`
-    /// matrices: `(weight, out, in)`.
-    kernel: fn(&[f32], usize, usize) -> Vec<f32>,
+    /// matrices.
+    kernel: fn(&[f32]) -> Vec<f32>,
 }
 
 /// F(2×2, 3×3).
@@ -199,6 +200,26 @@ fn padded(columns: usize) -> usize {
     columns + LANES
 }
 
+/// `G g Gᵀ` of every kernel `g` of `weight` (`out × in × 3 × 3`) as `S²` matrices of `out × in` values,
+/// one task per row of `S` transformed positions: `row(g, r)` is row `r` of one kernel's `G g Gᵀ`.
+fn transform_kernels<const S: usize>(
+    weight: &[f32],
+    row: impl Fn(&[f32], usize) -> [f32; S] + Sync,
+) -> Vec<f32> {
+    let pairs = weight.len() / 9;
+    let mut u = vec![0.0f32; S * S * pairs];
+    u.par_chunks_mut(S * pairs)
+        .enumerate()
+        .for_each(|(r, points)| {
+            for (pair, g) in weight.chunks_exact(9).enumerate() {
+                for (s, value) in row(g, r).into_iter().enumerate() {
+                    points[s * pairs + pair] = value;
+                }
+            }
+        });
+    u
+}
+
 /// The kernel turned by 180° with its channel axes swapped: `in × out × 3 × 3`.
 fn flip_kernel(weight: &[f32], out: usize, channels: usize) -> Vec<f32> {
     let mut flipped = vec![0.0f32; weight.len()];
@@ -233,7 +254,7 @@ fn conv2d_as(
     epilogue: Epilogue,
 ) -> Vec<f32> {
     let (c_in, c_out) = (g.channels, g.out_channels);
-    let u = (a.kernel)(weight, c_out, c_in);
+    let u = (a.kernel)(weight);
     let [_, cols] = g.tile_grid(a.tile);
     let out_len = c_out * g.positions();
     let group = g.group_of(g.tile_grid(a.tile).iter().product(), a.min_tiles);
