@@ -1,7 +1,7 @@
 //! Operations that move or add whole tensors, split over the cores: concatenation, copies (of strided
-//! views, and of shared buffers about to be written in place) and the sum of two tensors of one shape (how burn accumulates a gradient that several
-//! layers send back to one tensor, as DenseNet's concatenated features do). flex runs them on the
-//! calling thread, where the other core waits.
+//! views, and of shared buffers about to be written in place) and the sum of two tensors of one shape
+//! (how burn accumulates a gradient that several layers send back to one tensor, as DenseNet's
+//! concatenated features do). flex runs them on the calling thread, where the other core waits.
 
 use super::{by_planes, owned, tensor, values};
 use burn::backend::Flex;
@@ -57,17 +57,27 @@ pub fn cat(tensors: Vec<FlexTensor>, dim: usize) -> FlexTensor {
     tensor(joined, Shape::from(dims))
 }
 
-/// The values of a strided f32 view in row-major order, one contiguous block at a time, the blocks
-/// split over the cores where there are many values.
-pub fn strided_values(storage: &[f32], starts: Vec<usize>, block: usize) -> Vec<f32> {
-    if starts.len() * block < PARALLEL_VALUES || starts.len() < 2 {
-        let mut out = Vec::with_capacity(starts.len() * block);
+/// Blocks of a strided view shorter than this are copied on one thread: a task per block would cost
+/// more than the block, and the list of their starts more memory than the values.
+const PARALLEL_BLOCK: usize = 256;
+
+/// The values of a strided f32 view in row-major order, one contiguous block of `block` values from each
+/// of `starts` in turn; the blocks split over the cores where they are long and many.
+pub fn strided_values(
+    storage: &[f32],
+    starts: impl ExactSizeIterator<Item = usize>,
+    block: usize,
+) -> Vec<f32> {
+    let count = starts.len();
+    if count < 2 || block < PARALLEL_BLOCK || count * block < PARALLEL_VALUES {
+        let mut out = Vec::with_capacity(count * block);
         for start in starts {
             out.extend_from_slice(&storage[start..start + block]);
         }
         return out;
     }
-    by_planes(starts.len(), block, |i, dst| {
+    let starts: Vec<usize> = starts.collect();
+    by_planes(count, block, |i, dst| {
         dst.write_copy_of_slice(&storage[starts[i]..starts[i] + block]);
         block
     })

@@ -148,9 +148,6 @@ impl FloatTensorOps<Cpu> for Cpu {
     fn float_is_inf(tensor: FloatTensor<Cpu>, out_dtype: BoolDType) -> BoolTensor<Cpu>;
     }
 
-    /// A slice that is not one contiguous run (a channel range of an NCHW map, as the backward step of a
-    /// concatenation takes) is copied out block by block: flex would keep a strided view, which every
-    /// later operation reads element by element.
     fn float_add(lhs: FloatTensor<Cpu>, rhs: FloatTensor<Cpu>) -> FloatTensor<Cpu> {
         copy::add(lhs, rhs)
     }
@@ -159,6 +156,9 @@ impl FloatTensorOps<Cpu> for Cpu {
         copy::cat(tensors, dim)
     }
 
+    /// A slice that is not one contiguous run (a channel range of an NCHW map, as the backward step of a
+    /// concatenation takes) is copied out block by block: flex would keep a strided view, which every
+    /// later operation reads element by element.
     fn float_slice(tensor: FloatTensor<Cpu>, slices: &[Slice]) -> FloatTensor<Cpu> {
         super::compact(Flex::float_slice(tensor, slices))
     }

@@ -104,11 +104,7 @@ fn contiguous_values(tensor: &FlexTensor) -> Vec<f32> {
     }
     let blocks = layout.strided_blocks();
     let len = blocks.block_len();
-    copy::strided_values(
-        tensor.storage::<f32>(),
-        blocks.block_starts().collect(),
-        len,
-    )
+    copy::strided_values(tensor.storage::<f32>(), blocks.block_starts(), len)
 }
 
 /// `tensor`, copied into a buffer of its own where it is a strided f32 view.
