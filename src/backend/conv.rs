@@ -576,15 +576,15 @@ pub fn conv2d_weight_backward(
     tensor(dw, weight.shape())
 }
 
-/// `Σ partial(images, threads)` over `parts` consecutive ranges of the batch's images, each a vector of
-/// `len` values, added in a fixed order so that the sum does not depend on the thread count. With fewer
-/// parts than threads the parts run one after another, each on all threads; otherwise one per task.
-fn sum_of_parts(
+/// `partial(images, threads)` over `parts` consecutive ranges of the batch's images, each a vector of
+/// `len` values, to be summed value by value by [`Partials`]. With fewer parts than threads the parts run
+/// one after another, each on all threads; otherwise one per task.
+fn partials(
     batch: usize,
     parts: usize,
     len: usize,
     partial: impl Fn(Range<usize>, usize) -> Vec<f32> + Sync,
-) -> Vec<f32> {
+) -> Partials {
     let threads = rayon::current_num_threads().max(1);
     let parts = parts.clamp(1, batch.max(1));
     let per_part = batch.div_ceil(parts);
@@ -599,11 +599,43 @@ fn sum_of_parts(
             .map(|part| partial(images(part), 1))
             .collect()
     };
-    let mut sum = vec![0.0; len];
-    for part in &partials {
-        sum.iter_mut().zip(part).for_each(|(d, v)| *d += v);
+    debug_assert!(partials.iter().all(|p| p.len() == len));
+    Partials(partials)
+}
+
+/// Partial sums of a weight gradient (one at least), added where they are read, in a fixed order (the
+/// first part's value, then the next's), so that the sum does not depend on the thread count; added by
+/// the pass that lays the gradient out, on all cores, instead of a serial sum before it.
+struct Partials(Vec<Vec<f32>>);
+
+impl Partials {
+    /// The sum of the partials' values at `at`.
+    #[inline(always)]
+    fn sum(&self, at: usize) -> f32 {
+        let (first, rest) = self.0.split_first().expect("at least one part");
+        rest.iter().fold(first[at], |sum, part| sum + part[at])
     }
-    sum
+
+    /// The sum of the `rows × cols` matrices laid out in `layout`, as a dense row-major matrix: added
+    /// into the first partial where that is dense already, gathered into a new one otherwise.
+    fn into_dense(self, layout: View) -> Vec<f32> {
+        if layout.col_stride != 1 || layout.row_stride != layout.cols {
+            return layout.to_dense(|at| self.sum(at));
+        }
+        let mut parts = self.0.into_iter();
+        let mut sum = parts.next().expect("at least one part");
+        let rest: Vec<Vec<f32>> = parts.collect();
+        const BLOCK: usize = 1 << 14;
+        sum.par_chunks_mut(BLOCK)
+            .enumerate()
+            .for_each(|(b, block)| {
+                for part in &rest {
+                    let values = &part[b * BLOCK..][..block.len()];
+                    block.iter_mut().zip(values).for_each(|(d, v)| *d += v);
+                }
+            });
+        sum
+    }
 }
 
 /// Weight gradient through im2col: `grad · colᵀ` over the batch.
@@ -611,7 +643,7 @@ fn im2col_weight_grad(g: &Geometry, xv: &[f32], gv: &[f32]) -> Vec<f32> {
     let (k, p, o) = (g.patch_len(), g.positions(), g.out_channels);
     let parts = weight_grad_parts(o * k, g.batch * p);
     let layout = View::weight_gradient(o, k);
-    let dw = sum_of_parts(g.batch, parts, o * k, |images, threads| {
+    let dw = partials(g.batch, parts, o * k, |images, threads| {
         let mut dw = vec![0.0; o * k];
         with_scratch(|scratch| {
             let mut accumulate = false;
@@ -633,5 +665,5 @@ fn im2col_weight_grad(g: &Geometry, xv: &[f32], gv: &[f32]) -> Vec<f32> {
         });
         dw
     });
-    layout.to_dense(dw)
+    dw.into_dense(layout)
 }

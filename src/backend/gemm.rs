@@ -1,6 +1,7 @@
 //! A bounds-checked front to the `gemm` crate's matrix product.
 
 use gemm::Parallelism;
+use rayon::prelude::*;
 use std::mem::MaybeUninit;
 
 /// A strided view of a row-major buffer as a `rows × cols` matrix.
@@ -60,23 +61,29 @@ impl View {
         }
     }
 
-    /// The matrix of `values` laid out in this view, as a dense row-major buffer.
-    pub fn to_dense(self, values: Vec<f32>) -> Vec<f32> {
-        if self.col_stride == 1 && self.row_stride == self.cols {
-            return values;
-        }
+    /// The matrix whose element `(row, col)` is `value(its offset in this view)`, as a dense row-major
+    /// buffer; bands of rows on all cores.
+    pub fn to_dense(self, value: impl Fn(usize) -> f32 + Sync) -> Vec<f32> {
         // In square blocks, so that the strided side's cache lines are used whole while in cache.
         const BLOCK: usize = 32;
-        let mut dense = vec![0.0; self.rows * self.cols];
-        for r0 in (0..self.rows).step_by(BLOCK) {
-            for c0 in (0..self.cols).step_by(BLOCK) {
-                for r in r0..(r0 + BLOCK).min(self.rows) {
-                    for c in c0..(c0 + BLOCK).min(self.cols) {
-                        dense[r * self.cols + c] = values[self.at(r, c)];
+        let len = self.rows * self.cols;
+        let mut dense = Vec::with_capacity(len);
+        if self.cols > 0 {
+            dense.spare_capacity_mut()[..len]
+                .par_chunks_mut(BLOCK * self.cols)
+                .enumerate()
+                .for_each(|(band, rows)| {
+                    for c0 in (0..self.cols).step_by(BLOCK) {
+                        for (r, row) in rows.chunks_exact_mut(self.cols).enumerate() {
+                            for (c, v) in row.iter_mut().enumerate().skip(c0).take(BLOCK) {
+                                v.write(value(self.at(band * BLOCK + r, c)));
+                            }
+                        }
                     }
-                }
-            }
+                });
         }
+        // SAFETY: the bands above wrote every one of the `len` values.
+        unsafe { dense.set_len(len) };
         dense
     }
 

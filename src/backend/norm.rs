@@ -52,11 +52,38 @@ impl Planes {
 
     /// `f(image n, channel c)` summed over the batch, per channel: two sums in one pass.
     fn per_channel(&self, f: impl Fn(usize, usize) -> [f64; 2] + Sync) -> Vec<[f64; 2]> {
-        (0..self.channels)
+        let planes: Vec<[f64; 2]> = (0..self.batch * self.channels)
             .into_par_iter()
+            .map(|plane| f(plane / self.channels, plane % self.channels))
+            .collect();
+        self.channel_totals(&planes)
+    }
+
+    /// [`Planes::per_channel`] of sums taken plane by plane over `values`, which `f(channel, plane,
+    /// offset of the plane)` may rewrite as it reads them.
+    fn per_plane(
+        &self,
+        values: &mut [f32],
+        f: impl Fn(usize, &mut [f32], usize) -> [f64; 2] + Sync,
+    ) -> Vec<[f64; 2]> {
+        if self.area == 0 {
+            return vec![[0.0; 2]; self.channels];
+        }
+        let (channels, area) = (self.channels, self.area);
+        let planes: Vec<[f64; 2]> = values
+            .par_chunks_mut(area)
+            .enumerate()
+            .map(|(plane, v)| f(plane % channels, v, plane * area))
+            .collect();
+        self.channel_totals(&planes)
+    }
+
+    /// The sums of each plane (image-major) added per channel, in image order.
+    fn channel_totals(&self, planes: &[[f64; 2]]) -> Vec<[f64; 2]> {
+        (0..self.channels)
             .map(|c| {
                 (0..self.batch).fold([0.0; 2], |[a, b], n| {
-                    let [x, y] = f(n, c);
+                    let [x, y] = planes[n * self.channels + c];
                     [a + x, b + y]
                 })
             })
@@ -404,24 +431,35 @@ impl<const N: usize> Backward<Cpu, N> for NormBackward<N> {
             std::array::from_fn(|_| parents.next().flatten());
         let mut dy = grads.consume::<Cpu>(&ops.node);
         let s = ops.state;
-        if let Some(y) = &s.output {
-            dy = through_relu(dy, y);
-        }
-        if let Some(node) = residual_node {
-            grads.register::<Cpu>(node.id, dy.clone());
-        }
         let Some(xv) = values(&s.x) else {
             unreachable!("batch-norm state is an f32 tensor")
         };
         let p = Planes::of(&s.x);
-        // Σ dy and Σ dy·x̂ per channel: the gradients of β and γ.
-        let sums = {
-            let dyv = values(&dy).expect("an f32 gradient");
-            p.per_channel(|n, c| {
-                let r = p.plane(n, c);
-                gradient_sums(&dyv[r.clone()], &xv[r], s.mean[c], s.inv_std[c])
-            })
+        let plane_sums =
+            |c: usize, dy: &[f32], x: &[f32]| gradient_sums(dy, x, s.mean[c], s.inv_std[c]);
+        // Σ dy and Σ dy·x̂ per channel (the gradients of β and γ), with ReLU's mask applied to each plane
+        // of dy just before its sums, in the same pass.
+        let sums = match &s.output {
+            Some(y) => {
+                let yv = values(y).expect("batch-norm output is an f32 tensor");
+                dy = owned(dy);
+                let len = xv.len();
+                p.per_plane(&mut dy.storage_mut::<f32>()[..len], |c, dst, at| {
+                    through_relu(dst, &yv[at..]);
+                    plane_sums(c, dst, &xv[at..])
+                })
+            }
+            None => {
+                let dyv = values(&dy).expect("an f32 gradient");
+                p.per_channel(|n, c| {
+                    let r = p.plane(n, c);
+                    plane_sums(c, &dyv[r.clone()], &xv[r])
+                })
+            }
         };
+        if let Some(node) = residual_node {
+            grads.register::<Cpu>(node.id, dy.clone());
+        }
         let (sum_dy, sum_dy_xhat): (Vec<f64>, Vec<f64>) =
             sums.into_iter().map(|[a, b]| (a, b)).unzip();
         if let Some(node) = x_node {
@@ -446,16 +484,9 @@ impl<const N: usize> Backward<Cpu, N> for NormBackward<N> {
     }
 }
 
-/// The gradient through ReLU: `dy` where the output `y` is positive, else zero; in place where `dy` is a
-/// contiguous buffer nobody else holds.
-fn through_relu(dy: FlexTensor, y: &FlexTensor) -> FlexTensor {
-    let (Some(yv), n) = (values(y), y.shape().num_elements()) else {
-        unreachable!("batch-norm output is an f32 tensor")
-    };
-    let mut dy = owned(dy);
-    dy.storage_mut::<f32>()[..n]
-        .par_iter_mut()
-        .zip(yv.par_iter())
+/// The gradient through ReLU, in place: `dy` where the output `y` is positive, else zero.
+fn through_relu(dy: &mut [f32], y: &[f32]) {
+    dy.iter_mut()
+        .zip(y)
         .for_each(|(g, &v)| *g = if v > 0.0 { *g } else { 0.0 });
-    dy
 }

@@ -2,9 +2,10 @@
 //! 16 element-wise products, 4 multiplications per output and channel pair where im2col does 9. All
 //! transforms have entries 0, ±½ and ±1, so the results stay within rounding of the direct sum.
 
-use super::{Block, Geometry, LANES, Lanes, blocks, lanes, lanewise};
+use super::{Block, Geometry, LANES, Lanes, Partials, blocks, lanes, lanewise};
 use crate::backend::gemm::View;
 use multiversion::multiversion;
+use rayon::prelude::*;
 use std::mem::MaybeUninit;
 use std::ops::Range;
 
@@ -238,14 +239,27 @@ pub(super) fn transform_kernel(weight: &[f32]) -> Vec<f32> {
     })
 }
 
-/// `Gᵀ dU G` back to `out × in × 3 × 3` from 16 `out × in` matrices, each laid out as `layout`.
-pub(super) fn untransform_kernel(du: &[f32], layout: View) -> Vec<f32> {
+/// `Gᵀ dU G` back to `out × in × 3 × 3` from 16 `out × in` matrices (the sum of `du`'s partials), each
+/// laid out as `layout`; one task per output channel.
+pub(super) fn untransform_kernel(du: &Partials, layout: View) -> Vec<f32> {
     let (out, channels) = (layout.rows, layout.cols);
     let pairs = out * channels;
     let mut dg = vec![0.0f32; pairs * 9];
-    for (pair, g) in dg.chunks_exact_mut(9).enumerate() {
-        let within = layout.at(pair / channels, pair % channels);
-        let at = |r: usize, s: usize| du[(4 * r + s) * pairs + within];
+    if channels == 0 {
+        return dg;
+    }
+    dg.par_chunks_mut(9 * channels)
+        .enumerate()
+        .for_each(|(k, kernels)| untransform_row(du, layout, k, kernels));
+    dg
+}
+
+/// [`untransform_kernel`] of the kernels of output channel `k`, into `kernels` (`channels × 3 × 3`).
+fn untransform_row(du: &Partials, layout: View, k: usize, kernels: &mut [f32]) {
+    let pairs = layout.rows * layout.cols;
+    for (c, g) in kernels.chunks_exact_mut(9).enumerate() {
+        let within = layout.at(k, c);
+        let at = |r: usize, s: usize| du.sum((4 * r + s) * pairs + within);
         // Gᵀ x for four values: x0 + (x1 + x2)/2, (x1 − x2)/2, (x1 + x2)/2 + x3.
         let back = |x: [f32; 4]| {
             [
@@ -263,5 +277,4 @@ pub(super) fn untransform_kernel(du: &[f32], layout: View) -> Vec<f32> {
             }
         }
     }
-    dg
 }

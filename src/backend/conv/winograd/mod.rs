@@ -17,7 +17,7 @@ mod f2;
 mod f4;
 
 use super::{
-    Epilogue, Geometry, Scratch, per_group, sum_of_parts, weight_grad_parts, with_scratch,
+    Epilogue, Geometry, Partials, Scratch, partials, per_group, weight_grad_parts, with_scratch,
 };
 use crate::backend::gemm::{View, matmul};
 use rayon::prelude::*;
@@ -324,7 +324,7 @@ pub(super) fn weight_grad(g: &Geometry, x: &[f32], grad: &[f32]) -> Vec<f32> {
     let parts = weight_grad_parts(size, g.batch * per_image);
     let group = g.group_of(per_image, F2.min_tiles);
     let layout = View::weight_gradient(c_out, c_in);
-    let du = sum_of_parts(g.batch, parts, size, |images, threads| {
+    let du = partials(g.batch, parts, size, |images, threads| {
         let mut du = vec![0.0f32; size];
         with_scratch(|Scratch { col: v, wide: dm }| {
             let mut accumulate = false;
