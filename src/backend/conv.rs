@@ -161,6 +161,8 @@ impl Geometry {
     /// makes at least two groups, even where their products are thinner: with one group, everything
     /// around its products (unfolding, transforms, epilogues) ran on one core while the other waited (a
     /// batch of 8 on 7×7 maps). The grouping does not depend on the thread count, nor do the results.
+    /// A pointwise convolution's group still shares out the images, but takes one product per image:
+    /// interleaving its images into one wide matrix and back cost more than the wider products saved.
     fn group(&self) -> usize {
         self.group_of(self.positions(), MIN_COLUMNS)
     }
@@ -420,23 +422,28 @@ fn im2col_conv2d(g: &Geometry, xv: &[f32], wv: &[f32], epilogue: Epilogue) -> Ve
         |first, count, dst, scratch, threads| {
             let weight = (wv, View::dense(o, k));
             let Scratch { col, wide } = scratch;
-            if count == 1 {
-                // One image writes its output in place, tile by tile.
-                for tile in g.tiles(1) {
-                    let columns = tile.len() * ow;
-                    let col = (
-                        g.col(xv, (first, 1), tile.clone(), col),
-                        View::dense(k, columns),
-                    );
-                    let out = (&mut dst[tile.start * ow..], View::strided(o, columns, p));
-                    matmul_into(out, weight, col, threads);
-                    if epilogue.is_empty() {
-                        continue;
-                    }
-                    for (c, row) in dst.chunks_exact_mut(p).enumerate() {
-                        // SAFETY: the product has just written the tile's values of every channel.
-                        let values = unsafe { row[tile.start * ow..][..columns].assume_init_mut() };
-                        epilogue.apply(c, values, (first * o + c) * p + tile.start * ow);
+            if count == 1 || g.pointwise() {
+                // Each image writes its output in place, tile by tile: a pointwise convolution's images
+                // are its matrices as they lie, so a group of them takes one product per image.
+                for (j, dst) in dst.chunks_exact_mut(o * p).enumerate() {
+                    let image = first + j;
+                    for tile in g.tiles(1) {
+                        let columns = tile.len() * ow;
+                        let col = (
+                            g.col(xv, (image, 1), tile.clone(), col),
+                            View::dense(k, columns),
+                        );
+                        let out = (&mut dst[tile.start * ow..], View::strided(o, columns, p));
+                        matmul_into(out, weight, col, threads);
+                        if epilogue.is_empty() {
+                            continue;
+                        }
+                        for (c, row) in dst.chunks_exact_mut(p).enumerate() {
+                            // SAFETY: the product has just written the tile's values of every channel.
+                            let values =
+                                unsafe { row[tile.start * ow..][..columns].assume_init_mut() };
+                            epilogue.apply(c, values, (image * o + c) * p + tile.start * ow);
+                        }
                     }
                 }
                 return;
@@ -508,13 +515,15 @@ fn im2col_input_grad(g: &Geometry, wv: &[f32], gv: &[f32]) -> Vec<f32> {
         g.image_len(),
         g.group(),
         |first, count, dst, scratch, threads| {
-            let grad = wide_grad(g, gv, first, count, &mut scratch.wide);
-            if count == 1 && g.pointwise() {
-                // The product is the image's gradient, written whole.
-                let grad = (grad, View::dense(o, p));
-                matmul_into((dst, View::dense(k, p)), weight_t, grad, threads);
+            if g.pointwise() {
+                // Each product is one image's gradient, written whole.
+                for (j, dst) in dst.chunks_exact_mut(k * p).enumerate() {
+                    let grad = (&gv[(first + j) * o * p..][..o * p], View::dense(o, p));
+                    matmul_into((dst, View::dense(k, p)), weight_t, grad, threads);
+                }
                 return;
             }
+            let grad = wide_grad(g, gv, first, count, &mut scratch.wide);
             let dst = zeroed(dst, threads);
             for tile in g.tiles(count) {
                 let columns = count * tile.len() * ow;
@@ -645,10 +654,12 @@ fn im2col_weight_grad(g: &Geometry, xv: &[f32], gv: &[f32]) -> Vec<f32> {
     let layout = View::weight_gradient(o, k);
     let dw = partials(g.batch, parts, o * k, |images, threads| {
         let mut dw = vec![0.0; o * k];
+        // A pointwise convolution's images are their matrices as they lie: one product per image.
+        let group = if g.pointwise() { 1 } else { g.group() };
         with_scratch(|scratch| {
             let mut accumulate = false;
-            for first in images.clone().step_by(g.group()) {
-                let count = g.group().min(images.end - first);
+            for first in images.clone().step_by(group) {
+                let count = group.min(images.end - first);
                 let grad = wide_grad(g, gv, first, count, &mut scratch.wide);
                 for tile in g.tiles(count) {
                     let columns = count * tile.len() * g.out[1];
