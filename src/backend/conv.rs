@@ -609,20 +609,28 @@ fn partials(
             .collect()
     };
     debug_assert!(partials.iter().all(|p| p.len() == len));
-    Partials(partials)
+    let mut partials = partials.into_iter();
+    Partials {
+        first: partials.next().unwrap_or_else(|| vec![0.0; len]),
+        rest: partials.collect(),
+    }
 }
 
-/// Partial sums of a weight gradient (one at least), added where they are read, in a fixed order (the
-/// first part's value, then the next's), so that the sum does not depend on the thread count; added by
-/// the pass that lays the gradient out, on all cores, instead of a serial sum before it.
-struct Partials(Vec<Vec<f32>>);
+/// Partial sums of a weight gradient, added where they are read, in a fixed order (the first part's
+/// value, then the next's), so that the sum does not depend on the thread count; added by the pass that
+/// lays the gradient out, on all cores, instead of a serial sum before it.
+struct Partials {
+    first: Vec<f32>,
+    rest: Vec<Vec<f32>>,
+}
 
 impl Partials {
     /// The sum of the partials' values at `at`.
     #[inline(always)]
     fn sum(&self, at: usize) -> f32 {
-        let (first, rest) = self.0.split_first().expect("at least one part");
-        rest.iter().fold(first[at], |sum, part| sum + part[at])
+        self.rest
+            .iter()
+            .fold(self.first[at], |sum, part| sum + part[at])
     }
 
     /// The sum of the `rows × cols` matrices laid out in `layout`, as a dense row-major matrix: added
@@ -631,11 +639,10 @@ impl Partials {
         if layout.col_stride != 1 || layout.row_stride != layout.cols {
             return layout.to_dense(|at| self.sum(at));
         }
-        let mut parts = self.0.into_iter();
-        let mut sum = parts.next().expect("at least one part");
-        let rest: Vec<Vec<f32>> = parts.collect();
+        let Partials { mut first, rest } = self;
         const BLOCK: usize = 1 << 14;
-        sum.par_chunks_mut(BLOCK)
+        first
+            .par_chunks_mut(BLOCK)
             .enumerate()
             .for_each(|(b, block)| {
                 for part in &rest {
@@ -643,7 +650,7 @@ impl Partials {
                     block.iter_mut().zip(values).for_each(|(d, v)| *d += v);
                 }
             });
-        sum
+        first
     }
 }
 
