@@ -634,11 +634,22 @@ impl Partials {
     }
 
     /// The sum of the `rows × cols` matrices laid out in `layout`, as a dense row-major matrix: added
-    /// into the first partial where that is dense already, gathered into a new one otherwise.
+    /// into the first partial where that is dense already, gathered from the transposed layout otherwise
+    /// (the two that [`View::weight_gradient`] gives).
     fn into_dense(self, layout: View) -> Vec<f32> {
-        if layout.col_stride != 1 || layout.row_stride != layout.cols {
-            return layout.to_dense(|at| self.sum(at));
+        let (rows, cols) = (layout.rows, layout.cols);
+        if layout.col_stride == 1 && layout.row_stride == cols {
+            return self.added_in_place();
         }
+        assert!(
+            layout.row_stride == 1 && layout.col_stride == rows,
+            "a weight gradient lies dense or transposed"
+        );
+        self.transposed(rows, cols)
+    }
+
+    /// The partials' sum, added into the first one.
+    fn added_in_place(self) -> Vec<f32> {
         let Partials { mut first, rest } = self;
         const BLOCK: usize = 1 << 14;
         first
@@ -651,6 +662,45 @@ impl Partials {
                 }
             });
         first
+    }
+
+    /// The partials' sum as a dense `rows × cols` matrix, from partials that hold it transposed (dense
+    /// `cols × rows`): in square tiles, each summed line by line from contiguous reads, then written out
+    /// transposed; bands of rows on all cores.
+    fn transposed(&self, rows: usize, cols: usize) -> Vec<f32> {
+        const TILE: usize = 16;
+        let len = rows * cols;
+        let mut dense = Vec::with_capacity(len);
+        if cols > 0 {
+            dense.spare_capacity_mut()[..len]
+                .par_chunks_mut(TILE * cols)
+                .enumerate()
+                .for_each(|(band, dst)| {
+                    let (first_row, band_rows) = (band * TILE, dst.len() / cols);
+                    // tile[c][r]: column `c0 + c`, row `first_row + r` of the sum.
+                    let mut tile = [[0f32; TILE]; TILE];
+                    for c0 in (0..cols).step_by(TILE) {
+                        let width = TILE.min(cols - c0);
+                        for (c, line) in tile[..width].iter_mut().enumerate() {
+                            let at = (c0 + c) * rows + first_row;
+                            let line = &mut line[..band_rows];
+                            line.copy_from_slice(&self.first[at..at + band_rows]);
+                            for part in &self.rest {
+                                let values = &part[at..at + band_rows];
+                                line.iter_mut().zip(values).for_each(|(d, v)| *d += v);
+                            }
+                        }
+                        for (r, out) in dst.chunks_exact_mut(cols).enumerate() {
+                            for (c, v) in out[c0..c0 + width].iter_mut().enumerate() {
+                                v.write(tile[c][r]);
+                            }
+                        }
+                    }
+                });
+        }
+        // SAFETY: the bands above wrote every one of the `len` values.
+        unsafe { dense.set_len(len) };
+        dense
     }
 }
 

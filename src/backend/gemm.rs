@@ -1,7 +1,6 @@
 //! A bounds-checked front to the `gemm` crate's matrix product.
 
 use gemm::Parallelism;
-use rayon::prelude::*;
 use std::mem::MaybeUninit;
 
 /// A strided view of a row-major buffer as a `rows × cols` matrix.
@@ -59,32 +58,6 @@ impl View {
         } else {
             View::dense(out, inner)
         }
-    }
-
-    /// The matrix whose element `(row, col)` is `value(its offset in this view)`, as a dense row-major
-    /// buffer; bands of rows on all cores.
-    pub fn to_dense(self, value: impl Fn(usize) -> f32 + Sync) -> Vec<f32> {
-        // In square blocks, so that the strided side's cache lines are used whole while in cache.
-        const BLOCK: usize = 32;
-        let len = self.rows * self.cols;
-        let mut dense = Vec::with_capacity(len);
-        if self.cols > 0 {
-            dense.spare_capacity_mut()[..len]
-                .par_chunks_mut(BLOCK * self.cols)
-                .enumerate()
-                .for_each(|(band, rows)| {
-                    for c0 in (0..self.cols).step_by(BLOCK) {
-                        for (r, row) in rows.chunks_exact_mut(self.cols).enumerate() {
-                            for (c, v) in row.iter_mut().enumerate().skip(c0).take(BLOCK) {
-                                v.write(value(self.at(band * BLOCK + r, c)));
-                            }
-                        }
-                    }
-                });
-        }
-        // SAFETY: the bands above wrote every one of the `len` values.
-        unsafe { dense.set_len(len) };
-        dense
     }
 
     /// Whether every element lies inside a buffer of `len` values.

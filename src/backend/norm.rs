@@ -22,7 +22,7 @@ use burn::tensor::{TensorMetadata, TensorPrimitive};
 use multiversion::multiversion;
 use rayon::prelude::*;
 use std::mem::MaybeUninit;
-use sums::{gradient_sums, sum_and_squares};
+use sums::{Relu, gradient_sums, sum_and_squares};
 type Train = Autodiff<Cpu>;
 
 mod sums;
@@ -176,7 +176,7 @@ fn affine_plane(
 }
 
 /// Batch-norm's input gradient over one plane, written over the output gradient `dy`:
-/// `g · (dy − mean_dy − (x − m) · k · mean_dy_xhat)`.
+/// `g · (dy − mean_dy − (x − m) · k · mean_dy_xhat)`, with `dy` through `relu` where given.
 #[multiversion(targets(
     "x86_64+avx512f+avx512bw+avx512cd+avx512dq+avx512vl",
     "x86_64+avx2+fma",
@@ -188,9 +188,13 @@ fn input_gradient_plane(
     x: &[f32],
     (m, k, g): (f32, f32, f32),
     (mean_dy, mean_dy_xhat): (f32, f32),
+    relu: Option<Relu>,
 ) {
-    for (d, &v) in dy.iter_mut().zip(x) {
-        *d = g * (*d - mean_dy - (v - m) * k * mean_dy_xhat);
+    let pairs = dy.iter_mut().zip(x);
+    match relu {
+        Some(r) => pairs
+            .for_each(|(d, &v)| *d = g * (r.pass(*d, v, m) - mean_dy - (v - m) * k * mean_dy_xhat)),
+        None => pairs.for_each(|(d, &v)| *d = g * (*d - mean_dy - (v - m) * k * mean_dy_xhat)),
     }
 }
 
@@ -378,12 +382,17 @@ fn train_with(
         gamma.into_primitive().tensor(),
         beta.into_primitive().tensor(),
     );
+    let relu = match (then_relu, &residual) {
+        (false, _) => ReluMask::None,
+        (true, None) => ReluMask::Recomputed { shift: beta_values },
+        (true, Some(_)) => ReluMask::Output(y.clone()),
+    };
     let state = NormState {
         x: x.primitive.clone(),
         mean: mean32,
         inv_std,
         gamma: gamma_values,
-        output: then_relu.then(|| y.clone()),
+        relu,
     };
     // The backward step is recorded where any parent is tracked.
     macro_rules! tracked {
@@ -406,15 +415,28 @@ fn train_with(
     Tensor::<Train, 4>::from_primitive(TensorPrimitive::Float(out))
 }
 
-/// What the backward step needs: the input and the per-channel batch mean, 1/σ and γ; with ReLU, the output
-/// (the tensor the next layer holds anyway), whose zeros mask the gradient.
+/// What the backward step needs: the input and the per-channel batch mean, 1/σ and γ, and how to find
+/// ReLU's mask where a ReLU followed.
 #[derive(Clone, Debug)]
 struct NormState {
     x: FlexTensor,
     mean: Vec<f32>,
     inv_std: Vec<f32>,
     gamma: Vec<f32>,
-    output: Option<FlexTensor>,
+    relu: ReluMask,
+}
+
+/// Where a ReLU's mask comes from in the backward step.
+#[derive(Clone, Debug)]
+enum ReluMask {
+    /// No ReLU followed.
+    None,
+    /// ReLU of the normalised values: the forward map recomputed from x, which the backward step reads
+    /// anyway (with β, its shift), instead of a pass over the output ([`Relu`]).
+    Recomputed { shift: Vec<f32> },
+    /// ReLU after a residual: the output (the tensor the next layer holds anyway), whose zeros mask the
+    /// gradient, which the residual also receives.
+    Output(FlexTensor),
 }
 
 /// The backward step of batch-norm over the parents x, γ and β (`N = 3`), and of a residual added before
@@ -435,12 +457,21 @@ impl<const N: usize> Backward<Cpu, N> for NormBackward<N> {
             unreachable!("batch-norm state is an f32 tensor")
         };
         let p = Planes::of(&s.x);
-        let plane_sums =
-            |c: usize, dy: &[f32], x: &[f32]| gradient_sums(dy, x, s.mean[c], s.inv_std[c]);
-        // Σ dy and Σ dy·x̂ per channel (the gradients of β and γ), with ReLU's mask applied to each plane
-        // of dy just before its sums, in the same pass.
-        let sums = match &s.output {
-            Some(y) => {
+        // ReLU's mask recomputed from x, for channel c.
+        let recomputed = |c: usize| match &s.relu {
+            ReluMask::Recomputed { shift } => Some(Relu {
+                scale: s.gamma[c] * s.inv_std[c],
+                shift: shift[c],
+            }),
+            _ => None,
+        };
+        let plane_sums = |c: usize, dy: &[f32], x: &[f32]| {
+            gradient_sums(dy, x, s.mean[c], s.inv_std[c], recomputed(c))
+        };
+        // Σ dy and Σ dy·x̂ per channel (the gradients of β and γ), through ReLU's mask: recomputed in the
+        // same pass, or applied to each plane of dy from the output just before its sums.
+        let sums = match &s.relu {
+            ReluMask::Output(y) => {
                 let yv = values(y).expect("batch-norm output is an f32 tensor");
                 dy = owned(dy);
                 let len = xv.len();
@@ -449,7 +480,7 @@ impl<const N: usize> Backward<Cpu, N> for NormBackward<N> {
                     plane_sums(c, dst, &xv[at..])
                 })
             }
-            None => {
+            ReluMask::None | ReluMask::Recomputed { .. } => {
                 let dyv = values(&dy).expect("an f32 gradient");
                 p.per_channel(|n, c| {
                     let r = p.plane(n, c);
@@ -469,7 +500,7 @@ impl<const N: usize> Backward<Cpu, N> for NormBackward<N> {
             p.each_plane(&mut dx.storage_mut::<f32>()[..xv.len()], |c, dst, at| {
                 let (m, k) = (s.mean[c], s.inv_std[c]);
                 let means = ((sum_dy[c] / count) as f32, (sum_dy_xhat[c] / count) as f32);
-                input_gradient_plane(dst, &xv[at..], (m, k, s.gamma[c] * k), means);
+                input_gradient_plane(dst, &xv[at..], (m, k, s.gamma[c] * k), means, recomputed(c));
             });
             grads.register::<Cpu>(node.id, dx);
         }
@@ -485,6 +516,12 @@ impl<const N: usize> Backward<Cpu, N> for NormBackward<N> {
 }
 
 /// The gradient through ReLU, in place: `dy` where the output `y` is positive, else zero.
+#[multiversion(targets(
+    "x86_64+avx512f+avx512bw+avx512cd+avx512dq+avx512vl",
+    "x86_64+avx2+fma",
+    "x86_64+sse4.1",
+    "aarch64+neon"
+))]
 fn through_relu(dy: &mut [f32], y: &[f32]) {
     dy.iter_mut()
         .zip(y)
