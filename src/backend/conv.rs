@@ -704,17 +704,67 @@ impl Partials {
     }
 }
 
+/// A buffer of `len` values that matrix products sum into, round after round: in the first round each
+/// product writes its block whole into fresh memory (as [`matmul_into`], with no pass of zeros first), and
+/// the rounds after add to it.
+struct ProductSum {
+    values: Vec<f32>,
+    len: usize,
+}
+
+impl ProductSum {
+    fn new(len: usize) -> Self {
+        ProductSum {
+            values: Vec::with_capacity(len),
+            len,
+        }
+    }
+
+    /// The block at `at`, laid out as `layout`: `lhs · rhs` in the first round, `+= lhs · rhs` after.
+    fn add(
+        &mut self,
+        at: usize,
+        layout: View,
+        lhs: (&[f32], View),
+        rhs: (&[f32], View),
+        threads: usize,
+    ) {
+        if self.values.len() == self.len {
+            matmul((&mut self.values[at..], layout), true, lhs, rhs, threads);
+        } else {
+            let fresh = &mut self.values.spare_capacity_mut()[at..self.len];
+            matmul_into((fresh, layout), lhs, rhs, threads);
+        }
+    }
+
+    /// Ends a round.
+    ///
+    /// # Safety
+    /// The products of the first round wrote every one of the `len` values.
+    unsafe fn end_round(&mut self) {
+        // SAFETY: as the caller promises.
+        unsafe { self.values.set_len(self.len) };
+    }
+
+    /// The sum: zeros where no round ran (a part of the batch without images).
+    fn into_values(mut self) -> Vec<f32> {
+        if self.values.len() < self.len {
+            self.values.resize(self.len, 0.0);
+        }
+        self.values
+    }
+}
+
 /// Weight gradient through im2col: `grad · colᵀ` over the batch.
 fn im2col_weight_grad(g: &Geometry, xv: &[f32], gv: &[f32]) -> Vec<f32> {
     let (k, p, o) = (g.patch_len(), g.positions(), g.out_channels);
     let parts = weight_grad_parts(o * k, g.batch * p);
     let layout = View::weight_gradient(o, k);
     let dw = partials(g.batch, parts, o * k, |images, threads| {
-        let mut dw = vec![0.0; o * k];
+        let mut dw = ProductSum::new(o * k);
         // A pointwise convolution's images are their matrices as they lie: one product per image.
         let group = if g.pointwise() { 1 } else { g.group() };
         with_scratch(|scratch| {
-            let mut accumulate = false;
             for first in images.clone().step_by(group) {
                 let count = group.min(images.end - first);
                 let grad = wide_grad(g, gv, first, count, &mut scratch.wide);
@@ -726,12 +776,13 @@ fn im2col_weight_grad(g: &Geometry, xv: &[f32], gv: &[f32]) -> Vec<f32> {
                     );
                     let col = g.col(xv, (first, count), tile, &mut scratch.col);
                     let col = (col, View::dense(k, columns).t());
-                    matmul((&mut dw, layout), accumulate, grad, col, threads);
-                    accumulate = true;
+                    dw.add(0, layout, grad, col, threads);
+                    // SAFETY: the product wrote every value of the gradient (`layout` covers them all).
+                    unsafe { dw.end_round() };
                 }
             }
         });
-        dw
+        dw.into_values()
     });
     dw.into_dense(layout)
 }

@@ -17,7 +17,8 @@ mod f2;
 mod f4;
 
 use super::{
-    Epilogue, Geometry, Partials, Scratch, partials, per_group, weight_grad_parts, with_scratch,
+    Epilogue, Geometry, Partials, ProductSum, Scratch, partials, per_group, weight_grad_parts,
+    with_scratch,
 };
 use crate::backend::gemm::{View, matmul};
 use rayon::prelude::*;
@@ -325,9 +326,8 @@ pub(super) fn weight_grad(g: &Geometry, x: &[f32], grad: &[f32]) -> Vec<f32> {
     let group = g.group_of(per_image, F2.min_tiles);
     let layout = View::weight_gradient(c_out, c_in);
     let du = partials(g.batch, parts, size, |images, threads| {
-        let mut du = vec![0.0f32; size];
+        let mut du = ProductSum::new(size);
         with_scratch(|Scratch { col: v, wide: dm }| {
-            let mut accumulate = false;
             for first in images.clone().step_by(group) {
                 let count = group.min(images.end - first);
                 let columns = count * per_image;
@@ -343,9 +343,9 @@ pub(super) fn weight_grad(g: &Geometry, x: &[f32], grad: &[f32]) -> Vec<f32> {
                     f2::transform_grad(g, image_grad, 0..rows, (dm, stride, j * per_image));
                 }
                 for xi in 0..F2.points {
-                    matmul(
-                        (&mut du[xi * c_out * c_in..], layout),
-                        accumulate,
+                    du.add(
+                        xi * c_out * c_in,
+                        layout,
                         (
                             &dm[xi * c_out * stride..],
                             View::strided(c_out, columns, stride),
@@ -357,10 +357,11 @@ pub(super) fn weight_grad(g: &Geometry, x: &[f32], grad: &[f32]) -> Vec<f32> {
                         threads,
                     );
                 }
-                accumulate = true;
+                // SAFETY: the products wrote the `c_out × c_in` blocks of all points, every value.
+                unsafe { du.end_round() };
             }
         });
-        du
+        du.into_values()
     });
     f2::untransform_kernel(&du, layout)
 }
