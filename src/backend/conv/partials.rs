@@ -26,6 +26,7 @@ pub(super) fn weight_grad_parts(len: usize, columns: usize) -> usize {
         .min(PARTIAL_BYTES / (4 * len.max(1)))
         .max(1)
 }
+
 /// `partial(images, threads)` over `parts` consecutive ranges of the batch's images, each a vector of
 /// `len` values, to be summed value by value by [`Partials`]. With fewer parts than threads the parts run
 /// one after another, each on all threads; otherwise one per task.
