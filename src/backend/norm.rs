@@ -82,7 +82,7 @@ fn moments([sum, squares]: [f64; 2], count: f64) -> (f64, f64) {
     (mean, (squares / count.max(1.0) - mean * mean).max(0.0))
 }
 
-/// 1/σ from a biased variance, as the forward and backward passes both use it.
+/// 1/σ from a biased variance.
 fn inverse_std(var: f64, epsilon: f32) -> f32 {
     1.0 / (var as f32 + epsilon).sqrt()
 }
@@ -90,22 +90,22 @@ fn inverse_std(var: f64, epsilon: f32) -> f32 {
 /// Training's forward pass with batch statistics, channel by channel on all cores: the channel's sums over
 /// the batch, then its planes normalised (`(x − mean) · γ/σ + β`, plus `residual`, then ReLU where
 /// `then_relu`) while they are still in cache, so that x is read from memory once instead of twice (a
-/// channel of a batch of 8 on 56×56 maps is 100 KiB). The output, and each channel's batch mean and
-/// biased variance.
+/// channel of a batch of 8 on 56×56 maps is 100 KiB). The output, and each channel's batch mean, biased
+/// variance and 1/σ.
 fn normalise_by_batch(
     x: &[f32],
     p: Planes,
     (gamma, beta, epsilon): (&[f32], &[f32], f32),
     residual: Option<&[f32]>,
     then_relu: bool,
-) -> (Vec<f32>, Vec<(f64, f64)>) {
+) -> (Vec<f32>, Vec<(f64, f64, f32)>) {
     let len = p.batch * p.channels * p.area;
     let mut y = Vec::with_capacity(len);
     let mut planes = p.channel_major(&mut y.spare_capacity_mut()[..len]);
     if planes.is_empty() {
-        return (y, vec![(0.0, 0.0); p.channels]);
+        return (y, vec![(0.0, 0.0, inverse_std(0.0, epsilon)); p.channels]);
     }
-    let moments: Vec<(f64, f64)> = planes
+    let moments: Vec<(f64, f64, f32)> = planes
         .par_chunks_mut(p.batch)
         .enumerate()
         .map(|(c, planes)| {
@@ -122,7 +122,7 @@ fn normalise_by_batch(
                 let written = affine_plane(&x[at], dst, affine, residual, then_relu);
                 assert_eq!(written, p.area, "plane {n} of channel {c} is short");
             }
-            (mean, var)
+            (mean, var, inv_std)
         })
         .collect();
     // SAFETY: every plane of every channel wrote all its values (asserted above).
@@ -366,8 +366,12 @@ fn train_with(
     let residual_values = residual_values.as_deref();
     let (y, moments) = normalise_by_batch(&xv, p, parameters, residual_values, then_relu);
     let y = tensor(y, x.primitive.shape());
-    let (mean, var): (Vec<f64>, Vec<f64>) = moments.into_iter().unzip();
-    let inv_std: Vec<f32> = var.iter().map(|&v| inverse_std(v, epsilon)).collect();
+    let (mut mean, mut var, mut inv_std) = (Vec::new(), Vec::new(), Vec::new());
+    for (m, v, k) in moments {
+        mean.push(m);
+        var.push(v);
+        inv_std.push(k);
+    }
     let mean32: Vec<f32> = mean.iter().map(|&m| m as f32).collect();
 
     let update = |state: &burn::module::RunningState<Tensor<Train, 1>>, batch: &[f64]| {
