@@ -739,7 +739,7 @@ fn larger_convolutions_match_flex() {
             ([1, 1], [0, 0], [2, 2]),
             ([3, 3], [1, 1], [2, 2]),
         ] {
-            let c = ConvCase {
+            check_against_flex(&ConvCase {
                 batch,
                 c_in: 16,
                 c_out: 24,
@@ -750,29 +750,52 @@ fn larger_convolutions_match_flex() {
                 dilation: [1, 1],
                 bias: true,
                 seed: 9,
-            };
-            let (ours, reference) = (
-                conv_run::<Autodiff<Cpu>>(&c),
-                conv_run::<Autodiff<Flex>>(&c),
-            );
-            assert_close("output against the direct sum", &ours[0], &direct_conv(&c))
-                .unwrap_or_else(|e| {
-                    panic!("batch {batch}, kernel {kernel:?}, stride {stride:?}: {e}")
-                });
-            for (i, what) in [
-                "output",
-                "input gradient",
-                "weight gradient",
-                "bias gradient",
-            ]
-            .iter()
-            .enumerate()
-            {
-                assert_close(what, &ours[i], &reference[i]).unwrap_or_else(|e| {
-                    panic!("batch {batch}, kernel {kernel:?}, stride {stride:?}: {e}")
-                });
-            }
+            });
         }
+    }
+}
+
+/// Pointwise convolutions of many channels on small maps, whose groups of images take one wide product
+/// (groups of two and of one image in a batch of three, two groups of two in a batch of four).
+#[test]
+fn pointwise_convolutions_of_many_channels_on_small_maps_match_flex() {
+    for batch in [3, 4] {
+        for (c_in, c_out) in [(512, 520), (520, 512)] {
+            check_against_flex(&ConvCase {
+                batch,
+                c_in,
+                c_out,
+                size: [7, 6],
+                kernel: [1, 1],
+                stride: [1, 1],
+                padding: [0, 0],
+                dilation: [1, 1],
+                bias: true,
+                seed: 11,
+            });
+        }
+    }
+}
+
+/// Output, input, weight and bias gradients of `c` against flex, and the output against the direct sum.
+fn check_against_flex(c: &ConvCase) {
+    let context = format!(
+        "batch {}, {} → {} channels, kernel {:?}, stride {:?}",
+        c.batch, c.c_in, c.c_out, c.kernel, c.stride
+    );
+    let (ours, reference) = (conv_run::<Autodiff<Cpu>>(c), conv_run::<Autodiff<Flex>>(c));
+    assert_close("output against the direct sum", &ours[0], &direct_conv(c))
+        .unwrap_or_else(|e| panic!("{context}: {e}"));
+    for (i, what) in [
+        "output",
+        "input gradient",
+        "weight gradient",
+        "bias gradient",
+    ]
+    .iter()
+    .enumerate()
+    {
+        assert_close(what, &ours[i], &reference[i]).unwrap_or_else(|e| panic!("{context}: {e}"));
     }
 }
 

@@ -83,6 +83,18 @@ impl Geometry {
         self.kernel == [1, 1] && self.stride == [1, 1] && self.padding == [0, 0]
     }
 
+    /// Whether a group of `count` images takes one product per image: a single image, and a pointwise
+    /// convolution, whose images are its matrices as they lie, unless its maps are small and its
+    /// channels many. There, products of an image's few columns ran at half speed or less (the input
+    /// gradient's transposed weights, 2048 × 49 × 512, at 45 GFLOP/s on one core against 112 as a wide
+    /// product), while copying images into one wide matrix and back costs little next to a product
+    /// over hundreds of channels.
+    fn image_by_image(&self, count: usize) -> bool {
+        let wide =
+            self.positions() < SMALL_MAP && self.channels.min(self.out_channels) >= MANY_CHANNELS;
+        count == 1 || (self.pointwise() && !wide)
+    }
+
     /// For kernel offset `k` on `axis`: the output coordinates whose input coordinate
     /// `o · stride + k · dilation − padding` lies inside the input, as a range.
     fn inside(&self, axis: usize, k: usize) -> std::ops::Range<usize> {
@@ -163,8 +175,8 @@ impl Geometry {
     /// makes at least two groups, even where their products are thinner: with one group, everything
     /// around its products (unfolding, transforms, epilogues) ran on one core while the other waited (a
     /// batch of 8 on 7×7 maps). The grouping does not depend on the thread count, nor do the results.
-    /// A pointwise convolution's group still shares out the images, but takes one product per image:
-    /// interleaving its images into one wide matrix and back cost more than the wider products saved.
+    /// A pointwise convolution's group still shares out the images, but mostly takes one product per
+    /// image ([`Geometry::image_by_image`]).
     fn group(&self) -> usize {
         self.group_of(self.positions(), MIN_COLUMNS)
     }
@@ -201,7 +213,8 @@ impl Geometry {
     }
 
     /// The `col` matrix of output rows `tile` of `count` images of `x` from `first`: the image itself for
-    /// one image of a pointwise convolution, otherwise unfolded into `buffer`.
+    /// one image of a pointwise convolution, its images' planes side by side in `buffer` for several,
+    /// otherwise unfolded into `buffer`.
     fn col<'a>(
         &self,
         x: &'a [f32],
@@ -215,6 +228,18 @@ impl Geometry {
         }
         let columns = tile.len() * self.out[1];
         buffer.resize(self.patch_len() * count * columns, 0.0);
+        if self.pointwise() {
+            // The tile is every row (see `tiles`): whole planes side by side.
+            interleave(
+                &x[first * len..],
+                buffer,
+                self.channels,
+                columns,
+                count,
+                false,
+            );
+            return buffer;
+        }
         for j in 0..count {
             let image = &x[(first + j) * len..][..len];
             self.im2col(
@@ -233,6 +258,11 @@ const TILE_BYTES: usize = 512 * 1024;
 
 /// Output positions below which a matrix product takes several images at once.
 const MIN_COLUMNS: usize = 512;
+
+/// Output positions below which, and channels (in and out) from which, a pointwise convolution's group
+/// of images takes one wide product (see [`Geometry::image_by_image`]).
+const SMALL_MAP: usize = 128;
+const MANY_CHANNELS: usize = 512;
 
 /// `rows × (count·cols)` from `count` consecutive `rows × cols` matrices in `src` (or back, with `scatter`).
 fn interleave(src: &[f32], dst: &mut [f32], rows: usize, cols: usize, count: usize, scatter: bool) {
@@ -424,7 +454,7 @@ fn im2col_conv2d(g: &Geometry, xv: &[f32], wv: &[f32], epilogue: Epilogue) -> Ve
         |first, count, dst, scratch, threads| {
             let weight = (wv, View::dense(o, k));
             let Scratch { col, wide } = scratch;
-            if count == 1 || g.pointwise() {
+            if g.image_by_image(count) {
                 // Each image writes its output in place, tile by tile: a pointwise convolution's images
                 // are its matrices as they lie, so a group of them takes one product per image.
                 for (j, dst) in dst.chunks_exact_mut(o * p).enumerate() {
@@ -517,7 +547,7 @@ fn im2col_input_grad(g: &Geometry, wv: &[f32], gv: &[f32]) -> Vec<f32> {
         g.image_len(),
         g.group(),
         |first, count, dst, scratch, threads| {
-            if g.pointwise() {
+            if g.image_by_image(count) && g.pointwise() {
                 // Each product is one image's gradient, written whole.
                 for (j, dst) in dst.chunks_exact_mut(k * p).enumerate() {
                     let grad = (&gv[(first + j) * o * p..][..o * p], View::dense(o, p));
@@ -573,8 +603,11 @@ fn im2col_weight_grad(g: &Geometry, xv: &[f32], gv: &[f32]) -> Vec<f32> {
     let layout = View::weight_gradient(o, k);
     let dw = partials(g.batch, parts, o * k, |images, threads| {
         let mut dw = ProductSum::new(o * k);
-        // A pointwise convolution's images are their matrices as they lie: one product per image.
-        let group = if g.pointwise() { 1 } else { g.group() };
+        // A pointwise convolution's images mostly take one product each ([`Geometry::image_by_image`]).
+        let group = match g.group() {
+            group if g.image_by_image(group) => 1,
+            group => group,
+        };
         with_scratch(|scratch| {
             for first in images.clone().step_by(group) {
                 let count = group.min(images.end - first);
