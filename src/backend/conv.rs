@@ -230,6 +230,7 @@ impl Geometry {
         buffer.resize(self.patch_len() * count * columns, 0.0);
         if self.pointwise() {
             // The tile is every row (see `tiles`): whole planes side by side.
+            debug_assert_eq!(columns, self.positions(), "a pointwise tile of some rows");
             interleave(
                 &x[first * len..],
                 buffer,
