@@ -1,14 +1,14 @@
 //! Training throughput on the CPU next to PyTorch: a full Adam train step (forward, backward, optimiser), a
 //! frozen-backbone train step (everything frozen but batch-norm and the head, the paper's policy) and
 //! inference, for the small CNN on 1×128×128 and ResNet-18, ResNet-50 and DenseNet-121 on 3×224×224; images/s
-//! (median step) and the peak resident memory of each side. Each row runs in a process of its own, ours and
-//! the peer's (`benches/peer/train.py`, when `python3` can import torch) one after the other, so that the
-//! ratio compares the same moment of a shared machine and each peak belongs to one row; the two take
-//! turns twice (`--rounds=N`), and each side keeps its faster round.
+//! (median step) and the peak resident memory of each side. Each row runs in a process of its own on each
+//! side, ours and the peer's (`benches/peer/train.py`, when `python3` can import torch), so that each peak
+//! belongs to one row; the two processes live through the row and take turns step by step, so that the
+//! ratio compares the same moments of a shared machine. `--rounds=N` times each side's step count (2).
 //!
 //!     cargo bench --bench train                              # every row
 //!     cargo bench --bench train -- resnet50 densenet         # rows whose case names one of the words
-//!     cargo bench --bench train -- --rounds=1                # one turn each side (half the time)
+//!     cargo bench --bench train -- --rounds=1                # half the timed steps (half the time)
 //!     cargo bench --bench train -- --flex                    # also plain flex (train and inference)
 //!     cargo bench --bench train --features cuda -- --cuda    # also CUDA: throughput, loss, CPU/GPU agreement
 
@@ -17,7 +17,8 @@ use burn::module::AutodiffModule;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::{GradientsParams, Optimizer};
 use burn::prelude::*;
-use std::process::Command;
+use std::io::{BufRead, BufReader, Lines, Write};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::Instant;
 use study::backend::{Cpu, FusedAdam, TrainBackend};
 use study::model::weights::freeze;
@@ -111,6 +112,39 @@ fn batch<B: Backend>(shape: [usize; 4], device: &B::Device) -> (Tensor<B, 4>, Te
     )
 }
 
+/// One step of `mode` (network, batch and optimiser built once), returning the loss of a train step.
+fn stepper<B: TrainBackend>(
+    case: &Case,
+    mode: &str,
+    device: &B::Device,
+) -> Box<dyn FnMut() -> Option<f32>> {
+    B::seed(device, 1);
+    let mut net: Net<B> = Net::new(&case.config, device);
+    let (x, y) = batch::<B>(case.shape, device);
+    if mode == "inference" {
+        let inner = net.valid();
+        let xi = x.inner();
+        return Box::new(move || {
+            let _ = inner.forward(xi.clone()).into_data();
+            None
+        });
+    }
+    if mode == "frozen" {
+        net = freeze(net, Freeze::AllButBatchnorm);
+    }
+    let mut optim = FusedAdam::default().init();
+    let loss_fn = CrossEntropyLossConfig::new().init(device);
+    let mut net = Some(net);
+    Box::new(move || {
+        let model = net.take().expect("network");
+        let loss = loss_fn.forward(model.forward(x.clone()), y.clone());
+        let value = loss.clone().into_scalar().elem::<f32>();
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        net = Some(optim.step(1e-3, model, grads));
+        Some(value)
+    })
+}
+
 /// Images per second of the median of `steps` steps (after a warm-up step) of `mode`, and the loss of
 /// every train step.
 fn measure<B: TrainBackend>(
@@ -119,43 +153,20 @@ fn measure<B: TrainBackend>(
     steps: usize,
     device: &B::Device,
 ) -> (f64, Vec<f32>) {
-    B::seed(device, 1);
-    let mut net: Net<B> = Net::new(&case.config, device);
-    let (x, y) = batch::<B>(case.shape, device);
+    let mut step = stepper::<B>(case, mode, device);
+    let mut losses: Vec<f32> = step().into_iter().collect();
     let mut times = Vec::new();
-    let mut losses = Vec::new();
-    let mut timed = |step: &mut dyn FnMut()| {
-        for i in 0..=steps {
-            let start = Instant::now();
-            step();
-            if i > 0 {
-                times.push(start.elapsed().as_secs_f64());
-            }
-        }
-    };
-    if mode == "inference" {
-        let inner = net.valid();
-        let xi = x.inner();
-        timed(&mut || {
-            let _ = inner.forward(xi.clone()).into_data();
-        });
-    } else {
-        if mode == "frozen" {
-            net = freeze(net, Freeze::AllButBatchnorm);
-        }
-        let mut optim = FusedAdam::default().init();
-        let loss_fn = CrossEntropyLossConfig::new().init(device);
-        let mut net = Some(net);
-        timed(&mut || {
-            let model = net.take().expect("network");
-            let loss = loss_fn.forward(model.forward(x.clone()), y.clone());
-            losses.push(loss.clone().into_scalar().elem::<f32>());
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
-            net = Some(optim.step(1e-3, model, grads));
-        });
+    for _ in 0..steps {
+        let start = Instant::now();
+        losses.extend(step());
+        times.push(start.elapsed().as_secs_f64());
     }
-    times.sort_by(f64::total_cmp);
-    (case.shape[0] as f64 / times[times.len() / 2], losses)
+    (case.shape[0] as f64 / median(&mut times), losses)
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
 }
 
 /// Peak resident memory of this process, in KiB.
@@ -170,22 +181,45 @@ fn peak_kib() -> u64 {
         .unwrap_or(0)
 }
 
-/// One row in this process (`--row CASE MODE BACKEND`), printed as the peer prints it.
+/// `--row CASE MODE BACKEND`: one row in this process, printed as the peer prints it.
 fn row(args: &[String]) {
-    let [case, mode, backend] = [&args[0], &args[1], &args[2]];
-    let case = cases()
-        .into_iter()
-        .find(|c| c.name == case)
-        .expect("a case of cases()");
+    let (case, mode, backend) = row_args(args);
     let device = Default::default();
-    let (speed, _) = match backend.as_str() {
+    let (speed, _) = match backend {
         "flex" => measure::<Autodiff<Flex>>(&case, mode, case.steps, &device),
         _ => measure::<Autodiff<Cpu>>(&case, mode, case.steps, &device),
     };
     println!("images/s {speed:.2} peak_kib {}", peak_kib());
 }
 
-/// A row's result: images/s and peak resident memory in MiB, parsed from a row process's line.
+/// `--serve CASE MODE`: the project's side of a row, taking turns with the peer as `Side` drives it.
+fn serve(args: &[String]) {
+    let (case, mode, _) = row_args(args);
+    let mut step = stepper::<Autodiff<Cpu>>(&case, mode, &Default::default());
+    step();
+    println!("ready");
+    for line in std::io::stdin().lines().map_while(Result::ok) {
+        if line.trim() == "step" {
+            let start = Instant::now();
+            step();
+            println!("seconds {:.6}", start.elapsed().as_secs_f64());
+        }
+    }
+    println!("peak_kib {}", peak_kib());
+}
+
+fn row_args(args: &[String]) -> (Case, &str, &str) {
+    let [name, mode] = [0, 1].map(|i| args.get(i).map_or("", String::as_str));
+    let Some(case) = cases().into_iter().find(|c| c.name == name) else {
+        eprintln!(
+            "no case {name:?}: one of cnn/32, resnet18/32, resnet50/32, resnet50/8, densenet121/32, densenet121/8"
+        );
+        std::process::exit(2);
+    };
+    (case, mode, args.get(2).map_or("study", String::as_str))
+}
+
+/// A row's result from a one-shot row process (`--row`): images/s and peak resident memory in MiB.
 fn run_row(command: &mut Command) -> Option<(f64, f64)> {
     let out = command.output().ok()?;
     let text = String::from_utf8_lossy(&out.stdout);
@@ -194,23 +228,89 @@ fn run_row(command: &mut Command) -> Option<(f64, f64)> {
         return None;
     }
     let line = text.lines().find(|l| l.starts_with("images/s"))?;
-    let field = |name: &str| {
-        line.split(name)
-            .nth(1)?
-            .split_whitespace()
-            .next()?
-            .parse::<f64>()
-            .ok()
-    };
-    Some((field("images/s")?, field("peak_kib")? / 1024.0))
+    Some((field(line, "images/s")?, field(line, "peak_kib")? / 1024.0))
 }
 
-/// The higher speed and the larger peak of two rounds of a row (either where the other failed).
-fn faster(a: Option<(f64, f64)>, b: Option<(f64, f64)>) -> Option<(f64, f64)> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some((a.0.max(b.0), a.1.max(b.1))),
-        (a, b) => a.or(b),
+/// The number after `name` in a row process's line.
+fn field(line: &str, name: &str) -> Option<f64> {
+    line.split(name)
+        .nth(1)?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// One side of a row in a process of its own (`--serve` here, `serve` in the peer), alive for the whole row.
+/// It has run its warm-up step once started; each `step` runs one timed step. The two sides' processes
+/// take turns step by step, so a slow phase of a shared machine falls on both sides alike.
+struct Side {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    stdout: Lines<BufReader<ChildStdout>>,
+    seconds: Vec<f64>,
+}
+
+impl Side {
+    /// Starts the process and waits for its warm-up step, so that no two sides' work overlaps.
+    fn start(command: &mut Command) -> Option<Side> {
+        let mut child = command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .ok()?;
+        let stdin = child.stdin.take();
+        let stdout = BufReader::new(child.stdout.take()?).lines();
+        let mut side = Side {
+            child,
+            stdin,
+            stdout,
+            seconds: Vec::new(),
+        };
+        side.answer("ready").map(|_| side)
     }
+
+    /// The rest of the first line that starts with `word`; None once the process has ended.
+    fn answer(&mut self, word: &str) -> Option<String> {
+        self.stdout
+            .by_ref()
+            .map_while(Result::ok)
+            .find_map(|l| l.strip_prefix(word).map(str::to_owned))
+    }
+
+    fn step(&mut self) -> Option<()> {
+        writeln!(self.stdin.as_mut()?, "step").ok()?;
+        let seconds = self.answer("seconds")?.trim().parse().ok()?;
+        self.seconds.push(seconds);
+        Some(())
+    }
+
+    /// Images/s of the median step, and the process's peak resident memory in MiB.
+    fn finish(mut self, images: usize) -> Option<(f64, f64)> {
+        drop(self.stdin.take());
+        let peak: f64 = self.answer("peak_kib")?.trim().parse().ok()?;
+        self.child.wait().ok()?.success().then_some(())?;
+        Some((images as f64 / median(&mut self.seconds), peak / 1024.0))
+    }
+}
+
+/// A row of both sides: each process started in turn, then `steps` timed steps each, the two taking turns
+/// step by step with a pause between, so that a thread pool still spinning after one side's step does not
+/// take the other's cores. A side that fails drops out of the row and the other goes on.
+fn take_turns(
+    mut sides: [Option<Side>; 2],
+    steps: usize,
+    images: usize,
+) -> [Option<(f64, f64)>; 2] {
+    for _ in 0..steps {
+        for side in &mut sides {
+            if side.as_mut().is_some_and(|s| s.step().is_none()) {
+                *side = None;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+    sides.map(|side| side?.finish(images))
 }
 
 fn peer_available() -> bool {
@@ -273,6 +373,10 @@ fn main() {
         row(&args[at + 1..]);
         return;
     }
+    if let Some(at) = args.iter().position(|a| a == "--serve") {
+        serve(&args[at + 1..]);
+        return;
+    }
     if device_rows(&args) {
         return;
     }
@@ -295,8 +399,8 @@ fn main() {
         }),
     };
     println!(
-        "{threads} threads; images/s of the median step, the faster of {rounds} rounds; peak resident \
-         memory of each row's processes"
+        "{threads} threads; images/s of the median step, the two sides taking turns step by step; peak \
+         resident memory of each row's processes"
     );
     let mut table = Vec::new();
     for case in cases() {
@@ -316,23 +420,18 @@ fn main() {
                     case.name
                 );
             }
-            let peer_row = || {
+            let sides = [
+                Side::start(Command::new(&exe).args(["--serve", case.name, mode])),
                 peer.then(|| {
-                    run_row(Command::new("python3").arg(&script).args([
-                        case.name,
-                        mode,
-                        &case.steps.to_string(),
-                    ]))
+                    Side::start(
+                        Command::new("python3")
+                            .arg(&script)
+                            .args([case.name, mode, "serve"]),
+                    )
                 })
-                .flatten()
-            };
-            // The two sides take turns, `rounds` times, and each keeps its fastest round: a slow phase
-            // of a shared machine during one side's turn then decides less of the ratio.
-            let (mut study, mut pytorch) = (None, None);
-            for _ in 0..rounds {
-                study = faster(study, ours("study"));
-                pytorch = faster(pytorch, peer_row());
-            }
+                .flatten(),
+            ];
+            let [study, pytorch] = take_turns(sides, rounds * case.steps, case.shape[0]);
             if let Some((speed, mib)) = study {
                 println!(
                     "study cpu  {:<15} {mode:<9} {speed:>8.1} images/s {mib:>7.0} MiB",

@@ -1,11 +1,14 @@
 """Peer of benches/train.rs: the same models, batch, optimiser and thread count in PyTorch (CPU).
 
     python3 train.py CASE MODE STEPS
+    python3 train.py CASE MODE serve
 
 CASE is `cnn`, `resnet18`, `resnet50` or `densenet121` with a batch (`resnet50/8`); MODE is `train` (Adam on
 every parameter), `frozen` (the backbone frozen except batch-norm; Adam on batch-norm and the head) or
-`inference`. Prints one line `images/s <median step> peak_kib <peak resident memory of this process>`; the
-bench runs one process per row, so each peak belongs to one row."""
+`inference`. With STEPS, prints one line `images/s <median step> peak_kib <peak resident memory of this
+process>`. With `serve` (how the bench runs it, taking turns with its own side), it runs the warm-up step, then
+one step per line `step` read from stdin, answering `seconds <its time>`, and at the end of stdin prints
+`peak_kib <peak>`. The bench runs one process per row, so each peak belongs to one row."""
 import os
 import resource
 import statistics
@@ -44,7 +47,7 @@ def freeze_backbone(model):
 
 
 def main():
-    case, mode, steps = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    case, mode, steps = sys.argv[1], sys.argv[2], sys.argv[3]
     name, _, batch = case.partition("/")
     model, channels, side = network(name)
     shape = (int(batch or 32), channels, side, side)
@@ -71,13 +74,22 @@ def main():
             opt.step()
 
     step()  # warm-up
+    peak = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    if steps == "serve":
+        print("ready", flush=True)
+        for line in sys.stdin:
+            if line.strip() == "step":
+                start = time.perf_counter()
+                step()
+                print(f"seconds {time.perf_counter() - start:.6f}", flush=True)
+        print(f"peak_kib {peak()}", flush=True)
+        return
     times = []
-    for _ in range(steps):
+    for _ in range(int(steps)):
         start = time.perf_counter()
         step()
         times.append(time.perf_counter() - start)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(f"images/s {shape[0] / statistics.median(times):.2f} peak_kib {peak}")
+    print(f"images/s {shape[0] / statistics.median(times):.2f} peak_kib {peak()}")
 
 
 main()
