@@ -3,12 +3,12 @@
 //! inference, for the small CNN on 1×128×128 and ResNet-18, ResNet-50 and DenseNet-121 on 3×224×224; images/s
 //! (median step) and the peak resident memory of each side. Each row runs in a process of its own on each
 //! side, ours and the peer's (`benches/peer/train.py`, when `python3` can import torch), so that each peak
-//! belongs to one row; the two processes live through the row and take turns step by step, so that the
-//! ratio compares the same moments of a shared machine. `--rounds=N` times each side's step count (2).
+//! belongs to one row; the two processes live through the row and take turns of a few steps, so that the
+//! ratio compares the same moments of a shared machine. `--rounds=N` times each side's timed steps (1).
 //!
 //!     cargo bench --bench train                              # every row
 //!     cargo bench --bench train -- resnet50 densenet         # rows whose case names one of the words
-//!     cargo bench --bench train -- --rounds=1                # half the timed steps (half the time)
+//!     cargo bench --bench train -- --rounds=2                # twice the timed steps (twice the time)
 //!     cargo bench --bench train -- --flex                    # also plain flex (train and inference)
 //!     cargo bench --bench train --features cuda -- --cuda    # also CUDA: throughput, loss, CPU/GPU agreement
 
@@ -242,8 +242,8 @@ fn field(line: &str, name: &str) -> Option<f64> {
 }
 
 /// One side of a row in a process of its own (`--serve` here, `serve` in the peer), alive for the whole row.
-/// It has run its warm-up step once started; each `step` runs one timed step. The two sides' processes
-/// take turns step by step, so a slow phase of a shared machine falls on both sides alike.
+/// It has run its warm-up step once started; each `step` runs one step. The two sides' processes take
+/// turns of a few steps, so a slow phase of a shared machine falls on both sides alike.
 struct Side {
     child: Child,
     stdin: Option<ChildStdin>,
@@ -278,10 +278,13 @@ impl Side {
             .find_map(|l| l.strip_prefix(word).map(str::to_owned))
     }
 
-    fn step(&mut self) -> Option<()> {
+    /// One step; its time counts towards the side's median where `timed`.
+    fn step(&mut self, timed: bool) -> Option<()> {
         writeln!(self.stdin.as_mut()?, "step").ok()?;
         let seconds = self.answer("seconds")?.trim().parse().ok()?;
-        self.seconds.push(seconds);
+        if timed {
+            self.seconds.push(seconds);
+        }
         Some(())
     }
 
@@ -289,22 +292,28 @@ impl Side {
     fn finish(mut self, images: usize) -> Option<(f64, f64)> {
         drop(self.stdin.take());
         let peak: f64 = self.answer("peak_kib")?.trim().parse().ok()?;
-        self.child.wait().ok()?.success().then_some(())?;
-        Some((images as f64 / median(&mut self.seconds), peak / 1024.0))
+        let ran = self.child.wait().ok()?.success() && !self.seconds.is_empty();
+        ran.then(|| (images as f64 / median(&mut self.seconds), peak / 1024.0))
     }
 }
 
-/// A row of both sides: each process started in turn, then `steps` timed steps each, the two taking turns
-/// step by step with a pause between, so that a thread pool still spinning after one side's step does not
-/// take the other's cores. A side that fails drops out of the row and the other goes on.
+/// Steps a side runs in one turn: the first is not timed, since the first step after the other side's
+/// turn ran slower (PyTorch's by about 8 % on ResNet-50/8 train, benches/README.md item 36).
+const STEPS_PER_TURN: usize = 3;
+
+/// A row of both sides: each process started in turn, then at least `timed` timed steps each, the two
+/// taking turns of `STEPS_PER_TURN` steps with a pause between, so that a thread pool still spinning after
+/// one side's turn does not take the other's cores. A side that fails drops out of the row and the other
+/// goes on.
 fn take_turns(
     mut sides: [Option<Side>; 2],
-    steps: usize,
+    timed: usize,
     images: usize,
 ) -> [Option<(f64, f64)>; 2] {
-    for _ in 0..steps {
+    for _ in 0..timed.div_ceil(STEPS_PER_TURN - 1) {
         for side in &mut sides {
-            if side.as_mut().is_some_and(|s| s.step().is_none()) {
+            let turn = |s: &mut Side| (0..STEPS_PER_TURN).try_for_each(|i| s.step(i > 0));
+            if side.as_mut().is_some_and(|s| turn(s).is_none()) {
                 *side = None;
             }
             std::thread::sleep(std::time::Duration::from_millis(100));
@@ -392,15 +401,15 @@ fn main() {
     // `cargo bench --bench train -- resnet` runs only the cases whose name contains one of the words.
     let words: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
     let rounds = match args.iter().find_map(|a| a.strip_prefix("--rounds=")) {
-        None => 2,
+        None => 1,
         Some(n) => n.parse().ok().filter(|&n| n > 0).unwrap_or_else(|| {
             eprintln!("--rounds=N takes a whole number from 1");
             std::process::exit(2)
         }),
     };
     println!(
-        "{threads} threads; images/s of the median step, the two sides taking turns step by step; peak \
-         resident memory of each row's processes"
+        "{threads} threads; images/s of the median timed step, the two sides taking turns of \
+         {STEPS_PER_TURN} steps, the first untimed; peak resident memory of each row's processes"
     );
     let mut table = Vec::new();
     for case in cases() {
