@@ -211,9 +211,8 @@ fn serve(args: &[String]) {
 fn row_args(args: &[String]) -> (Case, &str, &str) {
     let [name, mode] = [0, 1].map(|i| args.get(i).map_or("", String::as_str));
     let Some(case) = cases().into_iter().find(|c| c.name == name) else {
-        eprintln!(
-            "no case {name:?}: one of cnn/32, resnet18/32, resnet50/32, resnet50/8, densenet121/32, densenet121/8"
-        );
+        let names: Vec<_> = cases().iter().map(|c| c.name).collect();
+        eprintln!("no case {name:?}: one of {}", names.join(", "));
         std::process::exit(2);
     };
     (case, mode, args.get(2).map_or("study", String::as_str))
