@@ -142,7 +142,7 @@ fn conv_case() -> impl Strategy<Value = ConvCase> {
 fn winograd_case() -> impl Strategy<Value = ConvCase> {
     (
         (1usize..4, 16usize..24, 16usize..24),
-        ([8usize..19, 8usize..19], any::<bool>()),
+        ([3usize..19, 3usize..19], any::<bool>()),
         [0usize..3, 0usize..3],
         any::<bool>(),
         any::<u64>(),

@@ -29,9 +29,17 @@ use std::ops::Range;
 /// images), in and out.
 const MIN_CHANNELS: usize = 16;
 
-/// Output rows and columns below which the maps have too few tiles for the transforms to pay (ResNet's
-/// last stage, 7×7, is as fast through im2col).
+/// Output rows and columns below which the maps have few tiles for the transforms (ResNet's last stage,
+/// 7×7). There F(2×2) pays only where its products are still wide, in two groups of
+/// [`F2`]`.min_tiles` tiles or more (a batch of 32 on 7×7 maps: 512 → 512 channels at batch 32 took
+/// 51 / 55 / 55 ms per call against im2col's 69 / 73 / 74, forward / input gradient / weight gradient),
+/// or where im2col's products are thin, with at most [`THIN_OUT`] output channels (DenseNet-121's
+/// 128 → 32 at batch 8: 0.48 / 0.43 / 0.62 ms against 0.69 / 0.65 / 0.64). At batch 8, 512 → 512 took
+/// 14.5 / 17.6 / 16.9 ms against im2col's 11.3 / 13.5 / 18.4, and stays with im2col.
 const MIN_OUT: usize = 8;
+
+/// Output channels up to which a convolution on small maps takes F(2×2) at any batch (see [`MIN_OUT`]).
+const THIN_OUT: usize = 64;
 
 /// Output rows and columns from which F(4×4) computes outputs and input gradients (benches/README.md: whole
 /// rows were faster or level with it on 56×56 and 28×28 maps; on 14×14 it was slower than F(2×2)).
@@ -101,7 +109,14 @@ impl Geometry {
             && self.dilation == [1, 1]
             && self.padding.iter().all(|&p| p <= 2)
             && self.channels.min(self.out_channels) >= MIN_CHANNELS
-            && self.out.iter().all(|&o| o >= MIN_OUT)
+            && (self.out.iter().all(|&o| o >= MIN_OUT) || self.small_maps_pay())
+    }
+
+    /// Whether F(2×2) pays on maps smaller than [`MIN_OUT`] a side: two groups of wide products, or
+    /// thin ones through im2col.
+    fn small_maps_pay(&self) -> bool {
+        let tiles: usize = self.tile_grid(F2.tile).iter().product();
+        self.batch * tiles >= 2 * F2.min_tiles || self.out_channels <= THIN_OUT
     }
 
     /// Whether F(4×4) computes this convolution.
