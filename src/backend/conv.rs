@@ -146,13 +146,13 @@ impl Geometry {
         }
     }
 
-    /// Adds the block of `col` that [`Geometry::im2col`] fills for output rows `tile` back onto one image.
-    fn col2im(&self, col: &[f32], stride: usize, tile: Range<usize>, image: &mut [f32]) {
+    /// Adds the unfolded patches of output rows `tile` back onto one image, from a block laid out as the
+    /// transpose of what [`Geometry::im2col`] writes: the `patch_len` values of each column together.
+    fn col2im(&self, col: &[f32], tile: Range<usize>, image: &mut [f32]) {
         let [kh, kw] = self.kernel;
-        let ow = self.out[1];
+        let (k, ow) = (self.patch_len(), self.out[1]);
         let plane = self.height * self.width;
-        for row in 0..self.patch_len() {
-            let src = &col[row * stride..][..tile.len() * ow];
+        for row in 0..k {
             let (c, ki, kj) = (row / (kh * kw), row / kw % kh, row % kw);
             let channel = &mut image[c * plane..][..plane];
             let (rows, cols) = (self.inside(0, ki), self.inside(1, kj));
@@ -161,8 +161,8 @@ impl Geometry {
             }
             for oy in rows.start.max(tile.start)..rows.end.min(tile.end) {
                 let line = &mut channel[self.source(0, ki, oy) * self.width..][..self.width];
-                let at = (oy - tile.start) * ow;
-                let src = &src[at + cols.start..at + cols.end];
+                let at = (oy - tile.start) * ow + cols.start;
+                let src = col[at * k + row..].iter().step_by(k).take(cols.len());
                 let from = self.source(1, kj, cols.start);
                 let taps = line[from..].iter_mut().step_by(self.stride[1]);
                 taps.zip(src).for_each(|(d, s)| *d += s);
@@ -564,12 +564,15 @@ fn im2col_input_grad(g: &Geometry, wv: &[f32], gv: &[f32]) -> Vec<f32> {
                     &grad[tile.start * ow..],
                     View::strided(o, columns, count * p),
                 );
+                // The patches are written transposed, one column's `k` values together: the product
+                // then reads the weights as they lie. ResNet-50's 512 → 512 3×3 on 7×7 maps, batch 8:
+                // 10.6 ms per product and 2.0 per fold, against 13.7 and 4.8 with patches row by row.
                 scratch.col.resize(k * columns, 0.0);
-                let col = View::dense(k, columns);
+                let col = View::dense(columns, k).t();
                 matmul((&mut scratch.col, col), false, weight_t, grad, threads);
                 for (j, image) in dst.chunks_exact_mut(g.image_len()).enumerate() {
-                    let block = &scratch.col[j * tile.len() * ow..];
-                    g.col2im(block, columns, tile.clone(), image);
+                    let block = &scratch.col[j * tile.len() * ow * k..];
+                    g.col2im(block, tile.clone(), image);
                 }
             }
         },
