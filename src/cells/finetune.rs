@@ -7,7 +7,7 @@ use super::train::TrainedModel;
 use super::{guarded, net_config, probe_point, train_cells};
 use crate::diagnostics::Code;
 use crate::eval::estimate::{UnitValue, combine};
-use crate::eval::metrics::{Scores, delong_interval};
+use crate::eval::metrics::{Scores, auc_interval};
 use crate::exec::device::on_device;
 use crate::exec::{CellError, Ctx};
 use crate::plan::{Cell, Task};
@@ -149,7 +149,7 @@ pub fn finetune(
                     })
                 })?;
                 let s = Scores::new(&scores, &rest_y);
-                let unit = delong_interval(&s, 0.95)
+                let unit = auc_interval(&s, 0.95)
                     .map(|(a, i)| UnitValue::with_interval(a, i.lower, i.upper));
                 table.push(serde_json::json!({
                     "unit": train_cell.name, "source": source, "n": n, "evaluated": rest.len(),

@@ -1,11 +1,15 @@
 //! Estimates combined over the units of an experiment (repeats × folds).
 //!
 //! Each unit (one trained model evaluated once) gives a value and, where one exists, its confidence
-//! interval on the test images (DeLong or bootstrap). Over `R` units the value is their mean; its
-//! interval is the mean ± z·√(v̄ + s²/R), where v̄ is the mean of the units' sampling variances (read off
-//! their intervals) and s² the variance between units: the test-set uncertainty, taken as fully shared
-//! by the units because they are scored on the same images, plus the training-run uncertainty. With one
-//! unit the unit's own interval is kept exactly. `se` is the standard error of the mean between units.
+//! interval on the test images (DeLong, Newcombe, Wilson or bootstrap). Over `R` units the value is their
+//! mean; each side of its interval is the mean ∓ z·√(v + s²/R), where `v` is the largest of the units'
+//! sampling variances on that side (read off the distance from each unit's value to its bound on that side)
+//! and `s²` the variance between units. The test-set uncertainty is taken as fully shared by the units,
+//! since they are scored on the same images, so repeating a model on them never narrows a bound: no side
+//! is tighter than the widest unit's, units that agree exactly keep one unit's interval, and an interval
+//! that is asymmetric (a proportion at 0 or 1, an AUC near 1) keeps its long side. The training-run
+//! uncertainty adds `s²/R`. With one unit the unit's own interval is kept exactly. `se` is the standard
+//! error of the mean between units.
 
 use serde::{Deserialize, Serialize};
 use statrs::distribution::{ContinuousCDF, Normal};
@@ -120,20 +124,20 @@ pub fn combine<E: std::fmt::Display>(
     let (lower, upper) = if values.len() == 1 {
         (values[0].lower, values[0].upper)
     } else {
-        let within = if has_intervals {
-            values
-                .iter()
-                .map(|u| {
-                    let half = (u.upper.unwrap_or(u.value) - u.lower.unwrap_or(u.value)) / 2.0;
-                    (half / z).powi(2)
-                })
-                .sum::<f64>()
-                / r
-        } else {
-            0.0
+        // The widest unit's sampling variance on one side: `reach` is a unit's distance to that bound.
+        let widest = |reach: fn(&UnitValue) -> f64| {
+            if has_intervals {
+                values
+                    .iter()
+                    .map(|u| (reach(u).max(0.0) / z).powi(2))
+                    .fold(0.0, f64::max)
+            } else {
+                0.0
+            }
         };
-        let half = z * (within + between / r).sqrt();
-        (Some(clip(mean - half)), Some(clip(mean + half)))
+        let below = z * (widest(|u| u.value - u.lower.unwrap_or(u.value)) + between / r).sqrt();
+        let above = z * (widest(|u| u.upper.unwrap_or(u.value) - u.value) + between / r).sqrt();
+        (Some(clip(mean - below)), Some(clip(mean + above)))
     };
     Estimate {
         value: Some(mean),
@@ -180,6 +184,43 @@ mod tests {
         assert!((e.lower.unwrap() - (0.8 - half)).abs() < 1e-9);
         assert!((e.upper.unwrap() - 1.0).abs() < 1e-12, "clipped at 1");
         assert!((e.se.unwrap() - 0.1).abs() < 1e-12);
+    }
+
+    /// Two repeats scored on the same images, each `successes` of `n` with its Wilson interval (95 %).
+    fn two_repeats(successes: usize, n: usize) -> Estimate {
+        let i = crate::eval::metrics::wilson_interval(successes, n, 0.95).expect("n > 0");
+        let unit = UnitValue::with_interval(successes as f64 / n as f64, i.lower, i.upper);
+        combine::<String>(&[Ok(unit.clone()), Ok(unit)], 0.95, Some((0.0, 1.0)))
+    }
+
+    #[test]
+    fn repeats_on_the_same_images_keep_a_bound_at_zero_or_one() {
+        // One model's Wilson interval (statsmodels 0.15 proportion_confint(k, n, method="wilson")):
+        // 0/80 → [0, 0.04581812953552712]; 66/66 → [0.9449974429864586, 1]; 0/11 → [0, 0.2588329669680318].
+        for (k, n, lower, upper) in [
+            (0, 80, 0.0, 0.04581812953552712),
+            (66, 66, 0.9449974429864586, 1.0),
+            (0, 11, 0.0, 0.2588329669680318),
+        ] {
+            let e = two_repeats(k, n);
+            assert!((e.lower.unwrap() - lower).abs() < 1e-9, "{k}/{n}: {e:?}");
+            assert!((e.upper.unwrap() - upper).abs() < 1e-9, "{k}/{n}: {e:?}");
+        }
+    }
+
+    #[test]
+    fn no_side_is_tighter_than_the_widest_units() {
+        let e = combine::<String>(
+            &[
+                Ok(UnitValue::with_interval(0.9, 0.70, 0.97)),
+                Ok(UnitValue::with_interval(0.9, 0.80, 0.92)),
+                Ok(UnitValue::with_interval(0.9, 0.85, 0.99)),
+            ],
+            0.95,
+            Some((0.0, 1.0)),
+        );
+        assert!((e.lower.unwrap() - 0.70).abs() < 1e-12);
+        assert!((e.upper.unwrap() - 0.99).abs() < 1e-12);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! variance, confidence interval and paired test, stratified bootstrap intervals, and threshold
 //! metrics. A metric that is undefined on the data says why instead of returning NaN.
 
+use super::mann_whitney::newcombe_interval;
 use crate::study::ProportionInterval;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -178,6 +179,25 @@ pub fn delong_interval(s: &Scores, level: f64) -> Result<(f64, Interval), Undefi
             upper: (d.auc + half).min(1.0),
         },
     ))
+}
+
+/// The AUC's confidence interval at `level`: DeLong's where it is sound, and Newcombe's score interval
+/// (method 5, [`newcombe_interval`]) at the boundary, where DeLong's would reach 0 or 1 — a perfect
+/// score has DeLong variance zero and would get [1, 1] at any sample size.
+pub fn auc_interval(s: &Scores, level: f64) -> Result<(f64, Interval), Undefined> {
+    let d = delong(s)?;
+    let half = z_of(level) * d.variance.sqrt();
+    if d.variance > 0.0 && d.auc - half > 0.0 && d.auc + half < 1.0 {
+        return Ok((
+            d.auc,
+            Interval {
+                lower: d.auc - half,
+                upper: d.auc + half,
+            },
+        ));
+    }
+    let (lower, upper) = newcombe_interval(d.auc, s.positives.len(), s.negatives.len(), level);
+    Ok((d.auc, Interval { lower, upper }))
 }
 
 /// DeLong's test of two correlated AUCs (two models scored on the same images): the difference, its

@@ -163,8 +163,9 @@ impl Task {
     /// older layout. Version 1 is left out of ids, which keeps the ids cells had before versions existed.
     pub fn output_version(&self) -> u32 {
         match self {
-            // Counts, confusion matrices and the predicted attribute in results; terms with sources.
-            Task::Aggregate { .. } | Task::Probe { .. } | Task::Verdict { .. } => 2,
+            // 2: counts, confusion matrices and the predicted attribute in results; terms with sources.
+            // 3: bounds combined side by side over units; Newcombe's AUC interval at 0 and 1.
+            Task::Aggregate { .. } | Task::Probe { .. } | Task::Verdict { .. } => 3,
             // Headline, flags, wide tables and figures.
             Task::Report => 2,
             _ => 1,

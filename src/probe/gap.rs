@@ -85,14 +85,8 @@ pub fn gap(name: &str, input: GapInput, seed: u64) -> Result<Results, ProbeError
             let b = scores_of(u, u.rows(unseen_side, scope.as_deref()), *positive);
             one_class &= b.positives.is_empty() || b.negatives.is_empty();
             let seed = seed ^ (k as u64) << 8;
-            unseen_units.push(unit_metric(
-                metric,
-                &b,
-                *threshold,
-                IntervalRule::of(exp),
-                seed,
-            ));
-            gap_units.push(difference(
+            let unseen = unit_metric(metric, &b, *threshold, IntervalRule::of(exp), seed);
+            let gap = difference(
                 metric,
                 a,
                 &b,
@@ -100,7 +94,12 @@ pub fn gap(name: &str, input: GapInput, seed: u64) -> Result<Results, ProbeError
                 exp.confidence,
                 exp.bootstrap,
                 seed ^ 7,
-            ));
+            );
+            gap_units.push(match (gap, &seen_units[k], &unseen) {
+                (Ok(g), Ok(s), Ok(u)) => Ok(at_least_both_sides(g, s, u)),
+                (g, _, _) => g,
+            });
+            unseen_units.push(unseen);
         }
         let args: Vec<String> = scope.iter().cloned().collect();
         let unseen = combine(&unseen_units, exp.confidence, AUC_RANGE);
@@ -123,6 +122,30 @@ pub fn gap(name: &str, input: GapInput, seed: u64) -> Result<Results, ProbeError
         "seen_partition": seen, "table": table,
     });
     Ok(results)
+}
+
+/// A unit's gap whose seen or unseen side has an interval reaching 0 or 1 (where resamples of a perfect
+/// score are all perfect, and the bootstrap of the gap sees no uncertainty on that side): each bound
+/// widened to at least the two sides' own intervals combined (the MOVER of Zou & Donner 2008 for a
+/// difference of independent estimates: `d − √((s − s_lo)² + (u_hi − u)²)`, `d + √((s_hi − s)² + (u − u_lo)²)`).
+fn at_least_both_sides(gap: UnitValue, seen: &UnitValue, unseen: &UnitValue) -> UnitValue {
+    let (Some(s_lo), Some(s_hi), Some(u_lo), Some(u_hi)) =
+        (seen.lower, seen.upper, unseen.lower, unseen.upper)
+    else {
+        return gap;
+    };
+    let at_boundary = |lo: f64, hi: f64| lo <= 0.0 || hi >= 1.0;
+    if !at_boundary(s_lo, s_hi) && !at_boundary(u_lo, u_hi) {
+        return gap;
+    }
+    let (s, u) = (seen.value, unseen.value);
+    let lower = gap.value - ((s - s_lo).powi(2) + (u_hi - u).powi(2)).sqrt();
+    let upper = gap.value + ((s_hi - s).powi(2) + (u - u_lo).powi(2)).sqrt();
+    UnitValue::with_interval(
+        gap.value,
+        gap.lower.map_or(lower, |l| l.min(lower)),
+        gap.upper.map_or(upper, |h| h.max(upper)),
+    )
 }
 
 /// `metric(a) − metric(b)` with a percentile interval from stratified resamples of both sets.

@@ -6,7 +6,7 @@ use super::{AUC_RANGE, Results};
 use crate::data::Record;
 use crate::data::split::Fold;
 use crate::eval::estimate::{UnitValue, combine};
-use crate::eval::metrics::{Scores, Undefined, delong_interval};
+use crate::eval::metrics::{Scores, Undefined, auc_interval};
 use indexmap::IndexMap;
 
 /// Columns built from the training records.
@@ -193,8 +193,7 @@ pub fn metadata_baseline(
             let scores: Vec<f64> = rows.iter().map(|r| score(r)).collect();
             let s = Scores::new(&scores, &labels);
             scopes.entry(args).or_default().push(
-                delong_interval(&s, 0.95)
-                    .map(|(a, i)| UnitValue::with_interval(a, i.lower, i.upper)),
+                auc_interval(&s, 0.95).map(|(a, i)| UnitValue::with_interval(a, i.lower, i.upper)),
             );
         }
         details.push(serde_json::json!({

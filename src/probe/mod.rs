@@ -22,7 +22,7 @@ pub use results::{ResultEntry, Results, SegmenterResult, point_label};
 
 use crate::eval::estimate::UnitValue;
 use crate::eval::metrics::{
-    Scores, Undefined, auc, bootstrap_interval, confusion, delong_interval, percentile_interval,
+    Scores, Undefined, auc, auc_interval, bootstrap_interval, confusion, percentile_interval,
     proportion_interval, youden_threshold,
 };
 use crate::eval::predictions::{Prediction, Predictions};
@@ -171,7 +171,7 @@ fn unit_metric(
     seed: u64,
 ) -> Result<UnitValue, NoValue> {
     if metric == Metric::Auc {
-        return match delong_interval(s, rule.level) {
+        return match auc_interval(s, rule.level) {
             Ok((a, i)) => Ok(UnitValue::with_interval(a, i.lower, i.upper)),
             Err(why) => auc(s).get().map(UnitValue::plain).ok_or(why.into()),
         };

@@ -2,7 +2,8 @@
 
 use super::{AUC_RANGE, PROBE_LEVEL, PROBE_RESAMPLES, Results, row_bootstrap};
 use crate::eval::estimate::{UnitValue, combine};
-use crate::eval::metrics::macro_auc;
+use crate::eval::mann_whitney::newcombe_interval;
+use crate::eval::metrics::{macro_auc, wilson_interval};
 use crate::eval::predictions::{Prediction, Predictions};
 
 /// Predictability of a target (source, sex, ...) from the images: macro one-vs-rest AUC and accuracy on
@@ -67,7 +68,10 @@ pub fn predict(name: &str, units: &[Predictions], seed: u64) -> Results {
         aucs.push(match auc_of(&all) {
             Some(v) => Ok(
                 match row_bootstrap(all.len(), PROBE_LEVEL, PROBE_RESAMPLES, seed, auc_of) {
-                    Some((lo, hi)) => UnitValue::with_interval(v, lo, hi),
+                    Some((lo, hi)) => {
+                        let (lo, hi) = at_least_newcombe(v, lo, hi, &truth, classes);
+                        UnitValue::with_interval(v, lo, hi)
+                    }
                     None => UnitValue::plain(v),
                 },
             ),
@@ -76,7 +80,10 @@ pub fn predict(name: &str, units: &[Predictions], seed: u64) -> Results {
         let acc = acc_of(&all).unwrap_or(0.0);
         accs.push(Ok(
             match row_bootstrap(all.len(), PROBE_LEVEL, PROBE_RESAMPLES, seed ^ 1, acc_of) {
-                Some((lo, hi)) => UnitValue::with_interval(acc, lo, hi),
+                Some((lo, hi)) => {
+                    let (lo, hi) = at_least_wilson(acc, lo, hi, all.len());
+                    UnitValue::with_interval(acc, lo, hi)
+                }
                 None => UnitValue::plain(acc),
             },
         ));
@@ -102,4 +109,36 @@ pub fn predict(name: &str, units: &[Predictions], seed: u64) -> Results {
     );
     results.details = serde_json::json!({ "units": details });
     results
+}
+
+/// A macro AUC whose bootstrap interval reaches 0 or 1 (every resample of a perfect separation is perfect)
+/// widened, on each side, to at least Newcombe's interval for one class against the rest at that value,
+/// the class being the one with the fewest held-out images: the bound then reflects the sample size.
+fn at_least_newcombe(value: f64, lo: f64, hi: f64, truth: &[usize], classes: usize) -> (f64, f64) {
+    if lo > 0.0 && hi < 1.0 {
+        return (lo, hi);
+    }
+    let fewest = (0..classes)
+        .map(|c| truth.iter().filter(|t| **t == c).count())
+        .filter(|n| *n > 0)
+        .min()
+        .unwrap_or(0);
+    if fewest == 0 || fewest == truth.len() {
+        return (lo, hi);
+    }
+    let (n_lo, n_hi) = newcombe_interval(value, fewest, truth.len() - fewest, PROBE_LEVEL);
+    (lo.min(n_lo), hi.max(n_hi))
+}
+
+/// An accuracy whose bootstrap interval reaches 0 or 1 (every resample of a perfect score is perfect)
+/// widened, on each side, to at least Wilson's interval for that share of `n` images.
+fn at_least_wilson(value: f64, lo: f64, hi: f64, n: usize) -> (f64, f64) {
+    if lo > 0.0 && hi < 1.0 {
+        return (lo, hi);
+    }
+    let correct = (value * n as f64).round() as usize;
+    match wilson_interval(correct.min(n), n, PROBE_LEVEL) {
+        Some(i) => (lo.min(i.lower), hi.max(i.upper)),
+        None => (lo, hi),
+    }
 }
