@@ -51,6 +51,10 @@ pub enum Command {
         #[arg(long)]
         preview: bool,
     },
+    /// Whether a study can decide its hypotheses, before anything is trained: for every rule, the
+    /// smallest true effect it detects with 80 % probability and the half-width of its bounds, from the
+    /// counts its data gives.
+    Power(PowerArgs),
     /// Run a study: every cell of its plan, skipping cells already finished, then write the report.
     Run(RunArgs),
     /// Run one cell of a plan written by `study run` (what a cluster job calls).
@@ -124,6 +128,19 @@ pub struct RunArgs {
     /// No progress bars.
     #[arg(long)]
     pub quiet: bool,
+    #[command(flatten)]
+    pub slurm: SlurmArgs,
+    /// Slurm: return once the cells are submitted (`study status OUT` follows them).
+    #[arg(long, help_heading = "Slurm")]
+    pub detach: bool,
+    /// Slurm: print the sbatch scripts instead of submitting them.
+    #[arg(long, help_heading = "Slurm")]
+    pub dry_run: bool,
+}
+
+/// Where cells run, and what a Slurm cluster is asked for (`study run`, `study power --simulate`).
+#[derive(Args)]
+pub struct SlurmArgs {
     /// Where cells run: here, or as job arrays on a Slurm cluster (docs/cluster.md).
     #[arg(long, value_enum, default_value = "local")]
     pub executor: Executor,
@@ -152,15 +169,40 @@ pub struct RunArgs {
         help_heading = "Slurm"
     )]
     pub sbatch_args: Vec<String>,
-    /// Slurm: return once the cells are submitted (`study status OUT` follows them).
-    #[arg(long, help_heading = "Slurm")]
-    pub detach: bool,
-    /// Slurm: print the sbatch scripts instead of submitting them.
-    #[arg(long, help_heading = "Slurm")]
-    pub dry_run: bool,
     /// Slurm: seconds between looks at the queue while waiting.
     #[arg(long, default_value_t = 5.0, help_heading = "Slurm")]
     pub poll: f64,
+}
+
+#[derive(Args)]
+pub struct PowerArgs {
+    pub file: PathBuf,
+    /// A true value to evaluate the rules at: `REFERENCE=VALUE`, the reference as a rule reads it
+    /// without `.lower`/`.upper` (`--assume 'main.auc(unseen)=0.75'`); repeatable.
+    #[arg(long)]
+    pub assume: Vec<String>,
+    /// Run the study's plan on its synthetic twin N times per scenario and count the verdicts:
+    /// detection and false-alarm rates with Wilson intervals.
+    #[arg(long, value_name = "N")]
+    pub simulate: Option<u32>,
+    /// Scenarios of the twin (repeatable; default both): `shortcut` (each source marked, disease signal
+    /// weak) and `none` (no source signature, disease signal present).
+    #[arg(long, value_parser = ["shortcut", "none"])]
+    pub scenario: Vec<String>,
+    /// Image side of the twin's phantoms and preprocessing (default: the study's).
+    #[arg(long)]
+    pub size: Option<u32>,
+    /// Epochs of every training of the twin (default: the study's).
+    #[arg(long)]
+    pub epochs: Option<u32>,
+    /// Folder of the twin's runs, `power.json` and `power.html` (default: the study's output + `/power`).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Cells run at the same time within each replicate.
+    #[arg(long, default_value_t = 1)]
+    pub jobs: usize,
+    #[command(flatten)]
+    pub slurm: SlurmArgs,
 }
 
 #[derive(Args)]

@@ -36,8 +36,10 @@ pub mod hash;
 pub mod model;
 #[forbid(unsafe_code)]
 pub mod plan;
+pub mod power;
 pub mod probe;
 pub mod report;
+pub mod simulate;
 #[forbid(unsafe_code)]
 pub mod source;
 #[forbid(unsafe_code)]
@@ -134,6 +136,11 @@ pub fn check_parsed(parsed: syntax::Parsed, reach: Reach) -> LoadedStudy {
     }
     let (study, found) = check::check(&parsed.ast, &parsed.sources, reach);
     diagnostics.extend(found);
+    if let Some(s) = &study {
+        power::design_warnings(s)
+            .into_iter()
+            .for_each(|d| diagnostics.push(d));
+    }
     LoadedStudy {
         sources: parsed.sources,
         study,
@@ -242,7 +249,7 @@ fn slurm_executable(opts: &Options) -> Result<PathBuf, CellError> {
 }
 
 /// The Slurm options of `study run`'s arguments (`None` with the local executor).
-pub fn slurm_options(args: &cli::RunArgs) -> Option<exec::SlurmOptions> {
+pub fn slurm_options(args: &cli::SlurmArgs, detach: bool) -> Option<exec::SlurmOptions> {
     (args.executor == cli::Executor::Slurm).then(|| exec::SlurmOptions {
         partition: args.partition.clone(),
         account: args.account.clone(),
@@ -251,7 +258,7 @@ pub fn slurm_options(args: &cli::RunArgs) -> Option<exec::SlurmOptions> {
         cpus: args.cpus_per_cell,
         gpus: args.gpus_per_cell,
         extra: args.sbatch_args.clone(),
-        detach: args.detach,
+        detach,
         poll: std::time::Duration::from_secs_f64(args.poll.max(0.1)),
     })
 }
@@ -311,6 +318,89 @@ pub fn plan_text(
         text.push_str(&plan::status(&bound.plan, &out, &done));
     }
     Ok(text)
+}
+
+/// `study power`: each hypothesis's power at the counts the study's data gives, with `--assume`d true
+/// values (`main.auc(unseen)=0.75`), and with `--simulate N` the verdicts of its synthetic twin over N
+/// seeds per scenario; then the problems that kept some data from being counted.
+pub fn power_text(args: &cli::PowerArgs, study: &Study) -> (String, Option<CellError>) {
+    let file = &args.file;
+    let bad = |why: String| {
+        CellError::fault(Code::BadAssumption, why).help(
+            "name a result as a rule reads it, without .lower or .upper: --assume 'main.auc(unseen)=0.75'",
+        )
+    };
+    let parsed: Result<Vec<_>, _> = args
+        .assume
+        .iter()
+        .map(|a| power::Assumption::parse(a))
+        .collect();
+    let assumptions = match parsed {
+        Ok(a) => a,
+        Err(why) => return (String::new(), Some(bad(why))),
+    };
+    let (design, problems) = power::design::Design::read(study, &data_context(file, study));
+    let mut text = match power::analyse(study, &design, &assumptions) {
+        Ok(report) => power::render(&report),
+        Err(why) => return (String::new(), Some(bad(why))),
+    };
+    if !problems.is_empty() {
+        return (text, Some(CellError::Data(problems)));
+    }
+    let Some(replicates) = args.simulate else {
+        return (text, None);
+    };
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| study_root(file).join(&study.output).join("power"));
+    let scenarios = match args.scenario.is_empty() {
+        true => power::twin::Scenario::ALL.to_vec(),
+        false => args
+            .scenario
+            .iter()
+            .filter_map(|s| power::twin::Scenario::parse(s))
+            .collect(),
+    };
+    let request = simulate::Request {
+        replicates,
+        scenarios,
+        reduced: power::twin::Reduced {
+            size: args.size,
+            epochs: args.epochs,
+        },
+        out: out.clone(),
+        jobs: args.jobs.max(1),
+        slurm: slurm_options(&args.slurm, false),
+        progress: Box::new(|line| eprintln!("twin {line}")),
+    };
+    let root = study_root(file);
+    let run_plan = |plan: &plan::Plan, opts: &Options| -> Result<simulate::Ran, CellError> {
+        let summary = run(plan, &root, opts)?;
+        if let Some((cell, e)) = summary.failed.first() {
+            return Ok(Err(format!("{cell}: {}", e.summary())));
+        }
+        Ok(verdicts(plan, &opts.out, &summary)
+            .map(|vs| {
+                vs.into_iter()
+                    .map(|v| (v.hypothesis, format!("{:?}", v.outcome).to_lowercase()))
+                    .collect()
+            })
+            .ok_or_else(|| "the run wrote no verdicts".to_string()))
+    };
+    match simulate::simulate(study, &data_context(file, study), &request, &run_plan) {
+        Ok(sim) => {
+            text.push('\n');
+            text.push_str(&power::simulate::render(&sim));
+            text.push_str(&format!(
+                "\nwrote {} and {}\n",
+                out.join("power.json").display(),
+                out.join("power.html").display()
+            ));
+            (text, None)
+        }
+        Err(e) => (text, Some(e)),
+    }
 }
 
 /// `study diff`'s output for two checked studies (JSON, or text quoting each changed declaration in both
@@ -526,6 +616,21 @@ pub fn lock_path(file: &Path) -> PathBuf {
 }
 
 /// Writes the lock file of a study (the content hash of every input file); where, and the lock.
+/// `study lock`'s line (the lock file written and how many input files it binds), or its error.
+pub fn lock_text(file: &Path, study: &Study) -> (String, Option<CellError>) {
+    match lock(file, study) {
+        Ok((path, lock)) => (
+            format!(
+                "wrote {} ({} input files)\n",
+                path.display(),
+                lock.files.len()
+            ),
+            None,
+        ),
+        Err(e) => (String::new(), Some(e)),
+    }
+}
+
 pub fn lock(file: &Path, study: &Study) -> Result<(PathBuf, Lock), CellError> {
     let out = study_root(file).join(&study.output);
     let lock =

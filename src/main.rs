@@ -21,7 +21,8 @@ fn main() -> ExitCode {
         Command::Check { files, format } => check(&files, format, reach),
         Command::Plan { file, json, out } => plan(&file, json, out, reach),
         Command::Fmt { files, check } => fmt(&files, check),
-        Command::Data { file, preview } => data(&file, preview, reach),
+        Command::Data { file, preview } => about(&file, reach, |s| data(&file, s, preview)),
+        Command::Power(p) => about(&p.file, reach, |s| study::power_text(&p, s)),
         Command::Run(args) => run(args, reach),
         Command::RunCell {
             plan,
@@ -31,7 +32,7 @@ fn main() -> ExitCode {
         } => run_cell(&plan, &cell, &out, &device),
         Command::Report { dir } => report(&dir),
         Command::Status { out } => print_or_fail(study::exec::slurm::status(&out)),
-        Command::Lock { file } => lock(&file, reach),
+        Command::Lock { file } => about(&file, reach, |s| study::lock_text(&file, s)),
         Command::Explain { code } => explain(&code),
         Command::Compare(c) => print_judged(study::compare_runs(&c.first, &c.second, c.format)),
         Command::Bundle { file, out, to } => match load_valid(&file, reach) {
@@ -54,7 +55,7 @@ fn run(args: RunArgs, reach: Reach) -> ExitCode {
         return ExitCode::from(1);
     };
     let root = study::study_root(file);
-    let slurm = study::slurm_options(&args);
+    let slurm = study::slurm_options(&args.slurm, args.detach);
     let out = args.out.unwrap_or_else(|| root.join(&s.output));
     let plan = study::plan(&s);
     // Cells sent to a cluster run on its nodes' devices, which this machine need not have.
@@ -155,22 +156,6 @@ fn report(run: &Path) -> ExitCode {
     }))
 }
 
-fn lock(file: &Path, reach: Reach) -> ExitCode {
-    let Some((mut loaded, s)) = load_valid(file, reach) else {
-        return ExitCode::from(1);
-    };
-    let written = study::lock(file, &s);
-    match &written {
-        Ok((path, lock)) => println!(
-            "wrote {} ({} input files)",
-            path.display(),
-            lock.files.len()
-        ),
-        Err(e) => report_error(e, &s, &mut loaded.sources),
-    }
-    exit(written.is_ok())
-}
-
 /// Loads a study and prints its diagnostics; the study when it is valid.
 fn load_valid(file: &Path, reach: Reach) -> Option<(study::LoadedStudy, Study)> {
     let mut loaded = study::load_with(file, reach);
@@ -256,19 +241,31 @@ fn fmt(files: &[PathBuf], check_only: bool) -> ExitCode {
     exit(ok)
 }
 
-fn data(file: &Path, preview: bool, reach: Reach) -> ExitCode {
+fn data(file: &Path, s: &Study, preview: bool) -> (String, Option<CellError>) {
+    let ctx = study::data_context(file, s);
+    let preview_dir = preview.then(|| ctx.root.join(&s.output));
+    let (text, problems) = study::data::summary::report(s, &ctx, preview_dir.as_deref());
+    (
+        text,
+        (!problems.is_empty()).then_some(CellError::Data(problems)),
+    )
+}
+
+/// Prints what `f` says of a valid study, then the error it met against the study's sources.
+fn about(
+    file: &Path,
+    reach: Reach,
+    f: impl FnOnce(&Study) -> (String, Option<CellError>),
+) -> ExitCode {
     let Some((mut loaded, s)) = load_valid(file, reach) else {
         return ExitCode::from(1);
     };
-    let ctx = study::data_context(file, &s);
-    let preview_dir = preview.then(|| ctx.root.join(&s.output));
-    let (text, problems) = study::data::summary::report(&s, &ctx, preview_dir.as_deref());
+    let (text, error) = f(&s);
     print!("{text}");
-    let ok = problems.is_empty();
-    if !ok {
-        report_error(&CellError::Data(problems), &s, &mut loaded.sources);
+    if let Some(e) = &error {
+        report_error(e, &s, &mut loaded.sources);
     }
-    exit(ok)
+    exit(error.is_none())
 }
 
 /// `study diff`: exit 0 when the studies mean the same, 1 when not, 2 when one does not check.

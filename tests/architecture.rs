@@ -14,9 +14,9 @@ const LAYERS: &[&[&str]] = &[
     &["syntax", "study"],
     &["check", "plan", "data", "eval", "backend"],
     &["model"],
-    &["train", "probe"],
+    &["train", "probe", "power"],
     &["report", "exec"],
-    &["cells", "bundle"],
+    &["cells", "bundle", "simulate"],
 ];
 
 const MAX_LINES: usize = 700;

@@ -67,23 +67,7 @@ pub fn partitions(ctx: &Ctx, split: &str) -> Result<Partitions, CellError> {
     ctx.read(&format!("split/{split}"), "partitions.json")
 }
 
-/// A record's value of a training target, or `None` when it has none (such records are left out).
-pub fn target_value(record: &Record, target: &Target) -> Option<String> {
-    match target {
-        Target::Label => Some(record.label.clone()),
-        Target::Source => Some(record.source.clone()),
-        Target::Attribute(name) => record.attribute(name),
-        Target::AgeGroup(edges) => {
-            let age = record.age?;
-            let k = edges.iter().filter(|e| age >= **e).count();
-            Some(match k {
-                0 => format!("<{}", edges[0]),
-                k if k == edges.len() => format!(">={}", edges[k - 1]),
-                k => format!("{}-{}", edges[k - 1], edges[k]),
-            })
-        }
-    }
-}
+pub use crate::data::target_value;
 
 /// The classes of a target: for labels the dataset's declared classes (or their order of appearance);
 /// for other targets the values present in training, sorted.

@@ -73,6 +73,25 @@ impl Record {
     }
 }
 
+/// A record's value of a training target, or `None` when it has none (such records are left out).
+pub fn target_value(record: &Record, target: &crate::study::Target) -> Option<String> {
+    use crate::study::Target;
+    match target {
+        Target::Label => Some(record.label.clone()),
+        Target::Source => Some(record.source.clone()),
+        Target::Attribute(name) => record.attribute(name),
+        Target::AgeGroup(edges) => {
+            let age = record.age?;
+            let k = edges.iter().filter(|e| age >= **e).count();
+            Some(match k {
+                0 => format!("<{}", edges[0]),
+                k if k == edges.len() => format!(">={}", edges[k - 1]),
+                k => format!("{}-{}", edges[k - 1], edges[k]),
+            })
+        }
+    }
+}
+
 /// A dataset read into memory.
 #[derive(Clone, Debug, Default)]
 pub struct Table {

@@ -183,9 +183,13 @@ codes! {
 
     Slurm = "E0071", "the Slurm cluster refused or lost a cell";
 
+    BadAssumption = "E0072", "an assumed value names no result a rule reads";
+
     Unused = "W0001", "declaration is never used";
 
     Suspicious = "W0002", "value allowed but likely a mistake";
+
+    Undecidable = "W0003", "hypothesis inconclusive by design";
 }
 
 /// What `study explain CODE` prints (`all`: every code with its title), or why there is nothing.
