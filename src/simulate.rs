@@ -22,8 +22,11 @@ pub struct Request {
     pub jobs: usize,
     pub slurm: Option<SlurmOptions>,
     /// Called with a line after each run.
-    pub progress: Box<dyn Fn(&str)>,
+    pub progress: Box<dyn Fn(&str) + Sync>,
 }
+
+/// Replicates run at once when their cells go to a cluster.
+const CLUSTER_BATCH: usize = 16;
 
 /// The seed of replicate `k` of a scenario: derived from the study's seed, the scenario and `k`.
 pub fn seed_of(study_seed: u64, scenario: Scenario, k: u32) -> u64 {
@@ -40,20 +43,20 @@ pub fn simulate(
     study: &Study,
     ctx: &DataContext,
     request: &Request,
-    run_plan: &dyn Fn(&Plan, &Options) -> Result<Ran, CellError>,
+    run_plan: &(dyn Fn(&Plan, &Options) -> Result<Ran, CellError> + Sync),
 ) -> Result<Simulation, CellError> {
     let (design, problems) = crate::power::design::Design::read(study, ctx);
     if !problems.is_empty() {
         return Err(CellError::Data(problems));
     }
     let tables = design.tables();
-    let mut replicates = Vec::new();
+    // Every replicate's plan and options first; then the runs.
+    let mut planned = Vec::new();
     for scenario in &request.scenarios {
         for k in 0..request.replicates {
             let seed = seed_of(study.seed, *scenario, k);
             let twin = twin(study, &tables, *scenario, seed, request.reduced)
                 .map_err(|why| CellError::fault(Code::IncompatibleChoice, why))?;
-            let plan = crate::plan::plan(&twin);
             let out = request
                 .out
                 .join("runs")
@@ -65,30 +68,60 @@ pub fn simulate(
             options.executable = (request.jobs > 1 || request.slurm.is_some())
                 .then(|| std::env::current_exe().ok())
                 .flatten();
-            let (outcomes, failed) = match run_plan(&plan, &options)? {
-                Ok(outcomes) => (outcomes, None),
-                Err(why) => (Vec::new(), Some(why)),
-            };
-            (request.progress)(&format!(
-                "{} {}/{}: {}",
-                scenario.name(),
-                k + 1,
-                request.replicates,
-                match &failed {
-                    Some(why) => format!("failed ({why})"),
-                    None => outcomes
-                        .iter()
-                        .map(|(h, o)| format!("{h} {o}"))
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                }
-            ));
-            replicates.push(Replicate {
-                scenario: *scenario,
-                seed,
-                outcomes,
-                failed,
-            });
+            planned.push((*scenario, k, seed, crate::plan::plan(&twin), options));
+        }
+    }
+    let one = |(scenario, k, seed, plan, options): &(Scenario, u32, u64, Plan, Options)| {
+        let (outcomes, failed) = match run_plan(plan, options)? {
+            Ok(outcomes) => (outcomes, None),
+            Err(why) => (Vec::new(), Some(why)),
+        };
+        (request.progress)(&format!(
+            "{} {}/{}: {}",
+            scenario.name(),
+            k + 1,
+            request.replicates,
+            match &failed {
+                Some(why) => format!("failed ({why})"),
+                None => outcomes
+                    .iter()
+                    .map(|(h, o)| format!("{h} {o}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            }
+        ));
+        Ok(Replicate {
+            scenario: *scenario,
+            seed: *seed,
+            outcomes,
+            failed,
+        })
+    };
+    // On a cluster a run mostly waits on the queue: replicates go in parallel, a batch at a time, so that
+    // their waves of job arrays overlap. Here they take turns, each using the cores through `--jobs`.
+    let batch = if request.slurm.is_some() {
+        CLUSTER_BATCH
+    } else {
+        1
+    };
+    let mut replicates = Vec::with_capacity(planned.len());
+    for chunk in planned.chunks(batch) {
+        let ran: Vec<Result<Replicate, CellError>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = chunk.iter().map(|p| scope.spawn(|| one(p))).collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        Err(CellError::fault(
+                            Code::Internal,
+                            "a replicate's run panicked",
+                        ))
+                    })
+                })
+                .collect()
+        });
+        for r in ran {
+            replicates.push(r?);
         }
     }
     let sim = summarise(

@@ -244,3 +244,53 @@ fn a_node_that_cannot_see_the_output_folder_says_which_path_it_missed() {
     assert!(shown.contains("filesystem every node shares"), "{shown}");
     assert!(!shown.contains("panicked"), "{shown}");
 }
+
+/// `study power --simulate` on the quickstart through Slurm: every replicate of both scenarios submitted
+/// as job arrays, the verdicts counted with intervals, and each replicate's verdict the one a local
+/// simulation of the same seed gives (reduced to 16-pixel phantoms and one epoch to keep it short).
+#[test]
+fn the_quickstarts_synthetic_twin_runs_through_slurm_with_the_verdicts_of_a_local_simulation() {
+    if !slurm() {
+        return;
+    }
+    let quickstart = Path::new(env!("CARGO_MANIFEST_DIR")).join("studies/quickstart.study");
+    let dir = tempfile::tempdir().expect("temp");
+    let simulate = |out: &Path, extra: &[&str]| {
+        let mut args = vec![
+            "power",
+            quickstart.to_str().expect("utf-8"),
+            "--simulate",
+            "20",
+            "--size",
+            "16",
+            "--epochs",
+            "1",
+            "--out",
+            out.to_str().expect("utf-8"),
+        ];
+        args.extend_from_slice(extra);
+        let ran = study(&args);
+        assert_eq!(ran.status.code(), Some(0), "{}", text(&ran));
+        let json: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(out.join("power.json")).expect("power.json"))
+                .expect("parses");
+        (text(&ran), json)
+    };
+    let (shown, slurm) = simulate(
+        &dir.path().join("slurm"),
+        &["--executor", "slurm", "--poll", "0.5"],
+    );
+    for scenario in slurm["hypotheses"][0]["scenarios"]
+        .as_array()
+        .expect("scenarios")
+    {
+        assert_eq!(scenario["finished"], 20, "{shown}");
+    }
+    assert!(
+        shown.contains("confirmed") && shown.contains("% ["),
+        "{shown}"
+    );
+    let (_, local) = simulate(&dir.path().join("local"), &[]);
+    assert_eq!(slurm["replicates"], local["replicates"], "{shown}");
+    assert_eq!(slurm["hypotheses"], local["hypotheses"]);
+}

@@ -112,7 +112,16 @@ pub fn analyse(
     design: &Design,
     assumptions: &[Assumption],
 ) -> Result<PowerReport, String> {
-    analyse_scaled(study, design, assumptions, 1.0)
+    analyse_scaled(study, design, assumptions, 1.0, Depth::Full)
+}
+
+/// How much of each comparison to compute.
+#[derive(Clone, Copy, PartialEq)]
+enum Depth {
+    /// Minimal detectable effects, half-widths, assumed values.
+    Full,
+    /// Only whether each rule can reach the target (for `study check`).
+    Reach,
 }
 
 /// As `analyse`, with every count multiplied by `scale`.
@@ -121,12 +130,13 @@ fn analyse_scaled(
     design: &Design,
     assumptions: &[Assumption],
     scale: f64,
+    depth: Depth,
 ) -> Result<PowerReport, String> {
     let measure = |r: &crate::study::ResultRef| design.measure(r).map(|m| m.scaled(scale));
     let mut hypotheses = Vec::new();
     let mut keys: Vec<String> = Vec::new();
     for (name, h) in &study.hypotheses {
-        let hp = hypothesis(name, h, &measure, assumptions, &mut keys);
+        let hp = hypothesis(name, h, &measure, assumptions, &mut keys, depth);
         hypotheses.push(hp);
     }
     for (k, a) in assumptions.iter().enumerate() {
@@ -178,6 +188,10 @@ pub fn design_warnings(study: &Study) -> Vec<Diagnostic> {
     if !problems.is_empty() {
         return Vec::new();
     }
+    let quick = analyse_scaled(study, &design, &[], 1.0, Depth::Reach);
+    if !quick.is_ok_and(|r| r.hypotheses.iter().any(HypothesisPower::undecidable)) {
+        return Vec::new();
+    }
     let Ok(report) = analyse(study, &design, &[]) else {
         return Vec::new();
     };
@@ -208,7 +222,7 @@ pub fn design_warnings(study: &Study) -> Vec<Diagnostic> {
         let times = [2.0, 3.0, 5.0, 10.0, 20.0, 50.0, 100.0]
             .into_iter()
             .find(|k| {
-                analyse_scaled(study, &design, &[], *k).is_ok_and(|r| {
+                analyse_scaled(study, &design, &[], *k, Depth::Reach).is_ok_and(|r| {
                     r.hypotheses
                         .iter()
                         .any(|g| g.name == h.name && !g.undecidable())
@@ -245,6 +259,7 @@ fn hypothesis(
     measure: &dyn Fn(&crate::study::ResultRef) -> Result<Measure, String>,
     assumptions: &[Assumption],
     keys: &mut Vec<String>,
+    depth: Depth,
 ) -> HypothesisPower {
     let mut rules = Vec::new();
     for (outcome, rule) in [("confirmed", &h.confirmed), ("refuted", &h.refuted)] {
@@ -252,7 +267,7 @@ fn hypothesis(
         let mut terms = Vec::new();
         let mut assumed_parts: Vec<Option<f64>> = Vec::new();
         let (best, _) = rules::combine(rule, &mut |c| {
-            let t = term(c, measure, assumptions, keys);
+            let t = term(c, measure, assumptions, keys, depth);
             let out = (t.best, t.worst);
             assumed_parts.push(t.assumed);
             terms.push(t);
@@ -296,6 +311,7 @@ fn term(
     measure: &dyn Fn(&crate::study::ResultRef) -> Result<Measure, String>,
     assumptions: &[Assumption],
     keys: &mut Vec<String>,
+    depth: Depth,
 ) -> TermPower {
     let Condition::Compare { lhs, op, rhs } = c else {
         unreachable!("combine hands over comparisons only")
@@ -336,7 +352,17 @@ fn term(
         best,
         worst,
         detectable,
-    } = reach(&t, TARGET);
+    } = match depth {
+        Depth::Full => reach(&t, TARGET),
+        Depth::Reach => {
+            let (best, worst) = rules::quick_reach(&t);
+            Reach {
+                best,
+                worst,
+                detectable: None,
+            }
+        }
+    };
     let path = t.path();
     let (varies, assumed, stated) = match path {
         Path::Left(_) | Path::Right(_) => {
