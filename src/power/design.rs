@@ -91,7 +91,7 @@ impl<'s> Design<'s> {
             } => {
                 let exp = &self.study.experiments[experiment];
                 let split_name = point_of(exp, point.as_ref())?.split.clone();
-                let seen_side = held_out_seen(&self.study.splits[&split_name]);
+                let seen_side = self.study.splits[&split_name].held_out_seen();
                 let unseen_side = against.as_deref().unwrap_or("unseen");
                 let seen = self.metric_measure(exp, &split_name, *metric, &seen_side, None);
                 let unseen =
@@ -153,7 +153,7 @@ impl<'s> Design<'s> {
             | ProbeKind::Finetune { .. }
             | ProbeKind::Saliency { .. } => Err(format!(
                 "a `{}` probe has no analytic model; `--simulate` measures it",
-                probe_kind_word(&probe.kind)
+                probe.kind.name()
             )),
         }
     }
@@ -253,18 +253,6 @@ impl<'s> Design<'s> {
     }
 }
 
-fn probe_kind_word(kind: &ProbeKind) -> &'static str {
-    match kind {
-        ProbeKind::Predict { .. } => "predict",
-        ProbeKind::Occlusion { .. } => "occlusion",
-        ProbeKind::Gap { .. } => "gap",
-        ProbeKind::Association { .. } => "association",
-        ProbeKind::MetadataBaseline { .. } => "metadata_baseline",
-        ProbeKind::Finetune { .. } => "finetune",
-        ProbeKind::Saliency { .. } => "saliency",
-    }
-}
-
 /// The grid cell a reference selects, or the experiment's only one.
 fn point_of<'e>(exp: &'e Experiment, point: Option<&GridPoint>) -> Result<&'e GridPoint, String> {
     match point {
@@ -298,15 +286,6 @@ fn positive_class(study: &Study, split: &Split, declared: Option<&str>, table: &
 fn classes_of(rows: &[&Record], positive: &str) -> (usize, usize) {
     let m = rows.iter().filter(|r| r.label == positive).count();
     (m, rows.len() - m)
-}
-
-/// The partition that holds out images of the sources seen in training (`seen`, else `test`).
-fn held_out_seen(split: &Split) -> String {
-    let parts = split.partitions();
-    ["seen", "test"]
-        .iter()
-        .find(|p| parts.iter().any(|q| q == *p))
-        .map_or_else(|| "validation".to_string(), |p| p.to_string())
 }
 
 /// The rows an experiment evaluates on `partition` (a partition or a named test set) in fold `f`.

@@ -190,16 +190,7 @@ fn phantom_source(
         labels,
         age,
         male,
-        ap: 0.3,
-        gamma: 1.0,
-        contrast: 1.0,
-        noise: 0.0,
-        blur: 0.0,
-        offset: 0.0,
-        invert: false,
-        marker: None,
-        border: 0.0,
-        stretch: 1.0,
+        ..SyntheticSource::default()
     };
     if scenario == Scenario::Shortcut {
         let letter = (b'A' + (index % 26) as u8) as char;

@@ -1,8 +1,8 @@
 //! The seen − unseen gap of an experiment's metric, overall and per unseen source.
 
 use super::{
-    AUC_RANGE, IntervalRule, NoValue, ProbeError, Results, held_out_seen, positive_of, scores_of,
-    sources_in, threshold_metric, unit_metric, unit_threshold,
+    AUC_RANGE, IntervalRule, NoValue, ProbeError, Results, positive_of, scores_of, sources_in,
+    threshold_metric, unit_metric, unit_threshold,
 };
 use crate::eval::estimate::{UnitValue, combine};
 use crate::eval::metrics::{Scores, auc, percentile_interval};
@@ -34,7 +34,7 @@ pub fn gap(name: &str, input: GapInput, seed: u64) -> Result<Results, ProbeError
         unseen: unseen_side,
         units,
     } = input;
-    let seen = held_out_seen(split);
+    let seen = split.held_out_seen();
     let mut results = Results::new(name, "gap");
     results.units = units.len();
     let mut notes = Vec::new();

@@ -242,15 +242,6 @@ fn sources_in(p: &Predictions, partition: &str) -> Vec<String> {
     s
 }
 
-/// The partition that holds out images of the sources seen in training (`seen`, else `test`).
-fn held_out_seen(split: &crate::study::Split) -> String {
-    let parts = split.partitions();
-    ["seen", "test"]
-        .iter()
-        .find(|p| parts.iter().any(|q| q == *p))
-        .map_or_else(|| "validation".to_string(), |p| p.to_string())
-}
-
 /// Bootstrap over rows (not stratified) of a statistic of a set of rows.
 pub fn row_bootstrap(
     n: usize,

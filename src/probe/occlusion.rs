@@ -1,8 +1,7 @@
 //! The main task's AUC under each crop, side by side: what is left when the lungs are hidden.
 
 use super::{
-    AUC_RANGE, IntervalRule, NoValue, PROBE_LEVEL, Results, held_out_seen, scores_of, sources_in,
-    unit_metric,
+    AUC_RANGE, IntervalRule, NoValue, PROBE_LEVEL, Results, scores_of, sources_in, unit_metric,
 };
 use crate::eval::estimate::{UnitValue, combine};
 use crate::eval::predictions::Predictions;
@@ -17,7 +16,7 @@ pub fn occlusion(
     split: &Split,
     units: &[Vec<Predictions>],
 ) -> Results {
-    let partition = held_out_seen(split);
+    let partition = split.held_out_seen();
     let mut results = Results::new(name, "occlusion");
     let mut table = Vec::new();
     let auc_of = |units: &[Predictions], p: &str, source: Option<&str>| {

@@ -231,6 +231,29 @@ pub struct SyntheticSource {
     pub stretch: f64,
 }
 
+impl Default for SyntheticSource {
+    /// A source as declared with nothing but its name: 100 images, ages 20 to 80, half male, 30 % AP,
+    /// no acquisition signature.
+    fn default() -> Self {
+        SyntheticSource {
+            images: 100,
+            labels: IndexMap::new(),
+            age: (20.0, 80.0),
+            male: 0.5,
+            ap: 0.3,
+            gamma: 1.0,
+            contrast: 1.0,
+            noise: 0.0,
+            blur: 0.0,
+            offset: 0.0,
+            invert: false,
+            marker: None,
+            border: 0.0,
+            stretch: 1.0,
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Marker {
     /// A letter or word, or a shape name (`square`, `circle`, `triangle`).

@@ -100,6 +100,16 @@ impl Split {
         }
     }
 
+    /// The partition that holds out images of the sources seen in training (`seen`, else `test`, else
+    /// `validation`).
+    pub fn held_out_seen(&self) -> String {
+        let parts = self.partitions();
+        ["seen", "test"]
+            .iter()
+            .find(|p| parts.iter().any(|q| q == *p))
+            .map_or_else(|| "validation".to_string(), |p| p.to_string())
+    }
+
     pub fn is_source_split(&self) -> bool {
         matches!(
             self.method,
@@ -219,6 +229,21 @@ pub enum ProbeKind {
         samples: u32,
         masks: MaskSource,
     },
+}
+
+impl ProbeKind {
+    /// The kind as a study writes it (`predict`, `metadata_baseline`, ...).
+    pub fn name(&self) -> &'static str {
+        match self {
+            ProbeKind::Predict { .. } => "predict",
+            ProbeKind::Occlusion { .. } => "occlusion",
+            ProbeKind::Gap { .. } => "gap",
+            ProbeKind::Association { .. } => "association",
+            ProbeKind::MetadataBaseline { .. } => "metadata_baseline",
+            ProbeKind::Finetune { .. } => "finetune",
+            ProbeKind::Saliency { .. } => "saliency",
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -162,22 +162,7 @@ impl Checker<'_> {
             entry.span,
         );
         let mut ok = true;
-        let mut s = SyntheticSource {
-            images: 100,
-            labels: IndexMap::new(),
-            age: (20.0, 80.0),
-            male: 0.5,
-            ap: 0.3,
-            gamma: 1.0,
-            contrast: 1.0,
-            noise: 0.0,
-            blur: 0.0,
-            offset: 0.0,
-            invert: false,
-            marker: None,
-            border: 0.0,
-            stretch: 1.0,
-        };
+        let mut s = SyntheticSource::default();
         macro_rules! read {
             ($key:literal, $v:ident => $conv:expr, $field:expr) => {
                 if let Some($v) = e.get($key).and_then(|x| self.one(x)) {
