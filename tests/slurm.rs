@@ -1,5 +1,7 @@
-//! `study run --executor slurm` against a real Slurm (tests/slurm/start.sh starts a single-node one; .ci/run
-//! does so and sets STUDY_REQUIRE_SLURM, which turns a missing Slurm into a failure instead of a skip).
+//! `study run --executor slurm` against a real Slurm (tests/slurm/start.sh starts a private single-node one;
+//! .ci/run does so and sets STUDY_REQUIRE_SLURM, which turns a missing Slurm into a failure instead of a
+//! skip). Every Slurm command here, and every one `study` runs, reads that private cluster's configuration
+//! (SLURM_CONF), never a machine's own.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -8,12 +10,26 @@ fn fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny-run.study")
 }
 
-/// Whether a Slurm controller answers here.
+/// The private cluster's configuration, as tests/slurm/start.sh writes it.
+fn slurm_conf() -> PathBuf {
+    let dir = std::env::var_os("STUDY_SLURM_DIR").unwrap_or_else(|| "/tmp/study-slurm".into());
+    Path::new(&dir).join("slurm.conf")
+}
+
+/// A command that talks to the private cluster.
+fn command(program: impl AsRef<std::ffi::OsStr>) -> Command {
+    let mut c = Command::new(program);
+    c.env("SLURM_CONF", slurm_conf());
+    c
+}
+
+/// Whether the private Slurm controller answers here.
 fn slurm() -> bool {
-    let up = Command::new("sinfo")
-        .args(["-h", "-o", "%t"])
-        .output()
-        .is_ok_and(|o| o.status.success() && !o.stdout.is_empty());
+    let up = slurm_conf().exists()
+        && command("sinfo")
+            .args(["-h", "-o", "%t"])
+            .output()
+            .is_ok_and(|o| o.status.success() && !o.stdout.is_empty());
     if !up {
         assert!(
             std::env::var_os("STUDY_REQUIRE_SLURM").is_none(),
@@ -25,7 +41,7 @@ fn slurm() -> bool {
 }
 
 fn study(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_study"))
+    command(env!("CARGO_BIN_EXE_study"))
         .args(args)
         .output()
         .expect("study runs")
@@ -110,7 +126,7 @@ fn a_study_submitted_as_arrays_gives_the_results_of_a_local_run_and_resubmits_on
         .position(|c| c == "train/cnn/full/s/small/quick/rep1")
         .expect("a training of the main experiment");
     let cancelled = format!("{}_{k}", train.job);
-    let scancel = Command::new("scancel")
+    let scancel = command("scancel")
         .arg(&cancelled)
         .output()
         .expect("scancel");

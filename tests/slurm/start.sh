@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
-# Starts a single-node Slurm on this machine (Debian's slurm-wlm and munge), as root and without systemd, for
-# the tests that submit studies to it. Idempotent: installs what is missing, starts what is not running, and
-# returns once the node accepts jobs. Usage: tests/slurm/start.sh  (prints the seconds it took)
+# Starts a private single-node Slurm on this machine (Debian's slurm-wlm and munge), as root and without
+# systemd, for the tests that submit studies to it. Everything it writes lives in one folder of its own
+# (STUDY_SLURM_DIR, default /tmp/study-slurm: slurm.conf, state, logs, pid files, its own munge key and
+# socket), its daemons listen on ports of their own, and it stops only daemons whose pid files it wrote
+# there: a machine's own Slurm and munge (/etc/slurm, /etc/munge, their daemons) are never read, rewritten or
+# stopped. The tests reach it through SLURM_CONF=$STUDY_SLURM_DIR/slurm.conf. Idempotent: installs what is
+# missing, starts what is not running, and returns once the node accepts jobs.
+# Usage: tests/slurm/start.sh  (prints the seconds it took)
 set -euo pipefail
 started=$(date +%s)
 sudo=$([ "$(id -u)" = 0 ] || echo sudo)
@@ -10,24 +15,28 @@ if ! command -v sbatch >/dev/null 2>&1 || ! command -v munged >/dev/null 2>&1 ||
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
     slurm-wlm slurm-client munge >/dev/null
 fi
+dir=${STUDY_SLURM_DIR:-/tmp/study-slurm}
 host=$(hostname -s)
 cpus=$(nproc)
 memory=$(( $(awk '/MemTotal/ {print $2}' /proc/meminfo) / 1024 - 1024 ))
-conf_dir=/etc/slurm
-$sudo mkdir -p "$conf_dir" /var/spool/slurmctld /var/spool/slurmd /var/log/slurm /run/munge /var/lib/munge /var/log/munge /etc/munge
+$sudo mkdir -p "$dir/ctld" "$dir/spool" "$dir/log" "$dir/munge"
+export SLURM_CONF="$dir/slurm.conf"
 conf=$(cat <<CONF
-# Written by tests/slurm/start.sh: one node, root, no systemd, no cgroups.
+# Written by tests/slurm/start.sh: one private node, root, no systemd, no cgroups.
 ClusterName=study-test
+SlurmctldPort=16817
+SlurmdPort=16818
+AuthInfo=socket=$dir/munge/munge.socket
 SlurmctldHost=$host
 SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
-StateSaveLocation=/var/spool/slurmctld
-SlurmdSpoolDir=/var/spool/slurmd
-SlurmctldPidFile=/run/slurmctld.pid
-SlurmdPidFile=/run/slurmd.pid
-SlurmctldLogFile=/var/log/slurm/slurmctld.log
-SlurmdLogFile=/var/log/slurm/slurmd.log
+StateSaveLocation=$dir/ctld
+SlurmdSpoolDir=$dir/spool
+SlurmctldPidFile=$dir/slurmctld.pid
+SlurmdPidFile=$dir/slurmd.pid
+SlurmctldLogFile=$dir/log/slurmctld.log
+SlurmdLogFile=$dir/log/slurmd.log
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 SelectType=select/cons_tres
@@ -49,32 +58,33 @@ NodeName=$host CPUs=$cpus RealMemory=$memory State=UNKNOWN
 PartitionName=debug Nodes=$host Default=YES MaxTime=INFINITE State=UP OverSubscribe=NO
 CONF
 )
-if [ "$(cat "$conf_dir/slurm.conf" 2>/dev/null)" != "$conf" ]; then
-  echo "$conf" | $sudo tee "$conf_dir/slurm.conf" >/dev/null
+if [ "$(cat "$SLURM_CONF" 2>/dev/null)" != "$conf" ]; then
+  echo "$conf" | $sudo tee "$SLURM_CONF" >/dev/null
   restart=1
 else
   restart=0
 fi
-if [ ! -s /etc/munge/munge.key ]; then
-  $sudo dd if=/dev/urandom of=/etc/munge/munge.key bs=1024 count=1 status=none
+# A daemon of ours is one whose pid file here names a live process of that name.
+ours() { local pid; pid=$(cat "$dir/$1.pid" 2>/dev/null) && [ "$(ps -o comm= -p "$pid" 2>/dev/null)" = "$1" ]; }
+if [ ! -s "$dir/munge/munge.key" ]; then
+  $sudo dd if=/dev/urandom of="$dir/munge/munge.key" bs=1024 count=1 status=none
 fi
-# munged runs as root here (SlurmUser is root too), so its files are root's.
-$sudo chown -R root:root /etc/munge /var/lib/munge /var/log/munge /run/munge
-$sudo chmod 0700 /etc/munge /var/lib/munge /var/log/munge
-$sudo chmod 0400 /etc/munge/munge.key
-$sudo chmod 0755 /run/munge
-pgrep -x munged >/dev/null || $sudo munged --force
+$sudo chmod 0700 "$dir/munge"
+$sudo chmod 0400 "$dir/munge/munge.key"
+ours munged || $sudo munged --force --socket="$dir/munge/munge.socket" --key-file="$dir/munge/munge.key" \
+  --pid-file="$dir/munged.pid" --log-file="$dir/log/munged.log" --seed-file="$dir/munge/munged.seed"
 if [ "$restart" = 1 ]; then
-  $sudo pkill -x slurmctld || true
-  $sudo pkill -x slurmd || true
+  for daemon in slurmctld slurmd; do
+    ours "$daemon" && $sudo kill "$(cat "$dir/$daemon.pid")" || true
+  done
   # Both save their state before they exit; a new one must not start before.
   for _ in $(seq 1 60); do
-    pgrep -x slurmctld >/dev/null || pgrep -x slurmd >/dev/null || break
+    ours slurmctld || ours slurmd || break
     sleep 0.5
   done
 fi
-pgrep -x slurmctld >/dev/null || $sudo slurmctld
-pgrep -x slurmd >/dev/null || $sudo slurmd
+ours slurmctld || $sudo slurmctld -f "$SLURM_CONF"
+ours slurmd || $sudo slurmd -f "$SLURM_CONF"
 # Ready when the node is idle (or mixed) and a trivial job runs.
 for _ in $(seq 1 120); do
   state=$(sinfo -h -N -o '%t' 2>/dev/null | head -1 || true)
@@ -85,7 +95,7 @@ for _ in $(seq 1 120); do
   sleep 1
 done
 if ! timeout 120 srun -N1 -n1 true; then
-  echo "slurm did not start: see /var/log/slurm/slurmctld.log and slurmd.log" >&2
+  echo "slurm did not start: see $dir/log/slurmctld.log and slurmd.log" >&2
   exit 1
 fi
 echo "slurm ready on $host ($cpus CPUs) in $(( $(date +%s) - started )) s"
