@@ -7,13 +7,10 @@ use super::model::Measure;
 use crate::data::split::{Assignment, assign};
 use crate::data::{DataContext, Problem, Record, Table, load_dataset, target_value};
 use crate::study::{
-    Experiment, GridPoint, Metric, ProbeKind, ProportionInterval, ResultRef, Split, Study, Target,
-    in_test_set,
+    Experiment, GridPoint, Metric, PROBE_LEVEL, ProbeKind, ProportionInterval, ResultRef, Split,
+    Study, Target, in_test_set,
 };
 use std::collections::BTreeMap;
-
-/// Probes' own intervals are at 95 % (`probe::PROBE_LEVEL`).
-const PROBE_LEVEL: f64 = 0.95;
 
 /// The study's splits with their datasets read and assigned.
 pub struct Design<'s> {

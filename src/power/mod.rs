@@ -335,12 +335,7 @@ fn term(
             };
         }
     };
-    let t = Term {
-        text: text.clone(),
-        lhs,
-        op: *op,
-        rhs,
-    };
+    let t = Term { lhs, op: *op, rhs };
     let results = t.results();
     for (key, _) in &results {
         if !keys.iter().any(|k| k == key) {

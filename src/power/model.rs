@@ -110,16 +110,6 @@ impl Measure {
             Measure::Known(v) => Measure::Known(*v),
         }
     }
-
-    /// The smallest count of a class this measure rests on (for messages).
-    pub fn fewest(&self) -> usize {
-        match self {
-            Measure::Auc { folds, .. } => folds.iter().map(|(m, n)| *m.min(n)).min().unwrap_or(0),
-            Measure::Proportion { folds, .. } => folds.iter().copied().min().unwrap_or(0),
-            Measure::Gap { seen, unseen } => seen.fewest().min(unseen.fewest()),
-            Measure::Known(_) => usize::MAX,
-        }
-    }
 }
 
 /// The two sides of a gap of true size `delta`: the worse side at chance (0.5) while it can be, the

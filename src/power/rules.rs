@@ -59,7 +59,6 @@ impl Side {
 /// One comparison of a rule, ready to be evaluated at true values.
 #[derive(Clone, Debug)]
 pub struct Term {
-    pub text: String,
     pub lhs: Side,
     pub op: CompareOp,
     pub rhs: Side,
@@ -364,7 +363,6 @@ mod tests {
 
     fn auc_term(m: usize, n: usize, bound: i8, op: CompareOp, c: f64) -> Term {
         Term {
-            text: String::new(),
             lhs: Side::Result {
                 key: "main.auc(unseen)".into(),
                 measure: Measure::Auc {
@@ -415,7 +413,6 @@ mod tests {
     #[test]
     fn proportions_are_summed_exactly_over_the_binomial() {
         let term = |n: usize, interval, bound, op, c| Term {
-            text: String::new(),
             lhs: Side::Result {
                 key: "main.sensitivity(unseen)".into(),
                 measure: Measure::Proportion {

@@ -26,7 +26,7 @@ use crate::eval::metrics::{
     proportion_interval, youden_threshold,
 };
 use crate::eval::predictions::{Prediction, Predictions};
-use crate::study::{Experiment, Metric, ProportionInterval, Threshold};
+use crate::study::{Experiment, Metric, PROBE_LEVEL, ProportionInterval, Threshold};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -265,5 +265,4 @@ pub fn row_bootstrap(
     percentile_interval(values, level).map(|i| (i.lower, i.upper))
 }
 
-const PROBE_LEVEL: f64 = 0.95;
 const PROBE_RESAMPLES: u32 = 1000;

@@ -231,6 +231,9 @@ pub enum ProbeKind {
     },
 }
 
+/// The confidence level of probes' own intervals (predictability, occlusion, metadata baseline).
+pub const PROBE_LEVEL: f64 = 0.95;
+
 impl ProbeKind {
     /// The kind as a study writes it (`predict`, `metadata_baseline`, ...).
     pub fn name(&self) -> &'static str {
