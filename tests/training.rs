@@ -259,7 +259,7 @@ fn resumes_to_the_same_weights(optimizer: &str) {
         Err(study::train::TrainError::Paused { epoch: 2 }) => {}
         other => panic!("expected a pause after epoch 2, got {:?}", other.err()),
     }
-    assert!(ckpt.join("state.json").exists());
+    assert!(ckpt.join("gen-000002/state.json").exists());
     first.epoch_budget = None;
     let resumed = train::<B>(&first, &device).expect("resumes");
     assert_eq!(

@@ -185,6 +185,11 @@ pub fn train(ctx: &Ctx, cell: &Cell, writer: &CellWriter) -> Result<(), CellErro
         on_device!(ctx.device, |D, device| {
             let trained =
                 train::train::<D>(&run, &device).map_err(|e| map_train_error(e, setup))?;
+            // A damaged checkpoint costs only time: said, never recorded among the outputs.
+            for note in &trained.notes {
+                ctx.store.log(&format!("note {}: {note}", cell.name));
+                eprintln!("note: {note}");
+            }
             for (k, net) in trained.nets.iter().enumerate() {
                 let bytes = net_bytes(net, &checkpoint).map_err(|e| map_train_error(e, setup))?;
                 writer.write(&format!("model-{k}.bin"), &bytes)?;

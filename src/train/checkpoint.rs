@@ -1,6 +1,8 @@
 //! End-of-epoch checkpoints: the network, the optimiser's state, the best network so far, the snapshots
-//! of an ensemble, and the history. Each file is written to a temporary name and renamed; `state.json`
-//! is renamed last, so a checkpoint is either whole or absent.
+//! of an ensemble, and the history. Each checkpoint is one generation, `gen-<epoch>/`, written whole into a
+//! partial folder (every file flushed, `state.json` naming each file's BLAKE3) and made current by one
+//! rename. A resume reads the newest generation whose files match their hashes; a damaged one is discarded
+//! with a note and the one before it is used, so a kill at any moment resumes from one consistent epoch.
 
 use super::{EpochLog, TrainError};
 use crate::backend::{ModelBackend, TrainBackend};
@@ -10,7 +12,13 @@ use burn::optim::Optimizer;
 use burn::record::{BinBytesRecorder, FullPrecisionSettings, Recorder};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use serde::{Deserialize, Serialize};
-use std::path::Path;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// The largest `state.json` read (its history is a few lines an epoch).
+const MAX_STATE_BYTES: u64 = 64 << 20;
+/// The largest network or optimiser state read back (a ResNet-50's Adam state is about 300 MB).
+pub(crate) const MAX_NET_BYTES: u64 = 4 << 30;
 
 #[derive(Serialize, Deserialize)]
 pub struct State {
@@ -89,9 +97,33 @@ pub(crate) fn load_net<B: ModelBackend>(
     device: &B::Device,
 ) -> Result<Net<B>, TrainError> {
     let path = dir.join(name);
-    let bytes = std::fs::read(&path).map_err(|e| fail(&path, e))?;
+    let bytes = crate::files::read_regular(&path, MAX_NET_BYTES).map_err(|e| fail(&path, e))?;
     let record = decode::<B>(&path, bytes, device)?;
     Ok(Net::new(config, device).load_record(record))
+}
+
+/// The generations kept: the current one and the one before it (the fallback should the current be
+/// damaged after it was made current).
+const KEPT: usize = 2;
+
+fn generation_name(epoch: u32) -> String {
+    format!("gen-{epoch:06}")
+}
+
+/// The generations in `dir`, newest first.
+fn generations(dir: &Path) -> Vec<(u32, PathBuf)> {
+    let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name();
+            let epoch = name.to_str()?.strip_prefix("gen-")?.parse().ok()?;
+            Some((epoch, e.path()))
+        })
+        .collect();
+    found.sort_by_key(|g| std::cmp::Reverse(g.0));
+    found
 }
 
 pub fn save<AB: AutodiffBackend, O: Optimizer<Net<AB>, AB>>(
@@ -102,55 +134,164 @@ pub fn save<AB: AutodiffBackend, O: Optimizer<Net<AB>, AB>>(
     best: Option<&Net<AB::InnerBackend>>,
     snapshots: &[Net<AB::InnerBackend>],
 ) -> Result<(), TrainError> {
-    std::fs::create_dir_all(dir).map_err(|e| fail(dir, e))?;
-    write(dir, "model.bin", &net_bytes(net, dir)?)?;
-    let optim_bytes =
-        Recorder::<AB>::record(&recorder(), optim.to_record(), ()).map_err(|e| fail(dir, e))?;
-    write(dir, "optimizer.bin", &optim_bytes)?;
-    if let Some(b) = best {
-        write(dir, "best.bin", &net_bytes(b, dir)?)?;
+    let target = dir.join(generation_name(state.epoch));
+    let partial = dir.join(format!(
+        ".{}.partial-{}",
+        generation_name(state.epoch),
+        std::process::id()
+    ));
+    let previous = generations(dir).into_iter().next().map(|(_, p)| p);
+    let _ = std::fs::remove_dir_all(&partial);
+    std::fs::create_dir_all(&partial).map_err(|e| fail(&partial, e))?;
+    let result = (|| {
+        let mut files = BTreeMap::new();
+        let mut put = |name: &str, bytes: &[u8]| -> Result<(), TrainError> {
+            write(&partial, name, bytes)?;
+            files.insert(name.to_string(), blake3::hash(bytes).to_hex().to_string());
+            crate::files::crash_point(&format!("checkpoint {} {name}", state.epoch));
+            Ok(())
+        };
+        put("model.bin", &net_bytes(net, dir)?)?;
+        let optim_bytes =
+            Recorder::<AB>::record(&recorder(), optim.to_record(), ()).map_err(|e| fail(dir, e))?;
+        put("optimizer.bin", &optim_bytes)?;
+        if let Some(b) = best {
+            put("best.bin", &net_bytes(b, dir)?)?;
+        }
+        for (k, s) in snapshots.iter().enumerate() {
+            // A snapshot never changes once taken: the previous generation's copy is linked, not rewritten.
+            let name = format!("snapshot-{k}.bin");
+            let bytes = match previous.as_ref().map(|p| std::fs::read(p.join(&name))) {
+                Some(Ok(bytes)) => bytes,
+                _ => net_bytes(s, dir)?,
+            };
+            put(&name, &bytes)?;
+        }
+        let record = Record {
+            state,
+            snapshots: snapshots.len(),
+            files,
+        };
+        let json = serde_json::to_vec(&record).map_err(|e| fail(dir, e))?;
+        write(&partial, "state.json", &json)?;
+        crate::files::crash_point(&format!("checkpoint {} state.json", state.epoch));
+        if target.exists() {
+            // A generation of this epoch from a run that was stopped before it went on: replaced whole.
+            std::fs::remove_dir_all(&target).map_err(|e| fail(&target, e))?;
+        }
+        std::fs::rename(&partial, &target).map_err(|e| fail(&target, e))
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_dir_all(&partial);
     }
-    for (k, s) in snapshots.iter().enumerate() {
-        let name = format!("snapshot-{k}.bin");
-        if !dir.join(&name).exists() {
-            write(dir, &name, &net_bytes(s, dir)?)?;
+    result?;
+    crate::files::crash_point(&format!("checkpoint {} current", state.epoch));
+    // Older generations, the partial folders of killed runs, and files of the single-folder layout go.
+    for (_, old) in generations(dir).into_iter().skip(KEPT) {
+        let _ = std::fs::remove_dir_all(old);
+    }
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.contains(".partial-") {
+            let _ = std::fs::remove_dir_all(entry.path());
+        } else if !name.starts_with("gen-") && entry.path().is_file() {
+            let _ = std::fs::remove_file(entry.path());
         }
     }
-    let mut json = serde_json::to_value(state).map_err(|e| fail(dir, e))?;
-    json["snapshots"] = snapshots.len().into();
-    write(dir, "state.json", json.to_string().as_bytes())
+    Ok(())
 }
 
+/// What `state.json` holds: the state, the number of snapshots, and the hash of every other file.
+#[derive(Serialize)]
+struct Record<'a> {
+    #[serde(flatten)]
+    state: &'a State,
+    snapshots: usize,
+    files: BTreeMap<String, String>,
+}
+
+#[derive(Deserialize)]
+struct ReadRecord {
+    #[serde(flatten)]
+    state: State,
+    snapshots: usize,
+    files: BTreeMap<String, String>,
+}
+
+/// A resumed training, or none; and a line for each damaged generation discarded on the way.
+pub type Loaded<AB, O> = (Option<Resumed<AB, O>>, Vec<String>);
+
+/// The newest generation in `dir` whose files are whole; damaged generations are removed, each with a note.
 pub fn load<AB: TrainBackend, O: Optimizer<Net<AB>, AB>>(
     dir: &Path,
     config: &NetConfig,
     device: &AB::Device,
-) -> Result<Option<Resumed<AB, O>>, TrainError> {
+) -> Result<Loaded<AB, O>, TrainError> {
+    let mut notes = Vec::new();
+    for (epoch, generation) in generations(dir) {
+        match load_generation::<AB, O>(&generation, config, device) {
+            Ok(resumed) if resumed.state.epoch == epoch => return Ok((Some(resumed), notes)),
+            Ok(_) => notes.push(format!(
+                "checkpoint {} names another epoch; discarded",
+                generation.display()
+            )),
+            Err(e) => notes.push(format!("{e}; discarded")),
+        }
+        let _ = std::fs::remove_dir_all(&generation);
+    }
+    Ok((None, notes))
+}
+
+/// Reads one generation, every file checked against the hash `state.json` gives before it is decoded.
+fn load_generation<AB: TrainBackend, O: Optimizer<Net<AB>, AB>>(
+    dir: &Path,
+    config: &NetConfig,
+    device: &AB::Device,
+) -> Result<Resumed<AB, O>, TrainError> {
     let state_path = dir.join("state.json");
-    let Ok(text) = std::fs::read_to_string(&state_path) else {
-        return Ok(None);
+    let text = crate::files::read_regular(&state_path, MAX_STATE_BYTES)
+        .map_err(|e| fail(&state_path, e))?;
+    let record: ReadRecord = serde_json::from_slice(&text).map_err(|e| fail(&state_path, e))?;
+    let read = |name: &str| -> Result<Vec<u8>, TrainError> {
+        let path = dir.join(name);
+        let expected = record
+            .files
+            .get(name)
+            .ok_or_else(|| fail(&path, "state.json does not list it"))?;
+        let bytes = crate::files::read_regular(&path, MAX_NET_BYTES).map_err(|e| fail(&path, e))?;
+        if blake3::hash(&bytes).to_hex().as_str() != expected {
+            return Err(fail(&path, "its bytes differ from those written"));
+        }
+        Ok(bytes)
     };
-    let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| fail(&state_path, e))?;
-    let count = json["snapshots"].as_u64().unwrap_or(0) as usize;
-    let state: State = serde_json::from_value(json).map_err(|e| fail(&state_path, e))?;
-    let net = load_net::<AB>(dir, "model.bin", config, device)?;
+    let net_named = |name: &str| -> Result<Net<AB>, TrainError> {
+        let record = decode::<AB>(&dir.join(name), read(name)?, device)?;
+        Ok(Net::new(config, device).load_record(record))
+    };
+    let inner_named = |name: &str| -> Result<Net<AB::InnerBackend>, TrainError> {
+        let record = decode::<AB::InnerBackend>(&dir.join(name), read(name)?, device)?;
+        Ok(Net::new(config, device).load_record(record))
+    };
+    let net = net_named("model.bin")?;
     let path = dir.join("optimizer.bin");
-    let bytes = std::fs::read(&path).map_err(|e| fail(&path, e))?;
-    let optimizer = Recorder::<AB>::load(&recorder(), bytes, device).map_err(|e| fail(&path, e))?;
-    let best = match state.best {
-        Some(_) => Some(load_net::<AB::InnerBackend>(
-            dir, "best.bin", config, device,
-        )?),
+    let bytes = read("optimizer.bin")?;
+    let optimizer = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        Recorder::<AB>::load(&recorder(), bytes, device)
+    }))
+    .map_err(|_| fail(&path, "the file is not an optimiser state of this network"))?
+    .map_err(|e| fail(&path, e))?;
+    let best = match record.state.best {
+        Some(_) => Some(inner_named("best.bin")?),
         None => None,
     };
-    let snapshots = (0..count)
-        .map(|k| load_net::<AB::InnerBackend>(dir, &format!("snapshot-{k}.bin"), config, device))
+    let snapshots = (0..record.snapshots)
+        .map(|k| inner_named(&format!("snapshot-{k}.bin")))
         .collect::<Result<_, _>>()?;
-    Ok(Some(Resumed {
-        state,
+    Ok(Resumed {
+        state: record.state,
         net,
         optimizer,
         best,
         snapshots,
-    }))
+    })
 }

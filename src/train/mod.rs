@@ -71,6 +71,8 @@ pub struct Trained<B: Backend> {
     pub selected_epoch: u32,
     /// Train-partition mean and standard deviation, for `normalize train_stats`.
     pub train_stats: (f64, f64),
+    /// A line for each damaged checkpoint discarded before resuming.
+    pub notes: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -167,9 +169,9 @@ fn fit<AB: TrainBackend, O: Optimizer<Net<AB>, AB>>(
     if let Some(bytes) = run.init {
         net = checkpoint::net_from_bytes(&run.net, bytes, device)?;
     }
-    let resumed = match run.checkpoint {
+    let (resumed, notes) = match run.checkpoint {
         Some(dir) => checkpoint::load::<AB, O>(dir, &run.net, device)?,
-        None => None,
+        None => (None, Vec::new()),
     };
     let batcher = Batcher::new(
         run.preprocess,
@@ -336,6 +338,7 @@ fn fit<AB: TrainBackend, O: Optimizer<Net<AB>, AB>>(
         history,
         selected_epoch,
         train_stats: batcher.train_stats,
+        notes,
     })
 }
 
