@@ -46,8 +46,13 @@ pub fn file_stamp(path: &std::path::Path) -> Option<(u64, u128)> {
     Some((m.len(), modified))
 }
 
-/// BLAKE3 of a file's bytes, as lowercase hex.
+/// BLAKE3 of a regular file's bytes, as lowercase hex, read in pieces (a pipe or a device, which would
+/// block or never end, is not read: `None`).
 pub fn file_hash(path: &std::path::Path) -> Option<String> {
-    let bytes = std::fs::read(path).ok()?;
-    Some(blake3::hash(&bytes).to_hex().to_string())
+    if !std::fs::metadata(path).ok()?.is_file() {
+        return None;
+    }
+    let mut hasher = blake3::Hasher::new();
+    hasher.update_reader(std::fs::File::open(path).ok()?).ok()?;
+    Some(hasher.finalize().to_hex().to_string())
 }

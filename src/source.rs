@@ -188,6 +188,19 @@ pub fn display_path(path: &Path) -> String {
     normalize(path).to_string_lossy().replace('\\', "/")
 }
 
+/// The folder relative data paths of a study file start from: the file's own.
+pub fn study_root(file: &Path) -> PathBuf {
+    match file.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// The lock file of a study: `<stem>.lock` beside it.
+pub fn lock_path(file: &Path) -> PathBuf {
+    file.with_extension("lock")
+}
+
 /// Removes `.` and resolves `..` lexically, without touching the file system.
 pub fn normalize(path: &Path) -> PathBuf {
     use std::path::Component;
@@ -218,9 +231,15 @@ pub enum Reach {
     Anywhere,
 }
 
-/// Whether `path` lies inside the folder `root` (lexically, after resolving `.` and `..`; relative paths
-/// start from the current directory).
+/// Whether `path` lies inside the folder `root`: as written (after resolving `.` and `..`; relative paths
+/// start from the current directory) and, where it exists, after resolving symbolic links, so that a link
+/// inside the folder to a file outside it is outside.
 pub fn inside(path: &Path, root: &Path) -> bool {
+    inside_as_written(path, root) && !links_outside(path, root)
+}
+
+/// Whether `path` lies inside `root` as written (lexically, links not followed).
+pub fn inside_as_written(path: &Path, root: &Path) -> bool {
     let absolute = |p: &Path| {
         if p.is_absolute() {
             normalize(p)
@@ -229,6 +248,14 @@ pub fn inside(path: &Path, root: &Path) -> bool {
         }
     };
     absolute(path).starts_with(absolute(root))
+}
+
+/// Whether `path` exists and resolves, through symbolic links, to somewhere outside what `root` resolves to.
+pub fn links_outside(path: &Path, root: &Path) -> bool {
+    match (path.canonicalize(), root.canonicalize()) {
+        (Ok(p), Ok(r)) => !p.starts_with(r),
+        _ => false,
+    }
 }
 
 /// The longest prefix of `text` of at most `max_bytes` bytes that ends on a character boundary: how user text

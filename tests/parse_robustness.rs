@@ -255,7 +255,13 @@ fn a_pipe_or_a_device_is_refused_without_reading_it() {
         // As the root file, as an include, and as a manifest: refused at once, naming what it is.
         let root = study::load(&dir.path().join(target));
         let text = format!("study \"x\" {{ seed 1 }}\ninclude \"{target}\"\n");
-        let included = study::load_bytes("s.study", text.as_bytes(), Some(dir.path()));
+        // Reaching anywhere: under the study's folder a link to a device is refused as outside (E0035).
+        let included = study::load_bytes_with(
+            "s.study",
+            text.as_bytes(),
+            Some(dir.path()),
+            study::source::Reach::Anywhere,
+        );
         for loaded in [root, included] {
             let rendered = study::diagnostics::render_all(
                 &loaded.diagnostics,
@@ -276,9 +282,14 @@ fn a_pipe_or_a_device_is_refused_without_reading_it() {
         let text = format!(
             "study \"x\" {{ seed 1 }}\ndataset d = csv(\"{target}\") {{ image column \"p\", label column \"l\" }}\n"
         );
-        let s = study::load_bytes("s.study", text.as_bytes(), Some(dir.path()))
-            .study
-            .expect("valid");
+        let s = study::load_bytes_with(
+            "s.study",
+            text.as_bytes(),
+            Some(dir.path()),
+            study::source::Reach::Anywhere,
+        )
+        .study
+        .expect("valid");
         let problems = study::data::load_dataset(&s, "d", &csv).expect_err("refused");
         assert!(
             problems[0].message.contains("not a regular file"),

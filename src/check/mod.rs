@@ -149,10 +149,14 @@ impl<'a> Checker<'a> {
     /// folder; one that leaves the folder is an error (E0035) unless the study may reach anywhere.
     pub fn bounded_path(&mut self, span: Span, written: &str) -> String {
         let resolved = self.resolve_path(span, written);
-        if self.reach == Reach::StudyTree
-            && !crate::source::inside(&self.root_dir.join(&resolved), &self.root_dir)
-        {
-            self.error(crate::syntax::outside_study(span, written, &self.root_dir));
+        let full = self.root_dir.join(&resolved);
+        if self.reach == Reach::StudyTree && !crate::source::inside(&full, &self.root_dir) {
+            self.error(crate::syntax::outside_study(
+                span,
+                written,
+                &full,
+                &self.root_dir,
+            ));
         }
         resolved
     }

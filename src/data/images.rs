@@ -6,12 +6,19 @@ use super::{ImageSource, Place, Problem};
 use crate::diagnostics::Code;
 use std::path::Path;
 
+/// The largest image file read (a DICOM series frame of 16 bits at 16k × 16k is 512 MB).
+pub const MAX_IMAGE_BYTES: u64 = 1 << 30;
+
 /// Decodes an image file (by content, not by extension) for dataset `dataset`, refusing one whose header
 /// announces more than `max_pixels` pixels before decoding it.
 pub fn decode_file(path: &Path, dataset: &str, max_pixels: u64) -> Result<Gray, Problem> {
-    let bytes = std::fs::read(path).map_err(|e| {
+    let bytes = crate::files::read_regular(path, MAX_IMAGE_BYTES).map_err(|e| {
+        let code = match e {
+            crate::files::ReadError::Io(_) => Code::DataMissing,
+            _ => Code::FileUnreadable,
+        };
         Problem::new(
-            Code::DataMissing,
+            code,
             dataset,
             format!("cannot read image: {e}"),
             super::manifest::download_help(dataset),

@@ -27,8 +27,8 @@ pub fn load(name: &str, dataset: &Dataset, ctx: &DataContext) -> Result<Table, V
         unreachable!("manifest::load is called for csv datasets")
     };
     let path = ctx.resolve(manifest);
-    // A manifest is a regular file (a pipe or a device would block or never end); 4 GiB at most.
-    let bytes = crate::files::read_regular(&path, 4 << 30).map_err(|e| {
+    // A manifest is a regular file (a pipe or a device would block or never end); 1 GiB at most.
+    let bytes = crate::files::read_regular(&path, MAX_MANIFEST_BYTES).map_err(|e| {
         vec![
             Problem::new(
                 Code::DataMissing,
@@ -72,7 +72,10 @@ pub fn load(name: &str, dataset: &Dataset, ctx: &DataContext) -> Result<Table, V
     };
     let mut table = Table::default();
     let mut seen: HashMap<PathBuf, usize> = HashMap::new();
-    let mut problems = Vec::new();
+    // However many rows are wrong, a few are told and the rest counted (a million repeated rows must not
+    // become a million messages).
+    let mut problems = Capped::new(50);
+    let mut skipped = Capped::new(1000);
     for result in reader.records() {
         let record = match result {
             Ok(r) => r,
@@ -81,7 +84,7 @@ pub fn load(name: &str, dataset: &Dataset, ctx: &DataContext) -> Result<Table, V
                 break;
             }
         };
-        let start = record.position().map_or(0, |p| p.byte() as usize);
+        let (start, line) = row_start(&bytes, record.position());
         let spans = field_ranges(&bytes, start);
         let cell = |i: usize| -> Place {
             let (s, e) = spans.get(i).copied().unwrap_or((start, start));
@@ -116,10 +119,7 @@ pub fn load(name: &str, dataset: &Dataset, ctx: &DataContext) -> Result<Table, V
                 let ImageSource::File(file) = &r.image else {
                     unreachable!("manifest images are files")
                 };
-                if let Some(first_line) = seen.insert(
-                    file.clone(),
-                    record.position().map_or(0, |p| p.line() as usize),
-                ) {
+                if let Some(first_line) = seen.insert(file.clone(), line as usize) {
                     problems.push(
                         Problem::new(
                             Code::DuplicateImage,
@@ -147,7 +147,7 @@ pub fn load(name: &str, dataset: &Dataset, ctx: &DataContext) -> Result<Table, V
                     )
                     .at(cell(index.image));
                     match dataset.on_error {
-                        OnError::Skip => table.skipped.push(p),
+                        OnError::Skip => skipped.push(p),
                         OnError::Fail => problems.push(p),
                     }
                     continue;
@@ -155,20 +155,83 @@ pub fn load(name: &str, dataset: &Dataset, ctx: &DataContext) -> Result<Table, V
                 table.records.push(r);
             }
             Err(p) => match dataset.on_error {
-                OnError::Skip => table.skipped.push(p),
+                OnError::Skip => skipped.push(p),
                 OnError::Fail => problems.push(p),
             },
         }
-        if problems.len() >= 50 {
-            break;
-        }
     }
+    let place = Place::File(path.clone());
+    table.skipped = skipped.finish(name, "row(s) left out", &place);
+    let problems = problems.finish(name, "row(s) with problems", &place);
     if problems.is_empty() {
         Ok(table)
     } else {
         Err(problems)
     }
 }
+
+/// Problems kept up to a limit, the rest counted by their code.
+struct Capped {
+    items: Vec<Problem>,
+    limit: usize,
+    more: IndexMap<Code, usize>,
+}
+
+impl Capped {
+    fn new(limit: usize) -> Capped {
+        Capped {
+            items: Vec::new(),
+            limit,
+            more: IndexMap::new(),
+        }
+    }
+
+    fn push(&mut self, p: Problem) {
+        if self.items.len() < self.limit {
+            self.items.push(p);
+        } else {
+            *self.more.entry(p.code).or_default() += 1;
+        }
+    }
+
+    /// The problems kept, then one per code counted beyond the limit (`and 999,950 more row(s) with
+    /// problems (E0047: image listed twice)`).
+    fn finish(mut self, dataset: &str, what: &str, place: &Place) -> Vec<Problem> {
+        for (code, n) in self.more {
+            self.items.push(
+                Problem::new(
+                    code,
+                    dataset,
+                    format!(
+                        "and {} more {what} ({}: {})",
+                        thousands(n),
+                        code.id(),
+                        code.title()
+                    ),
+                    "the first ones are listed above; fix those and run again to see what remains",
+                )
+                .at(place.clone()),
+            );
+        }
+        self.items
+    }
+}
+
+/// `999999` as `999,999`.
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (k, c) in digits.chars().enumerate() {
+        if k > 0 && (digits.len() - k).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The largest manifest read (ten million rows of a hundred bytes).
+pub const MAX_MANIFEST_BYTES: u64 = 1 << 30;
 
 /// Whether diagnostics may quote a manifest's text: only a `.csv` or `.tsv` file's, never an arbitrary
 /// file's lines.
@@ -439,10 +502,24 @@ fn read_row(
     }))
 }
 
+/// Where a row begins and its line number. The csv reader ends a CRLF row at its `\r`, so the position it
+/// gives for the next row is that row's `\n`: skipped, and the line counted.
+fn row_start(bytes: &[u8], position: Option<&csv::Position>) -> (usize, u64) {
+    let Some(p) = position else {
+        return (0, 1);
+    };
+    let (start, line) = (p.byte() as usize, p.line());
+    match bytes.get(start) {
+        Some(b'\n') => (start + 1, line + 1),
+        _ => (start, line),
+    }
+}
+
 fn csv_problem(name: &str, path: &Path, bytes: &[u8], e: &csv::Error) -> Problem {
-    let (start, line) = e
-        .position()
-        .map_or((0, 1), |p| (p.byte() as usize, p.line()));
+    let (start, line) = match e.position() {
+        Some(p) => row_start(bytes, Some(p)),
+        None => (0, 1),
+    };
     let end = bytes[start.min(bytes.len())..]
         .iter()
         .position(|b| *b == b'\n')

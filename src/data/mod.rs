@@ -59,6 +59,21 @@ pub struct Record {
 }
 
 impl Record {
+    /// The files the record reads: its image and its mask, where they are files.
+    pub fn file_paths(&self) -> impl Iterator<Item = &PathBuf> {
+        std::iter::once(&self.image)
+            .chain(self.mask.as_ref())
+            .filter_map(|s| match s {
+                ImageSource::File(p) => Some(p),
+                _ => None,
+            })
+    }
+
+    /// Whether every file the record reads is named in UTF-8 (what results can record).
+    pub fn paths_are_text(&self) -> bool {
+        self.file_paths().all(|p| p.to_str().is_some())
+    }
+
     /// A metadata value by name, as text (what probes, groups and column splits read).
     pub fn attribute(&self, name: &str) -> Option<String> {
         match name {
@@ -227,6 +242,24 @@ pub fn load_dataset(study: &Study, name: &str, ctx: &DataContext) -> Result<Tabl
             table
         }
     };
+    // Results record every image's path as text: a name that is not UTF-8 is told here, by its file.
+    let (named, unnamed): (Vec<Record>, Vec<Record>) = std::mem::take(&mut table.records)
+        .into_iter()
+        .partition(|r| r.paths_are_text());
+    table.records = named;
+    table.skipped.extend(unnamed.iter().map(|r| {
+        let path = r.file_paths().find(|p| p.to_str().is_none()).cloned().unwrap_or_default();
+        Problem::new(
+            Code::BadValue,
+            name,
+            format!(
+                "the file name `{}` is not valid UTF-8",
+                path.to_string_lossy()
+            ),
+            "rename the file (and its row) with UTF-8 characters, or set `on_error skip` on the dataset",
+        )
+        .at(Place::File(path))
+    }));
     if dataset.on_error == OnError::Fail && !table.skipped.is_empty() {
         return Err(std::mem::take(&mut table.skipped));
     }
@@ -334,7 +367,8 @@ fn problems_to_diagnostics(
         match &p.place {
             Some(Place::Text { file, start, .. }) if !manifest::quotable(file) => {
                 // Not a manifest's text: the place is given by line, its contents are not shown.
-                let line = std::fs::read(file).map_or(1, |b| {
+                let read = crate::files::read_regular(file, manifest::MAX_MANIFEST_BYTES);
+                let line = read.map_or(1, |b| {
                     1 + b[..(*start).min(b.len())]
                         .iter()
                         .filter(|c| **c == b'\n')
@@ -350,7 +384,7 @@ fn problems_to_diagnostics(
                 let id = match loaded.get(file) {
                     Some(id) => *id,
                     None => {
-                        let text = std::fs::read(file)
+                        let text = crate::files::read_regular(file, manifest::MAX_MANIFEST_BYTES)
                             .map(|b| String::from_utf8_lossy(&b).into_owned())
                             .unwrap_or_default();
                         let id = sources.add(

@@ -159,6 +159,8 @@ codes! {
 
     ImageTooLarge = "E0051", "image has more pixels than the dataset's limit";
 
+    FileUnreadable = "E0052", "file too large, or not a regular file";
+
     OtherStudy = "E0060", "the output folder belongs to another study or holds other files";
 
     Diverged = "E0061", "training diverged";
@@ -184,6 +186,12 @@ codes! {
     Slurm = "E0071", "the Slurm cluster refused or lost a cell";
 
     BadAssumption = "E0072", "an assumed value names no result a rule reads";
+
+    InputsMoved = "E0073", "input files changed while the run read them";
+
+    WouldOverwrite = "E0074", "the command would overwrite a file it did not write";
+
+    Altered = "E0075", "a plan or archive differs from what made it";
 
     Unused = "W0001", "declaration is never used";
 

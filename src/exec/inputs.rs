@@ -3,9 +3,9 @@
 //! the length+modification-time memo so that an unchanged tree costs a stat per file, and the plan is bound
 //! to those hashes (`Plan::bind`): a changed input re-runs exactly the cells downstream of it.
 
-use crate::data::memo::{HashMemo, Learned};
+use crate::data::memo::{HashMemo, Learned, Stamp};
 use crate::data::{DataContext, ImageSource, Problem};
-use crate::plan::{Cell, Plan, Task};
+use crate::plan::{Cell, InputCheck, Plan, Task};
 use crate::study::{DatasetSource, SegmenterSource, Study};
 use indexmap::IndexMap;
 use rayon::prelude::*;
@@ -22,6 +22,34 @@ pub struct Bound {
     pub problems: Vec<Problem>,
     /// Hashes computed now that `memo` did not hold (for `HashMemo::learn`).
     pub learned: Vec<Learned>,
+    /// Each file's length and modification time before it was hashed: what `moved` compares.
+    pub stamps: Vec<(PathBuf, Stamp)>,
+}
+
+/// The cells that read one of `files` (paths as the plan shows them), directly or through the cells they
+/// read, in plan order.
+pub fn downstream<'p>(plan: &'p Plan, files: &[String]) -> Vec<&'p Cell> {
+    let mut tainted = std::collections::HashSet::new();
+    for cell in &plan.cells {
+        if cell.inputs.keys().any(|k| files.contains(k))
+            || cell.deps.iter().any(|d| tainted.contains(d.as_str()))
+        {
+            tainted.insert(cell.name.as_str());
+        }
+    }
+    plan.cells
+        .iter()
+        .filter(|c| tainted.contains(c.name.as_str()))
+        .collect()
+}
+
+/// The files of `stamps` whose length or modification time is no longer what it was (or that are gone).
+pub fn moved(stamps: &[(PathBuf, Stamp)], root: &Path) -> Vec<String> {
+    stamps
+        .iter()
+        .filter(|(path, stamp)| crate::hash::file_stamp(path).as_ref() != Some(stamp))
+        .map(|(path, _)| display(path, root))
+        .collect()
 }
 
 /// Binds `plan` to the files its cells read now, hashing only those `memo` does not know unchanged.
@@ -39,16 +67,26 @@ pub fn bind(plan: &Plan, ctx: &DataContext, memo: &HashMemo) -> Bound {
         })
         .filter(|(_, files)| !files.is_empty())
         .collect();
-    let all: Vec<&PathBuf> = reads.iter().flat_map(|(_, f)| f).collect();
-    let (hashes, learned): (Vec<Option<String>>, Vec<_>) = all
-        .par_iter()
-        .map(|p| match memo.hash(p) {
-            Some((hash, new)) => (Some(hash), new),
-            None => (None, None),
-        })
-        .unzip();
-    let by_path: std::collections::HashMap<&PathBuf, Option<String>> =
-        all.iter().copied().zip(hashes).collect();
+    let mut all: Vec<&PathBuf> = reads.iter().flat_map(|(_, f)| f).collect();
+    all.sort();
+    all.dedup();
+    let hashed: Vec<Option<(String, Stamp, Option<Learned>)>> =
+        all.par_iter().map(|p| memo.hash_stamped(p)).collect();
+    let mut learned = Vec::new();
+    let mut stamps = Vec::new();
+    let mut by_path: std::collections::HashMap<&PathBuf, Option<String>> = Default::default();
+    for (path, h) in all.iter().copied().zip(hashed) {
+        let hash = h.map(|(hash, stamp, new)| {
+            stamps.push((path.clone(), stamp));
+            learned.extend(new);
+            hash
+        });
+        by_path.insert(path, hash);
+    }
+    let check = InputCheck {
+        hashed: learned.len(),
+        recognised: stamps.len() - learned.len(),
+    };
     let inputs: IndexMap<String, BTreeMap<String, String>> = reads
         .iter()
         .map(|(cell, files)| {
@@ -62,10 +100,13 @@ pub fn bind(plan: &Plan, ctx: &DataContext, memo: &HashMemo) -> Bound {
             (cell.clone(), hashed)
         })
         .collect();
+    let mut plan = plan.bind(&inputs);
+    plan.input_check = Some(check);
     Bound {
-        plan: plan.bind(&inputs),
+        plan,
         problems,
-        learned: learned.into_iter().flatten().collect(),
+        learned,
+        stamps,
     }
 }
 

@@ -28,6 +28,35 @@ pub struct Plan {
     pub fingerprint: String,
     pub study: Study,
     pub cells: Vec<Cell>,
+    /// How the bound inputs were recognised (`exec::inputs::InputCheck`: hashed now, or known by the
+    /// memo); part of no id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_check: Option<InputCheck>,
+}
+
+/// How the input files of a bound plan were recognised: read and hashed now, or known unchanged by the
+/// memo from their length and modification time. A run's provenance records it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct InputCheck {
+    pub hashed: usize,
+    pub recognised: usize,
+}
+
+impl InputCheck {
+    /// `42: 2 hashed now, 40 recognised by length and modification time (…)`, as the report says it.
+    pub fn describe(&self) -> String {
+        let total = self.hashed + self.recognised;
+        if total == 0 {
+            "0".to_string()
+        } else if self.recognised == 0 {
+            format!("{total}, every byte hashed by this run")
+        } else {
+            format!(
+                "{total}: {} hashed now, {} recognised by length and modification time (`--locked` hashes every byte)",
+                self.hashed, self.recognised
+            )
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -79,6 +108,33 @@ impl Plan {
             }
         }
         bound
+    }
+
+    /// The cells that do not follow from the plan's own study and inputs (a plan file edited by hand):
+    /// each named, with the fingerprint first when the study's no longer matches.
+    pub fn altered_cells(&self) -> Vec<String> {
+        let inputs: IndexMap<String, BTreeMap<String, String>> = self
+            .cells
+            .iter()
+            .filter(|c| !c.inputs.is_empty())
+            .map(|c| (c.name.clone(), c.inputs.clone()))
+            .collect();
+        let fresh = plan(&self.study).bind(&inputs);
+        let mut altered = Vec::new();
+        if fresh.fingerprint != self.fingerprint {
+            altered.push("the fingerprint".to_string());
+        }
+        let by_name: std::collections::HashMap<&str, &Cell> =
+            fresh.cells.iter().map(|c| (c.name.as_str(), c)).collect();
+        for cell in &self.cells {
+            if by_name.get(cell.name.as_str()) != Some(&cell) {
+                altered.push(cell.name.clone());
+            }
+        }
+        if fresh.cells.len() != self.cells.len() && altered.is_empty() {
+            altered.push("the list of cells".to_string());
+        }
+        altered
     }
 
     /// Every file the plan's cells read, with its hash (once bound).
@@ -217,6 +273,7 @@ pub fn plan(study: &Study) -> Plan {
     let mut cells: Vec<Cell> = b.cells.into_values().collect();
     order(&mut cells);
     Plan {
+        input_check: None,
         format: PLAN_FORMAT,
         fingerprint: fingerprint(study),
         study: study.clone(),

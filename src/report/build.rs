@@ -383,7 +383,10 @@ fn provenance(doc: &Document, page: &mut Page) {
         vec![text(format!("backend: {}", p.backend))],
         vec![text("study fingerprint: "), code(&doc.study.fingerprint)],
         vec![text(format!("seed: {}", doc.study.seed))],
-        vec![text(format!("input files: {}", p.inputs.len()))],
+        vec![text(match &p.input_check {
+            Some(check) => format!("input files: {}", check.describe()),
+            None => format!("input files: {}", p.inputs.len()),
+        })],
         vec![text(format!("compute time over all cells: {total:.1} s"))],
     ]));
     if let Some(warning) = super::mixed_backends(p) {

@@ -135,6 +135,10 @@ pub struct Provenance {
     pub cells: Vec<CellRecord>,
     /// Input files with their blake3 content hash (`null` when unreadable).
     pub inputs: std::collections::BTreeMap<String, Option<String>>,
+    /// How the run that wrote this report recognised its input files: hashed then, or known unchanged
+    /// from their length and modification time (absent in older results).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_check: Option<crate::plan::InputCheck>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -554,7 +554,8 @@ pub enum FormatError {
 }
 
 /// `study fmt`: formats a file in place (or only checks it). The new text goes to a file beside it, then
-/// is renamed over it, so a failure never leaves half a study behind.
+/// is renamed over it, so a failure never leaves half a study behind; through a symbolic link, the file
+/// it points to is formatted.
 pub fn format_in_place(path: &std::path::Path, check_only: bool) -> Result<Formatted, FormatError> {
     let (original, formatted) =
         format_path(path).map_err(|(sources, diags)| FormatError::Study(sources, diags))?;
@@ -564,12 +565,8 @@ pub fn format_in_place(path: &std::path::Path, check_only: bool) -> Result<Forma
     if check_only {
         return Ok(Formatted::WouldChange);
     }
-    let tmp = path.with_extension("study.fmt-tmp");
-    std::fs::write(&tmp, formatted)
-        .and_then(|_| std::fs::rename(&tmp, path))
-        .map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
-            FormatError::Write(e)
-        })?;
+    // A study reached through a symbolic link is written where the link points; the link stays.
+    let target = path.canonicalize().map_err(FormatError::Write)?;
+    crate::files::replace(&target, formatted.as_bytes()).map_err(FormatError::Write)?;
     Ok(Formatted::Written)
 }

@@ -67,14 +67,19 @@ pub fn parse_bytes(name: &str, bytes: &[u8], dir: Option<&Path>, reach: Reach) -
 }
 
 /// E0035: a path that leaves the study's folder tree, refused unless `--allow-outside` is given.
-pub fn outside_study(span: Span, written: &str, root: &Path) -> Diagnostic {
+/// `full` is the path as it is opened (to tell a symbolic link that leads out).
+pub fn outside_study(span: Span, written: &str, full: &Path, root: &Path) -> Diagnostic {
+    let through = match crate::source::inside_as_written(full, root) {
+        true => " through a symbolic link",
+        false => "",
+    };
     let root = match display_path(root) {
         r if r.is_empty() => ".".to_string(),
         r => r,
     };
     Diagnostic::new(
         Code::OutsideStudy,
-        format!("`{written}` is outside the study's folder `{root}`"),
+        format!("`{written}` is outside the study's folder `{root}`{through}"),
     )
     .at(span, "this path leaves the study's folder")
     .help("keep the study's files under its folder, or run with --allow-outside to let the study use this path")
@@ -270,8 +275,12 @@ impl Loader {
             }
             let root = self.root.clone().unwrap_or_default();
             if self.reach == Reach::StudyTree && !inside(&path, &root) {
-                self.diagnostics
-                    .push(outside_study(include.path.span, &include.path.value, &root));
+                self.diagnostics.push(outside_study(
+                    include.path.span,
+                    &include.path.value,
+                    &path,
+                    &root,
+                ));
                 continue;
             }
             let canonical = path.canonicalize().ok();
