@@ -70,8 +70,14 @@ pub enum Command {
         #[arg(long, default_value = "cpu")]
         device: String,
     },
-    /// Render report.md, report.html and metrics.csv again from a run's results.json.
-    Report { dir: PathBuf },
+    /// Render report.md, report.html and metrics.csv again from a run's results.json (a bundle's into a
+    /// folder beside it named after it).
+    Report {
+        dir: PathBuf,
+        /// Replace report files in a folder that no run or report of this tool wrote.
+        #[arg(long)]
+        force: bool,
+    },
     /// Each cell of the run in an output folder: done, running, pending or failed (with its Slurm task).
     Status { out: PathBuf },
     /// Write the lock file: the content hash of every input file, beside the study (`<name>.lock`).
@@ -85,15 +91,7 @@ pub enum Command {
     Compare(CompareArgs),
     /// One archive of the study, its includes and lock, and its finished run (results, reports, figures,
     /// plan): what a lab sends a reviewer. `compare` and `report` read it as a run.
-    Bundle {
-        file: PathBuf,
-        /// The run's output folder (default: the study's `output`).
-        #[arg(long)]
-        out: Option<PathBuf>,
-        /// Where to write the archive (default: `<out>/bundle.zip`).
-        #[arg(long)]
-        to: Option<PathBuf>,
-    },
+    Bundle(BundleArgs),
     /// Explain a diagnostic code, with a wrong and a fixed example.
     Explain {
         /// A code such as E0012 (or `all` to list every code).
@@ -238,4 +236,20 @@ pub enum Executor {
 pub enum Format {
     Text,
     Json,
+}
+
+/// `study bundle`'s arguments.
+#[derive(clap::Args, Debug)]
+pub struct BundleArgs {
+    pub file: PathBuf,
+    /// The run's output folder (default: the study's `output`).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Where to write the archive (default: `<out>/bundle.zip`); an existing file is replaced only
+    /// when it is a bundle.
+    #[arg(long)]
+    pub to: Option<PathBuf>,
+    /// Replace the file at `--to` whatever it is.
+    #[arg(long)]
+    pub force: bool,
 }

@@ -25,6 +25,79 @@ pub fn replace(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     result
 }
 
+/// A point where a test may stop the process as `kill -9` would: it aborts when `STUDY_CRASH_AT` names
+/// `point` (`checkpoint 3 model.bin`: after epoch 3's checkpoint wrote its model). A no-op otherwise.
+pub fn crash_point(point: &str) {
+    if std::env::var_os("STUDY_CRASH_AT").is_some_and(|v| v == point) {
+        std::process::abort();
+    }
+}
+
+/// Publishes files into `dir` together or not at all. `entries` are paths relative to `dir` (`/` between
+/// folders: `figures/a.svg`) with their bytes. Every one is written and flushed into a staging folder
+/// first; only then are the entries of `dir` named in `replaced` removed and the staged ones renamed into
+/// place (renames take no space). A write that fails leaves `dir` as it was and no staging folder. A
+/// `dir` that does not exist yet is staged beside it and appears with one rename. The error names the
+/// path where it happened.
+pub fn publish_together(
+    dir: &Path,
+    entries: &[(String, Vec<u8>)],
+    replaced: &[&str],
+) -> Result<(), (std::path::PathBuf, std::io::Error)> {
+    let fresh = !dir.exists();
+    let name = dir
+        .file_name()
+        .map_or("out".into(), |n| n.to_string_lossy());
+    let staging = match fresh {
+        true => dir.with_file_name(format!(".{name}.publish-{}", std::process::id())),
+        false => dir.join(format!(".publish-{}", std::process::id())),
+    };
+    let at = |p: &Path| {
+        let p = p.to_path_buf();
+        move |e| (p, e)
+    };
+    let _ = std::fs::remove_dir_all(&staging);
+    let staged = (|| {
+        std::fs::create_dir_all(&staging).map_err(at(&staging))?;
+        for (relative, bytes) in entries {
+            let path = staging.join(relative);
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).map_err(at(parent))?;
+            }
+            let mut f = std::fs::File::create(&path).map_err(at(&path))?;
+            f.write_all(bytes).map_err(at(&path))?;
+            f.sync_all().map_err(at(&path))?;
+        }
+        Ok(())
+    })();
+    if staged.is_err() {
+        let _ = std::fs::remove_dir_all(&staging);
+        return staged;
+    }
+    if fresh {
+        return std::fs::rename(&staging, dir).map_err(at(dir));
+    }
+    for name in replaced {
+        let path = dir.join(name);
+        let gone = match std::fs::symlink_metadata(&path) {
+            Ok(m) if m.is_dir() => std::fs::remove_dir_all(&path),
+            Ok(_) => std::fs::remove_file(&path),
+            Err(_) => Ok(()),
+        };
+        gone.map_err(at(&path))?;
+    }
+    let mut tops: Vec<&str> = entries
+        .iter()
+        .filter_map(|(relative, _)| relative.split('/').next())
+        .collect();
+    tops.sort();
+    tops.dedup();
+    for top in tops {
+        std::fs::rename(staging.join(top), dir.join(top)).map_err(at(&dir.join(top)))?;
+    }
+    std::fs::remove_dir_all(&staging).map_err(at(&staging))
+}
+
 /// Whether a write failed because the disk, or the user's quota on it, is full.
 pub fn is_disk_full(e: &std::io::Error) -> bool {
     matches!(

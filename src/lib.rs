@@ -38,6 +38,7 @@ pub mod model;
 pub mod plan;
 pub mod power;
 pub mod probe;
+pub mod publish;
 pub mod report;
 pub mod simulate;
 #[forbid(unsafe_code)]
@@ -52,7 +53,9 @@ use diagnostics::{Code, Diagnostics};
 use exec::lock::Lock;
 use exec::store::{Store, write_atomic};
 use exec::{CellError, Device, Options, RunSummary};
+pub use publish::{bundle_run, compare_runs, read_results, report, report_dir};
 use source::{Reach, SourceMap};
+pub use source::{lock_path, study_root};
 use std::path::{Path, PathBuf};
 use study::Study;
 
@@ -153,14 +156,6 @@ pub fn plan(study: &Study) -> plan::Plan {
     plan::plan(study)
 }
 
-/// The folder relative data paths of a study file start from: the file's own.
-pub fn study_root(file: &Path) -> PathBuf {
-    match file.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    }
-}
-
 /// Where a study's data is read from, and the seed its synthetic data derives from.
 pub fn data_context(file: &Path, study: &Study) -> data::DataContext {
     data::DataContext {
@@ -185,11 +180,23 @@ pub struct ClaimedRun {
     /// How the inputs differ from those of the last run into this folder.
     pub changes: exec::inputs::Changes,
     root: PathBuf,
+    /// Each input file's length and modification time when it was hashed.
+    stamps: Vec<(PathBuf, data::memo::Stamp)>,
 }
 
 /// Claims `out` for a run of `plan` and binds the plan to its inputs (hashes remembered under
 /// `<out>/cache`, so an unchanged tree costs a stat per file).
 pub fn claim(plan: &plan::Plan, root: &Path, out: &Path) -> Result<ClaimedRun, CellError> {
+    claim_hashing(plan, root, out, false)
+}
+
+/// `claim`; with `every_byte` (`--locked`) every input file is read and hashed, the memo only learning.
+pub fn claim_hashing(
+    plan: &plan::Plan,
+    root: &Path,
+    out: &Path,
+    every_byte: bool,
+) -> Result<ClaimedRun, CellError> {
     let claim = exec::claim(out)?;
     let ctx = data::DataContext {
         root: root.to_path_buf(),
@@ -197,8 +204,12 @@ pub fn claim(plan: &plan::Plan, root: &Path, out: &Path) -> Result<ClaimedRun, C
     };
     let memo_path = data::cache::memo_path(&data::cache::cache_dir(out));
     let mut memo = data::memo::HashMemo::load(&memo_path);
-    let bound = exec::inputs::bind(plan, &ctx, &memo);
+    let bound = match every_byte {
+        true => exec::inputs::bind(plan, &ctx, &Default::default()),
+        false => exec::inputs::bind(plan, &ctx, &memo),
+    };
     memo.learn(bound.learned, &memo_path);
+    let stamps = bound.stamps;
     let bound = bound.plan;
     let before = exec::store::PlanFile::read(&out.join("plan.json"))
         .map(|f| f.plan.input_files())
@@ -211,6 +222,7 @@ pub fn claim(plan: &plan::Plan, root: &Path, out: &Path) -> Result<ClaimedRun, C
         plan: bound,
         changes,
         root: root.to_path_buf(),
+        stamps,
     })
 }
 
@@ -235,8 +247,39 @@ impl ClaimedRun {
             }
             None => exec::run(&self.plan, &store, &self.root, opts, cells::body)?,
         };
+        if !summary.detached {
+            self.refuse_moved_inputs(&store, &summary)?;
+        }
         cells::publish(&store, &self.plan)?;
         Ok(summary)
+    }
+
+    /// Fails, publishing nothing, when an input file moved while the run read it; the cells computed now
+    /// from such a file are removed, as their ids name the bytes as they were.
+    fn refuse_moved_inputs(&self, store: &Store, summary: &RunSummary) -> Result<(), CellError> {
+        let moved = exec::inputs::moved(&self.stamps, &self.root);
+        if moved.is_empty() {
+            return Ok(());
+        }
+        for cell in exec::inputs::downstream(&self.plan, &moved) {
+            if summary.ran.contains(&cell.name) {
+                let _ = std::fs::remove_dir_all(store.cell_dir(cell));
+            }
+        }
+        cells::retract_stale_report(store, &self.plan)?;
+        store.log(&format!(
+            "inputs changed during the run: {}",
+            exec::inputs::list(&moved)
+        ));
+        Err(CellError::fault(
+            Code::InputsMoved,
+            format!(
+                "{} input file(s) changed while the run read them: {}",
+                moved.len(),
+                exec::inputs::list(&moved)
+            ),
+        )
+        .help("run again once the files stay as they are; nothing was published"))
     }
 }
 
@@ -480,104 +523,6 @@ pub fn planned_study(plan: &Path) -> Option<Study> {
     exec::store::PlanFile::read(plan).ok().map(|f| f.plan.study)
 }
 
-/// Renders report.md, report.html and metrics.csv again from `dir/results.json`; the files written.
-pub fn report(run: &Path) -> Result<Vec<String>, CellError> {
-    let doc = read_results(run)?;
-    let dir = &report_dir(run);
-    // Figures of an earlier rendering that this one lacks must not stay beside it.
-    let figures = dir.join(report::FIGURES);
-    match std::fs::remove_dir_all(&figures) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-            return Err(CellError::io(&figures, &e));
-        }
-        _ => {}
-    }
-    let mut written = Vec::new();
-    for (name, text) in report::render(&doc) {
-        if name == "results.json" {
-            continue;
-        }
-        write_atomic(&dir.join(&name), text.as_bytes())?;
-        written.push(name);
-    }
-    Ok(written)
-}
-
-/// Where `study report RUN` writes: the run's folder, or for a bundle a folder beside it named after it.
-pub fn report_dir(run: &Path) -> PathBuf {
-    if bundle::is_bundle(run) {
-        run.with_extension("")
-    } else {
-        run.to_path_buf()
-    }
-}
-
-/// `study bundle FILE`: the study (checked from `loaded`) and its finished run in `out` (default: the
-/// study's output folder) as one archive at `to` (default: `<out>/bundle.zip`); what was written.
-pub fn bundle_run(
-    file: &Path,
-    loaded: &LoadedStudy,
-    study: &Study,
-    out: Option<PathBuf>,
-    to: Option<PathBuf>,
-) -> Result<String, CellError> {
-    let out = out.unwrap_or_else(|| study_root(file).join(&study.output));
-    let to = to.unwrap_or_else(|| out.join("bundle.zip"));
-    let fingerprint = plan::fingerprint(study);
-    let files = bundle::StudyFiles {
-        entry: file,
-        root: &study_root(file),
-        lock: &lock_path(file),
-        sources: &loaded.sources,
-        fingerprint: &fingerprint,
-    };
-    let info = bundle::write(&files, &read_results(&out)?, &out, &to)?;
-    Ok(format!(
-        "wrote {} (study \"{}\", {}, fingerprint {})\n",
-        to.display(),
-        info.study,
-        info.entry,
-        &info.fingerprint[..16]
-    ))
-}
-
-/// The results of a run: `dir/results.json`, the results.json file given, or a bundle's.
-pub fn read_results(run: &Path) -> Result<report::Document, CellError> {
-    let path = if run.is_dir() {
-        run.join("results.json")
-    } else {
-        run.to_path_buf()
-    };
-    let corrupt = |e: &dyn std::fmt::Display| {
-        CellError::fault(Code::CorruptOutput, format!("{}: {e}", path.display()))
-    };
-    let bytes = if bundle::is_bundle(run) {
-        bundle::read(run, "run/results.json")?
-    } else {
-        std::fs::read(&path).map_err(|e| {
-            corrupt(&e)
-                .help("give the output folder of a finished run, its results.json or a bundle")
-        })?
-    };
-    serde_json::from_slice(&bytes).map_err(|e| corrupt(&e))
-}
-
-/// `study compare`: the comparison of two runs in the format asked for, and whether the replication holds.
-pub fn compare_runs(
-    first: &Path,
-    second: &Path,
-    format: cli::CompareFormat,
-) -> Result<(String, bool), CellError> {
-    let c = report::compare::compare(&read_results(first)?, &read_results(second)?);
-    let page = || c.page(&first.display().to_string(), &second.display().to_string());
-    let text = match format {
-        cli::CompareFormat::Json => serde_json::to_string_pretty(&c).unwrap_or_default() + "\n",
-        cli::CompareFormat::Markdown => report::render_page(&page(), false),
-        cli::CompareFormat::Html => report::render_page(&page(), true),
-    };
-    Ok((text, c.holds))
-}
-
 /// The verdicts of this version of the study after `run` into `out`: from its report when that report
 /// ran now or is a finished cell of this plan, never from an earlier version's (`None` then).
 pub fn verdicts(
@@ -610,11 +555,6 @@ pub fn closing_lines(plan: &plan::Plan, out: &Path, summary: &RunSummary) -> Opt
     Some(lines)
 }
 
-/// The lock file of a study: `<stem>.lock` beside it.
-pub fn lock_path(file: &Path) -> PathBuf {
-    file.with_extension("lock")
-}
-
 /// Writes the lock file of a study (the content hash of every input file); where, and the lock.
 /// `study lock`'s line (the lock file written and how many input files it binds), or its error.
 pub fn lock_text(file: &Path, study: &Study) -> (String, Option<CellError>) {
@@ -632,24 +572,37 @@ pub fn lock_text(file: &Path, study: &Study) -> (String, Option<CellError>) {
 }
 
 pub fn lock(file: &Path, study: &Study) -> Result<(PathBuf, Lock), CellError> {
-    let out = study_root(file).join(&study.output);
-    let lock =
-        exec::lock::compute(&bound_plan(file, study, Some(&out))).map_err(CellError::Data)?;
+    // Every byte is hashed: a lock never trusts the memo's length and modification time.
+    let lock = exec::lock::compute(&bound_plan(file, study, None)).map_err(CellError::Data)?;
     let path = lock_path(file);
+    if std::fs::symlink_metadata(&path).is_ok() && read_lock(&path).is_none() {
+        return Err(CellError::fault(
+            Code::WouldOverwrite,
+            format!(
+                "{} exists and is not a lock file; it was left as it is",
+                path.display()
+            ),
+        )
+        .help("move it away: the lock of a study is written beside it as `<name>.lock`"));
+    }
     let text = serde_json::to_string_pretty(&lock)
         .map_err(|e| CellError::fault(Code::OutputWrite, e.to_string()))?;
     write_atomic(&path, text.as_bytes())?;
     Ok((path, lock))
 }
 
+/// A lock file, when `path` holds one (read within bounds).
+fn read_lock(path: &Path) -> Option<Lock> {
+    files::read_regular(path, exec::store::MAX_RECORD_BYTES)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+}
+
 /// Checks that every file a bound plan reads matches the study's lock file (`--locked`); the lock when
 /// it does.
 pub fn check_lock(file: &Path, plan: &plan::Plan) -> Result<Lock, CellError> {
     let path = lock_path(file);
-    let lock: Option<Lock> = std::fs::read(&path)
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok());
-    let Some(lock) = lock else {
+    let Some(lock) = read_lock(&path) else {
         return Err(CellError::fault(
             Code::LockMismatch,
             format!(

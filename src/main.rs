@@ -30,13 +30,20 @@ fn main() -> ExitCode {
             out,
             device,
         } => run_cell(&plan, &cell, &out, &device),
-        Command::Report { dir } => report(&dir),
+        Command::Report { dir, force } => report(&dir, force),
         Command::Status { out } => print_or_fail(study::exec::slurm::status(&out)),
         Command::Lock { file } => about(&file, reach, |s| study::lock_text(&file, s)),
         Command::Explain { code } => explain(&code),
         Command::Compare(c) => print_judged(study::compare_runs(&c.first, &c.second, c.format)),
-        Command::Bundle { file, out, to } => match load_valid(&file, reach) {
-            Some((loaded, s)) => print_or_fail(study::bundle_run(&file, &loaded, &s, out, to)),
+        Command::Bundle(b) => match load_valid(&b.file, reach) {
+            Some((loaded, s)) => print_or_fail(study::bundle_run(
+                &b.file,
+                &loaded.sources,
+                &s,
+                b.out,
+                b.to,
+                b.force,
+            )),
             None => ExitCode::from(1),
         },
         Command::Diff(d) => diff(&d.first, &d.second, d.format, reach),
@@ -70,7 +77,7 @@ fn run(args: RunArgs, reach: Reach) -> ExitCode {
             print!("{}", study::slurm_dry_run(file, &s, &out, &options)?);
             std::process::exit(0);
         }
-        let claimed = study::claim(&plan, &root, &out)?;
+        let claimed = study::claim_hashing(&plan, &root, &out, args.locked)?;
         if args.locked {
             let lock = claimed.check_lock(file)?;
             let path = study::lock_path(file);
@@ -146,9 +153,9 @@ fn print_judged(result: Result<(String, bool), CellError>) -> ExitCode {
     }
 }
 
-fn report(run: &Path) -> ExitCode {
+fn report(run: &Path, force: bool) -> ExitCode {
     let dir = study::report_dir(run);
-    print_or_fail(study::report(run).map(|files| {
+    print_or_fail(study::report(run, force).map(|files| {
         let lines = files
             .iter()
             .map(|f| format!("wrote {}\n", dir.join(f).display()));

@@ -166,20 +166,28 @@ fn a_bundle_carries_the_study_and_its_run_and_reads_as_that_run() {
     let s = loaded.study.clone().expect("checks");
     let dir = tempfile::tempdir().expect("temp");
     let to = dir.path().join("quickstart.zip");
-    let said = study::bundle_run(&path, &loaded, &s, Some(out.clone()), Some(to.clone()))
-        .expect("bundles");
+    let said = study::bundle_run(
+        &path,
+        &loaded.sources,
+        &s,
+        Some(out.clone()),
+        Some(to.clone()),
+        false,
+    )
+    .expect("bundles");
     assert!(said.contains("study/quickstart.study"), "{said}");
     // The study as written, the run's files.
-    let text = study::bundle::read(&to, "study/quickstart.study").expect("the study");
-    assert_eq!(text, std::fs::read(&path).expect("the file"));
+    let opened = study::bundle::open(&to).unwrap_or_else(|e| panic!("{}", e.summary()));
+    let text = &opened.entries["study/quickstart.study"];
+    assert_eq!(text, &std::fs::read(&path).expect("the file"));
     for name in [
         "run/report.md",
         "run/report.html",
         "run/plan.json",
         "run/metrics.csv",
-        "bundle.json",
     ] {
-        study::bundle::read(&to, name).unwrap_or_else(|e| panic!("{name}: {}", e.summary()));
+        assert!(opened.entries.contains_key(name), "{name}");
+        assert!(opened.info.files.contains_key(name), "{name} has its hash");
     }
     // Compared with the run it came from: identical.
     let c = compare(
@@ -193,7 +201,7 @@ fn a_bundle_carries_the_study_and_its_run_and_reads_as_that_run() {
             .all(|p| p.judgement == Judgement::Identical)
     );
     // Rendered again from the bundle: the same report, beside the bundle.
-    study::report(&to).expect("renders");
+    study::report(&to, false).expect("renders");
     assert_eq!(
         std::fs::read_to_string(dir.path().join("quickstart/report.md")).expect("report.md"),
         std::fs::read_to_string(out.join("report.md")).expect("the original")
@@ -209,10 +217,11 @@ fn a_bundle_carries_the_study_and_its_run_and_reads_as_that_run() {
     );
     let refused = study::bundle_run(
         &path,
-        &other,
+        &other.sources,
         &other.study.clone().unwrap(),
         Some(out),
         Some(to),
+        false,
     );
     let message = refused.expect_err("another version").summary();
     assert!(

@@ -1,7 +1,13 @@
 //! Faults around the output folder, each reproduced for real: a second run into a folder a run is
 //! writing, a run killed while its cell processes compute, a folder of the user's files given as `--out`.
 
+#[path = "faults/checkpoints.rs"]
+mod checkpoints;
 mod common;
+#[path = "faults/inputs.rs"]
+mod inputs;
+#[path = "faults/outputs.rs"]
+mod outputs;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

@@ -370,7 +370,7 @@ fn study_report_renders_again_from_results_json() {
         copy.path().join("results.json"),
     )
     .expect("copy");
-    let written = study::report(copy.path()).expect("renders");
+    let written = study::report(copy.path(), false).expect("renders");
     assert_eq!(written[..3], ["report.md", "report.html", "metrics.csv"]);
     assert!(written.len() > 3, "figures as well: {written:?}");
     assert!(

@@ -4,7 +4,7 @@
 use super::readers::records;
 use super::verdict::FromCells;
 use crate::exec::inputs::UNREADABLE;
-use crate::exec::store::{CellWriter, Store, write_atomic};
+use crate::exec::store::{CellWriter, Store};
 use crate::exec::{CellError, Completion, Ctx};
 use crate::plan::{Plan, Task};
 use crate::probe::verdict::{Lookup, evaluate};
@@ -13,6 +13,7 @@ use crate::report::{
     StudyInfo, TrainingCurve, backends, published_name, render, stored_name,
 };
 use indexmap::IndexMap;
+use std::path::Path;
 
 /// Builds the document from the cells of a run; missing results are listed, never invented.
 pub fn document(ctx: &Ctx) -> Document {
@@ -31,17 +32,7 @@ pub fn document(ctx: &Ctx) -> Document {
             }
         }
     }
-    let skipped = study
-        .datasets
-        .keys()
-        .filter_map(|name| {
-            let rows = records(ctx, name).ok()?.skipped;
-            (!rows.is_empty()).then(|| SkippedRows {
-                dataset: name.clone(),
-                rows,
-            })
-        })
-        .collect();
+    let skipped = skipped_rows(ctx);
     // Notes of the trainings (a pretrained classifier replaced), each once, and their histories.
     let mut notes: Vec<String> = Vec::new();
     let mut training = Vec::new();
@@ -133,9 +124,62 @@ pub fn document(ctx: &Ctx) -> Document {
                 .map_or(0, |d| d.as_secs()),
             cells,
             inputs,
+            input_check: plan.input_check,
         },
         formats: study.report.formats.clone(),
     }
+}
+
+/// Rows left out of each dataset under `on_error skip`: those the prepare cell could not read, then the
+/// images the trainings and evaluations could not decode (named once each).
+fn skipped_rows(ctx: &Ctx) -> Vec<SkippedRows> {
+    let study = ctx.study();
+    let mut by_dataset: IndexMap<String, Vec<String>> = IndexMap::new();
+    let mut dataset_of: std::collections::HashMap<String, String> = Default::default();
+    for name in study.datasets.keys() {
+        let Ok(read) = records(ctx, name) else {
+            continue;
+        };
+        for r in &read.records {
+            dataset_of.insert(r.id.clone(), name.clone());
+        }
+        by_dataset.insert(name.clone(), read.skipped);
+    }
+    let mut excluded: Vec<(String, String)> = Vec::new();
+    for cell in &ctx.plan.cells {
+        match cell.task {
+            Task::Train { .. } => {
+                if let Ok(m) = ctx.read::<super::train::TrainedModel>(&cell.name, "model.json") {
+                    excluded.extend(m.excluded);
+                }
+            }
+            Task::Evaluate { .. } => {
+                if let Ok(p) = ctx
+                    .read::<crate::eval::predictions::Predictions>(&cell.name, "predictions.json")
+                {
+                    excluded.extend(p.excluded);
+                }
+            }
+            _ => {}
+        }
+    }
+    for (id, reason) in excluded {
+        // Lung boxes a crop rejects are the study's choice, told with the crop; unreadable images are not.
+        if reason.starts_with("lung box") || reason.starts_with("no lung mask") {
+            continue;
+        }
+        if let Some(rows) = dataset_of.get(&id).and_then(|d| by_dataset.get_mut(d)) {
+            let row = format!("{id}: {reason}");
+            if !rows.contains(&row) {
+                rows.push(row);
+            }
+        }
+    }
+    by_dataset
+        .into_iter()
+        .filter(|(_, rows)| !rows.is_empty())
+        .map(|(dataset, rows)| SkippedRows { dataset, rows })
+        .collect()
 }
 
 /// Why a cell has no results: the first unfinished cell on its dependency chain.
@@ -157,19 +201,23 @@ fn failed_dependency(ctx: &Ctx, name: &str) -> String {
     }
 }
 
-/// Renders the document into the cell's folder and publishes it to the output folder.
+/// Renders the document into the cell's folder (`publish` puts it in the output folder once the run ends;
+/// the report of an incomplete run, which is not kept as finished, is published at once).
 pub fn write(ctx: &Ctx, writer: &CellWriter) -> Result<Completion, CellError> {
     let doc = document(ctx);
-    remove_published(&ctx.store.root)?;
-    for (name, text) in render(&doc) {
-        writer.write(&stored_name(&name), text.as_bytes())?;
-        write_atomic(&ctx.store.root.join(name), text.as_bytes())?;
+    let files: Vec<(String, Vec<u8>)> = render(&doc)
+        .into_iter()
+        .map(|(name, text)| (name, text.into_bytes()))
+        .collect();
+    for (name, bytes) in &files {
+        writer.write(&stored_name(name), bytes)?;
     }
-    Ok(if doc.missing.is_empty() {
-        Completion::Done
-    } else {
-        Completion::Partial
-    })
+    if doc.missing.is_empty() {
+        return Ok(Completion::Done);
+    }
+    // An incomplete run's report is not kept as a finished cell: it is published from here.
+    publish_report(&ctx.store.root, &files)?;
+    Ok(Completion::Partial)
 }
 
 /// Removes the report files from the output folder unless they are those of the plan's finished report
@@ -178,46 +226,43 @@ pub fn retract_stale_report(store: &Store, plan: &Plan) -> Result<(), CellError>
     if plan.report_cell().is_some_and(|r| store.is_done(r)) {
         return Ok(());
     }
-    remove_published(&store.root)
+    publish_report(&store.root, &[])
 }
 
-/// Removes the published report files and figures from the output folder.
-fn remove_published(root: &std::path::Path) -> Result<(), CellError> {
-    let gone = |path: &std::path::Path, r: std::io::Result<()>| match r {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(CellError::io(path, &e)),
-        _ => Ok(()),
-    };
-    for name in FILES {
-        let path = root.join(name);
-        gone(&path, std::fs::remove_file(&path))?;
-    }
-    let figures = root.join(FIGURES);
-    gone(&figures, std::fs::remove_dir_all(&figures))
+/// Publishes a report's files into `dir` together, replacing the report files and figures there: all of
+/// them or, when writing fails, none (the earlier ones stay).
+pub fn publish_report(dir: &Path, files: &[(String, Vec<u8>)]) -> Result<(), CellError> {
+    let mut replaced: Vec<&str> = FILES.to_vec();
+    replaced.push(FIGURES);
+    crate::files::publish_together(dir, files, &replaced)
+        .map_err(|(path, e)| CellError::io(&path, &e))
 }
 
-/// Copies the files of the plan's finished report cell to the output folder: the report of this study
-/// version is published even when every cell was cached.
+/// Copies the files of the plan's finished report cell to the output folder, all together: the report of
+/// this study version is published even when every cell was cached.
 pub fn publish(store: &Store, plan: &Plan) -> Result<(), CellError> {
     let Some(report) = plan.report_cell() else {
         return Ok(());
     };
-    if !store.is_done(report) {
+    let Some(done) = store.done(report) else {
         return Ok(());
-    }
+    };
     let dir = store.cell_dir(report);
-    let entries = std::fs::read_dir(&dir).map_err(|e| CellError::io(&dir, &e))?;
-    let mut files: Vec<(String, std::path::PathBuf)> = entries
-        .flatten()
-        .filter_map(|e| {
-            let name = published_name(&e.file_name().to_string_lossy())?;
-            Some((name, e.path()))
-        })
-        .collect();
-    files.sort();
-    remove_published(&store.root)?;
-    for (name, path) in files {
-        let bytes = std::fs::read(&path).map_err(|e| CellError::io(&path, &e))?;
-        write_atomic(&store.root.join(name), &bytes)?;
+    let mut files = Vec::new();
+    for stored in done.files.keys() {
+        let Some(name) = published_name(stored) else {
+            continue;
+        };
+        let path = dir.join(stored);
+        let bytes = crate::files::read_regular(&path, crate::exec::store::MAX_RECORD_BYTES)
+            .map_err(|e| {
+                CellError::fault(
+                    crate::diagnostics::Code::CorruptOutput,
+                    format!("{}: {e}", path.display()),
+                )
+            })?;
+        files.push((name, bytes));
     }
-    Ok(())
+    files.sort();
+    publish_report(&store.root, &files)
 }

@@ -136,8 +136,9 @@ fn transform_key(crop_decl: &Crop, pre: &Preprocess, extra: &str) -> String {
 #[derive(Default, Serialize, Deserialize)]
 struct Index {
     size: usize,
-    /// Content key → offset in `data.u8` (`None` for rejected or unmasked images).
-    entries: IndexMap<String, (Option<usize>, PreparedImage)>,
+    /// Content key → offset in `data.u8` (`None` for rejected or unmasked images) and the BLAKE3 of the
+    /// entry's pixels, checked on every read: pixels changed in the pack are prepared again, never used.
+    entries: IndexMap<String, (Option<usize>, PreparedImage, String)>,
 }
 
 /// Prepares every record, through the cache in `cache_dir` when given. `masks_id` names where
@@ -201,10 +202,11 @@ pub fn prepare(
     };
     let data: &[u8] = map.as_deref().unwrap_or(&[]);
     let cached = |key: &Option<String>| -> Option<PreparedImage> {
-        let (offset, outcome) = index.entries.get(key.as_ref()?)?;
+        let (offset, outcome, hash) = index.entries.get(key.as_ref()?)?;
         match (offset, outcome) {
             (Some(o), PreparedImage::Image(_)) => data
                 .get(*o..o + size * size)
+                .filter(|b| pixels_hash(b) == *hash)
                 .map(|b| PreparedImage::Image(b.to_vec())),
             (None, other) => Some(other.clone()),
             _ => None,
@@ -242,8 +244,17 @@ pub fn prepare(
     }
 }
 
+/// The BLAKE3 of an entry's pixels (hex, 32 digits).
+fn pixels_hash(pixels: &[u8]) -> String {
+    blake3::hash(pixels).to_hex()[..32].to_string()
+}
+
+/// The largest pack index read (about 100 bytes an image).
+const MAX_INDEX_BYTES: u64 = 1 << 30;
+
 fn read_pack(dir: &Path) -> Option<(Index, Option<memmap2::Mmap>)> {
-    let index: Index = serde_json::from_slice(&std::fs::read(dir.join("index.json")).ok()?).ok()?;
+    let bytes = crate::files::read_regular(&dir.join("index.json"), MAX_INDEX_BYTES).ok()?;
+    let index: Index = serde_json::from_slice(&bytes).ok()?;
     let file = std::fs::File::open(dir.join("data.u8")).ok()?;
     if file.metadata().ok()?.len() == 0 {
         // Nothing but rejected images: an empty file cannot be mapped.
@@ -277,9 +288,7 @@ fn write_pack(dir: &Path, size: usize, fresh: &[(&String, &PreparedImage)]) -> s
         ),
     };
     for (key, outcome) in fresh {
-        if index.entries.contains_key(*key) {
-            continue;
-        }
+        // An entry prepared again because its stored pixels failed their hash replaces the stored one.
         let offset = match outcome {
             PreparedImage::Image(px) => {
                 let o = data.len();
@@ -288,11 +297,11 @@ fn write_pack(dir: &Path, size: usize, fresh: &[(&String, &PreparedImage)]) -> s
             }
             _ => None,
         };
-        let stored = match outcome {
-            PreparedImage::Image(_) => PreparedImage::Image(vec![]),
-            other => (*other).clone(),
+        let (stored, hash) = match outcome {
+            PreparedImage::Image(px) => (PreparedImage::Image(vec![]), pixels_hash(px)),
+            other => ((*other).clone(), String::new()),
         };
-        index.entries.insert((*key).clone(), (offset, stored));
+        index.entries.insert((*key).clone(), (offset, stored, hash));
     }
     crate::files::replace(&dir.join("data.u8"), &data)?;
     let index = serde_json::to_vec(&index).map_err(std::io::Error::other)?;

@@ -20,13 +20,24 @@ const LOCK_FILE: &str = ".lock";
 #[derive(Debug)]
 pub struct OutputClaim {
     _file: File,
+    _folder: File,
 }
 
 /// Claims `out` for a run: refuses a folder of other files, then takes the folder's lock or names the
 /// process holding it.
 pub fn claim(out: &Path) -> Result<OutputClaim, CellError> {
+    if out.exists() && !out.is_dir() {
+        return Err(CellError::fault(
+            Code::WouldOverwrite,
+            format!("--out {} is a file, not a folder", out.display()),
+        )
+        .help("name a new or empty folder with --out; the file was left as it is"));
+    }
     refuse_foreign(out)?;
     std::fs::create_dir_all(out).map_err(|e| CellError::io(out, &e))?;
+    // The folder itself is locked too: deleting `.lock` (a file anyone may remove) must not let a second
+    // run in. `.lock` holds the holder's process id for the diagnostic.
+    let folder = File::open(out).map_err(|e| CellError::io(out, &e))?;
     let path = out.join(LOCK_FILE);
     let mut file = OpenOptions::new()
         .create(true)
@@ -35,7 +46,8 @@ pub fn claim(out: &Path) -> Result<OutputClaim, CellError> {
         .write(true)
         .open(&path)
         .map_err(|e| CellError::io(&path, &e))?;
-    match file.try_lock() {
+    let locked = folder.try_lock().and_then(|_| file.try_lock());
+    match locked {
         Ok(()) => {
             // The holder's process id, for the diagnostic a second run prints.
             let written = file
@@ -44,7 +56,10 @@ pub fn claim(out: &Path) -> Result<OutputClaim, CellError> {
                 .and_then(|_| write!(file, "{}", std::process::id()))
                 .and_then(|_| file.flush());
             written.map_err(|e| CellError::io(&path, &e))?;
-            Ok(OutputClaim { _file: file })
+            Ok(OutputClaim {
+                _file: file,
+                _folder: folder,
+            })
         }
         Err(TryLockError::WouldBlock) => {
             let mut holder = String::new();

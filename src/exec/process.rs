@@ -153,6 +153,18 @@ pub fn run_cell(
     body: Body,
 ) -> Result<(), CellError> {
     let file = PlanFile::read(plan_path)?;
+    let altered = file.plan.altered_cells();
+    if !altered.is_empty() {
+        return Err(CellError::fault(
+            Code::Altered,
+            format!(
+                "{}: {} do not follow from its study (edited after `study run` wrote it)",
+                plan_path.display(),
+                super::inputs::list(&altered)
+            ),
+        )
+        .help("run `study run` again to write the plan; edit the study, not its plan"));
+    }
     let store = Store::new(out);
     std::fs::create_dir_all(store.cells()).map_err(|e| CellError::io(out, &e))?;
     let ctx = Ctx::new(&file.plan, &store, &file.root, device, None);

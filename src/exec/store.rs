@@ -19,6 +19,11 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+/// The largest plan.json read (a study of 5,000 lines plans to a few megabytes).
+pub const MAX_PLAN_BYTES: u64 = 256 << 20;
+/// The largest done.json or other JSON record of a cell read back.
+pub const MAX_RECORD_BYTES: u64 = 256 << 20;
+
 /// What `<out>/plan.json` holds.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct PlanFile {
@@ -36,12 +41,15 @@ impl PlanFile {
                 format!("{}: {e}", path.display()),
             )
         };
-        let bytes = std::fs::read(path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => corrupt(&e).help(
+        let bytes = crate::files::read_regular(path, MAX_PLAN_BYTES).map_err(|e| match e {
+            crate::files::ReadError::Io(e) if e.kind() == std::io::ErrorKind::NotFound => corrupt(
+                &e,
+            )
+            .help(
                 "a cluster node must see the output folder where `study run` wrote it: put it on a \
-                 filesystem every node shares",
+                     filesystem every node shares",
             ),
-            _ => corrupt(&e),
+            e => corrupt(&e),
         })?;
         serde_json::from_slice(&bytes).map_err(|e| {
             corrupt(&e).help("pass the plan.json that `study run` wrote into its output folder")
@@ -105,6 +113,8 @@ pub enum Damage {
     Missing(String),
     #[error("`{0}` changed since the cell wrote it")]
     Changed(String),
+    #[error("it holds the outputs of cell {0}, not of the cell its name says")]
+    OtherCell(String),
 }
 
 #[derive(Clone, Debug)]
@@ -180,7 +190,7 @@ impl Store {
             )
             .help("run the study again: a cell whose outputs changed is recomputed")
         };
-        let bytes = std::fs::read(&path).map_err(|e| corrupt(&e))?;
+        let bytes = crate::files::read_regular(&path, MAX_RECORD_BYTES).map_err(|e| corrupt(&e))?;
         if done
             .files
             .get(name)
@@ -207,13 +217,17 @@ impl Store {
         })
     }
 
-    /// Removes partial folders a killed run left behind.
+    /// Removes partial folders a killed run left behind; those of a process still alive are its own to
+    /// finish (a second run that got past a deleted `.lock` must not pull them from under it).
     pub fn sweep(&self) {
         let Ok(entries) = std::fs::read_dir(self.cells()) else {
             return;
         };
         for e in entries.flatten() {
-            if e.file_name().to_string_lossy().contains(".partial-") {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if let Some((_, pid)) = name.split_once(".partial-")
+                && !pid.parse::<u32>().is_ok_and(is_alive)
+            {
                 let _ = std::fs::remove_dir_all(e.path());
             }
         }
@@ -290,17 +304,28 @@ impl Store {
     }
 }
 
+/// Whether a process other than this one is running with this id (Linux's /proc; elsewhere, never).
+fn is_alive(pid: u32) -> bool {
+    pid != std::process::id() && Path::new("/proc").join(pid.to_string()).exists()
+}
+
 /// The done record of a cell folder whose files are as the cell wrote them.
 fn verify_dir(dir: &Path) -> Result<Done, Damage> {
     if !dir.is_dir() {
         return Err(Damage::NotFinished);
     }
-    let done: Done = std::fs::read(dir.join("done.json"))
+    let done: Done = crate::files::read_regular(&dir.join("done.json"), MAX_RECORD_BYTES)
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
         .ok_or(Damage::NoRecord)?;
     if done.files.is_empty() {
         return Err(Damage::Unlisted);
+    }
+    // A folder moved or linked under another cell's id is not that cell.
+    if dir.file_name().and_then(|n| n.to_str()) != Some(done.id.as_str())
+        || std::fs::symlink_metadata(dir).is_ok_and(|m| m.file_type().is_symlink())
+    {
+        return Err(Damage::OtherCell(done.id));
     }
     for (name, digest) in &done.files {
         let path = dir.join(name);
@@ -371,7 +396,15 @@ impl CellWriter {
 
     /// Writes the done record, with a digest of every file written, and publishes the folder under the
     /// cell's id.
-    pub fn commit(self, mut done: Done) -> Result<(), CellError> {
+    pub fn commit(self, done: Done) -> Result<(), CellError> {
+        let tmp = self.tmp.clone();
+        // A commit that fails (a full disk while writing done.json) leaves no partial folder behind.
+        self.publish(done).inspect_err(|_| {
+            let _ = std::fs::remove_dir_all(&tmp);
+        })
+    }
+
+    fn publish(self, mut done: Done) -> Result<(), CellError> {
         done.key = self.key.lock().map_or(None, |mut k| k.take());
         let entries = std::fs::read_dir(&self.tmp).map_err(|e| io_error(&self.tmp, e))?;
         for entry in entries.flatten() {
