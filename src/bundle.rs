@@ -176,14 +176,10 @@ pub struct Opened {
 /// Opens a bundle and checks it: a regular file, every entry bounded (declared and inflated), listed
 /// in `bundle.json` with the hash of its bytes, and nothing listed missing.
 pub fn open(bundle: &Path) -> Result<Opened, CellError> {
-    let kind = std::fs::metadata(bundle).map_err(|e| CellError::io(bundle, &e))?;
-    if !kind.is_file() {
-        return Err(CellError::fault(
-            Code::FileUnreadable,
-            format!("{}: not a regular file", bundle.display()),
-        ));
-    }
-    let file = std::fs::File::open(bundle).map_err(|e| CellError::io(bundle, &e))?;
+    let file = crate::files::open_regular(bundle).map_err(|e| match e {
+        crate::files::ReadError::Io(e) => CellError::io(bundle, &e),
+        e => CellError::fault(Code::FileUnreadable, format!("{}: {e}", bundle.display())),
+    })?;
     let mut archive = zip::ZipArchive::new(file).map_err(|e| zip_error(bundle, e))?;
     let mut entries = BTreeMap::new();
     let mut total = 0u64;

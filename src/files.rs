@@ -119,15 +119,20 @@ pub enum ReadError {
     Io(#[from] std::io::Error),
 }
 
-/// Reads a regular file of at most `limit` bytes. Anything else is refused before it is read, and no more
-/// than `limit + 1` bytes are ever read (a file that grows while it is read is still caught).
-pub fn read_regular(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
-    use std::io::Read;
+/// Opens a regular file for reading; a pipe, a device, a socket or a folder is refused before it is opened.
+pub fn open_regular(path: &Path) -> Result<std::fs::File, ReadError> {
     let kind = std::fs::metadata(path)?.file_type();
     if !kind.is_file() {
         return Err(ReadError::NotRegular(special_kind(&kind)));
     }
-    let file = std::fs::File::open(path)?;
+    Ok(std::fs::File::open(path)?)
+}
+
+/// Reads a regular file of at most `limit` bytes. Anything else is refused before it is read, and no more
+/// than `limit + 1` bytes are ever read (a file that grows while it is read is still caught).
+pub fn read_regular(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
+    use std::io::Read;
+    let file = open_regular(path)?;
     let size = file.metadata()?.len();
     if size > limit {
         return Err(ReadError::TooLarge { size, limit });

@@ -204,10 +204,8 @@ pub fn claim_hashing(
     };
     let memo_path = data::cache::memo_path(&data::cache::cache_dir(out));
     let mut memo = data::memo::HashMemo::load(&memo_path);
-    let bound = match every_byte {
-        true => exec::inputs::bind(plan, &ctx, &Default::default()),
-        false => exec::inputs::bind(plan, &ctx, &memo),
-    };
+    let nothing_known = data::memo::HashMemo::default();
+    let bound = exec::inputs::bind(plan, &ctx, if every_byte { &nothing_known } else { &memo });
     memo.learn(bound.learned, &memo_path);
     let stamps = bound.stamps;
     let bound = bound.plan;
@@ -535,7 +533,7 @@ pub fn verdicts(
     if !current {
         return None;
     }
-    let bytes = std::fs::read(out.join("results.json")).ok()?;
+    let bytes = files::read_regular(&out.join("results.json"), publish::MAX_RESULTS_BYTES).ok()?;
     let doc: report::Document = serde_json::from_slice(&bytes).ok()?;
     Some(doc.verdicts)
 }

@@ -1,5 +1,7 @@
 //! Faults around the output folder, each reproduced for real: a second run into a folder a run is
 //! writing, a run killed while its cell processes compute, a folder of the user's files given as `--out`.
+//! Kills during training are in `faults/checkpoints.rs`, faults in what a run reads in `faults/inputs.rs`,
+//! in what the tool writes and reads back in `faults/outputs.rs`.
 
 #[path = "faults/checkpoints.rs"]
 mod checkpoints;

@@ -13,6 +13,7 @@ use crate::exec::{CellError, Ctx};
 use crate::plan::{Cell, Task};
 use crate::probe::{NoValue, Results};
 use crate::study::{GridPoint, Schedule, Selection};
+use crate::train::checkpoint::MAX_NET_BYTES;
 use crate::train::{self, batch::Batcher};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
@@ -64,8 +65,7 @@ pub fn finetune(
         sources.sort();
         sources.dedup();
         let config = net_config(ctx, &setup, info.classes.len());
-        let bytes = std::fs::read(ctx.store.cell_dir(train_cell).join("model-0.bin"))
-            .map_err(|e| CellError::fault(Code::CorruptOutput, e.to_string()))?;
+        let bytes = ctx.read_bytes(&train_cell.name, "model-0.bin", MAX_NET_BYTES)?;
         for source in &sources {
             let of_source: Vec<usize> = unseen
                 .iter()

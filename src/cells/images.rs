@@ -8,6 +8,11 @@ use crate::data::{Problem, Record};
 use crate::exec::{CellError, Ctx};
 use crate::study::{CropOp, MaskSource, OnError, Region, Setup};
 
+/// Why an image the crop's lung box rejects is left out: the study's choice, not a problem with the file.
+pub const REJECTED_BY_CROP: &str = "lung box too small (rejected by the crop)";
+/// Why an image without a lung mask is left out by a crop that needs one.
+pub const NO_MASK: &str = "no lung mask for this image";
+
 /// The images of some records for a setup: 8-bit pixels of the usable ones, and why the others are not.
 pub struct Images {
     /// (record index, pixels)
@@ -36,13 +41,10 @@ pub fn images_of(
         let r = &chosen[k];
         match o {
             Ok(PreparedImage::Image(px)) => out.usable.push((wanted[k], px)),
-            Ok(PreparedImage::Rejected) => out.excluded.push((
-                r.id.clone(),
-                "lung box too small (rejected by the crop)".into(),
-            )),
-            Ok(PreparedImage::NoMask) => out
-                .excluded
-                .push((r.id.clone(), "no lung mask for this image".into())),
+            Ok(PreparedImage::Rejected) => {
+                out.excluded.push((r.id.clone(), REJECTED_BY_CROP.into()))
+            }
+            Ok(PreparedImage::NoMask) => out.excluded.push((r.id.clone(), NO_MASK.into())),
             Err(p) => {
                 let skip = study
                     .datasets

@@ -4,7 +4,7 @@
 use super::readers::records;
 use super::verdict::FromCells;
 use crate::exec::inputs::UNREADABLE;
-use crate::exec::store::{CellWriter, Store};
+use crate::exec::store::{CellWriter, MAX_RECORD_BYTES, Store};
 use crate::exec::{CellError, Completion, Ctx};
 use crate::plan::{Plan, Task};
 use crate::probe::verdict::{Lookup, evaluate};
@@ -32,10 +32,11 @@ pub fn document(ctx: &Ctx) -> Document {
             }
         }
     }
-    let skipped = skipped_rows(ctx);
-    // Notes of the trainings (a pretrained classifier replaced), each once, and their histories.
+    // Notes of the trainings (a pretrained classifier replaced), each once, their histories, and the
+    // images they left out.
     let mut notes: Vec<String> = Vec::new();
     let mut training = Vec::new();
+    let mut excluded = Vec::new();
     for cell in plan
         .cells
         .iter()
@@ -54,7 +55,20 @@ pub fn document(ctx: &Ctx) -> Document {
             selected_epoch: model.selected_epoch,
             epochs: model.history,
         });
+        excluded.extend(model.excluded);
     }
+    for cell in plan
+        .cells
+        .iter()
+        .filter(|c| matches!(c.task, Task::Evaluate { .. }))
+    {
+        if let Ok(p) =
+            ctx.read::<crate::eval::predictions::Predictions>(&cell.name, "predictions.json")
+        {
+            excluded.extend(p.excluded);
+        }
+    }
+    let skipped = skipped_rows(ctx, excluded);
     let verdicts = study
         .hypotheses
         .iter()
@@ -131,12 +145,11 @@ pub fn document(ctx: &Ctx) -> Document {
 }
 
 /// Rows left out of each dataset under `on_error skip`: those the prepare cell could not read, then the
-/// images the trainings and evaluations could not decode (named once each).
-fn skipped_rows(ctx: &Ctx) -> Vec<SkippedRows> {
-    let study = ctx.study();
+/// images the trainings and evaluations could not decode (`excluded`: record id and why), named once each.
+fn skipped_rows(ctx: &Ctx, excluded: Vec<(String, String)>) -> Vec<SkippedRows> {
     let mut by_dataset: IndexMap<String, Vec<String>> = IndexMap::new();
     let mut dataset_of: std::collections::HashMap<String, String> = Default::default();
-    for name in study.datasets.keys() {
+    for name in ctx.study().datasets.keys() {
         let Ok(read) = records(ctx, name) else {
             continue;
         };
@@ -145,27 +158,9 @@ fn skipped_rows(ctx: &Ctx) -> Vec<SkippedRows> {
         }
         by_dataset.insert(name.clone(), read.skipped);
     }
-    let mut excluded: Vec<(String, String)> = Vec::new();
-    for cell in &ctx.plan.cells {
-        match cell.task {
-            Task::Train { .. } => {
-                if let Ok(m) = ctx.read::<super::train::TrainedModel>(&cell.name, "model.json") {
-                    excluded.extend(m.excluded);
-                }
-            }
-            Task::Evaluate { .. } => {
-                if let Ok(p) = ctx
-                    .read::<crate::eval::predictions::Predictions>(&cell.name, "predictions.json")
-                {
-                    excluded.extend(p.excluded);
-                }
-            }
-            _ => {}
-        }
-    }
     for (id, reason) in excluded {
-        // Lung boxes a crop rejects are the study's choice, told with the crop; unreadable images are not.
-        if reason.starts_with("lung box") || reason.starts_with("no lung mask") {
+        // What a crop leaves out is the study's choice, told with the crop; unreadable images are not.
+        if reason == super::images::REJECTED_BY_CROP || reason == super::images::NO_MASK {
             continue;
         }
         if let Some(rows) = dataset_of.get(&id).and_then(|d| by_dataset.get_mut(d)) {
@@ -247,20 +242,12 @@ pub fn publish(store: &Store, plan: &Plan) -> Result<(), CellError> {
     let Some(done) = store.done(report) else {
         return Ok(());
     };
-    let dir = store.cell_dir(report);
     let mut files = Vec::new();
     for stored in done.files.keys() {
         let Some(name) = published_name(stored) else {
             continue;
         };
-        let path = dir.join(stored);
-        let bytes = crate::files::read_regular(&path, crate::exec::store::MAX_RECORD_BYTES)
-            .map_err(|e| {
-                CellError::fault(
-                    crate::diagnostics::Code::CorruptOutput,
-                    format!("{}: {e}", path.display()),
-                )
-            })?;
+        let bytes = store.read_checked(report, &done, stored, MAX_RECORD_BYTES)?;
         files.push((name, bytes));
     }
     files.sort();

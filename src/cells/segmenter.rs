@@ -16,6 +16,7 @@ use crate::plan::Cell;
 use crate::probe::SegmenterResult;
 use crate::study::{Interpolation, SegmenterSource};
 use crate::train::TrainError;
+use crate::train::checkpoint::MAX_NET_BYTES;
 use burn::module::Module;
 use burn::record::{BinBytesRecorder, FullPrecisionSettings, Recorder};
 use burn::tensor::backend::{AutodiffBackend, Backend};
@@ -62,7 +63,7 @@ pub fn segmenter(ctx: &Ctx, cell: &Cell, name: &str, writer: &CellWriter) -> Res
     match &seg.source {
         SegmenterSource::Weights { path } => {
             let file = ctx.data.resolve(path);
-            let bytes = std::fs::read(&file).map_err(|e| {
+            let bytes = crate::files::read_regular(&file, MAX_NET_BYTES).map_err(|e| {
                 CellError::fault(Code::WeightsMismatch, format!("{}: {e}", file.display()))
                     .of("segmenter", name)
             })?;
@@ -172,7 +173,7 @@ pub fn segmenter_masks(ctx: &Ctx, name: &str, records: &[Record]) -> Result<Mask
     let mut by_record = std::collections::HashMap::new();
     let mut missing: Vec<&Record> = Vec::new();
     for r in records {
-        match std::fs::read(dir.join(key(r))) {
+        match crate::files::read_regular(&dir.join(key(r)), (size * size) as u64) {
             Ok(bytes) if bytes.len() == size * size => {
                 by_record.insert(r.id.clone(), Gray::from_u8(size, size, &bytes));
             }
@@ -191,8 +192,7 @@ pub fn segmenter_masks(ctx: &Ctx, name: &str, records: &[Record]) -> Result<Mask
             .map_err(|p| CellError::Data(vec![p]))?;
         inputs_px.push(segmenter_input(&image, size));
     }
-    let bytes = std::fs::read(ctx.store.cell_dir(cell).join("unet.bin"))
-        .map_err(|e| CellError::fault(Code::CorruptOutput, e.to_string()))?;
+    let bytes = ctx.read_bytes(&cell.name, "unet.bin", MAX_NET_BYTES)?;
     let predicted = guarded(|| {
         on_device!(ctx.device, |D, device| {
             type B = <D as AutodiffBackend>::InnerBackend;

@@ -91,7 +91,7 @@ fn content_key(
     let mut h = blake3::Hasher::new();
     let mut learned = Vec::new();
     let mut file = |h: &mut blake3::Hasher, p: &Path| -> Option<()> {
-        let (hash, new) = memo.hash(p)?;
+        let (hash, _, new) = memo.hash(p)?;
         h.update(hash.as_bytes());
         learned.extend(new);
         Some(())

@@ -28,16 +28,10 @@ impl HashMemo {
             .unwrap_or_default()
     }
 
-    /// The remembered hash when the file is unchanged, else the hash of its bytes (and what to remember);
-    /// `None` when the file cannot be read.
-    pub fn hash(&self, path: &std::path::Path) -> Option<(String, Option<Learned>)> {
-        self.hash_stamped(path)
-            .map(|(hash, _, learned)| (hash, learned))
-    }
-
-    /// `hash`, with the length and modification time the file had before it was read (to tell later
-    /// whether it moved).
-    pub fn hash_stamped(&self, path: &std::path::Path) -> Option<(String, Stamp, Option<Learned>)> {
+    /// The remembered hash when the file is unchanged, else the hash of its bytes (and what to remember),
+    /// with the length and modification time the file had before it was read (to tell later whether it
+    /// moved); `None` when the file cannot be read.
+    pub fn hash(&self, path: &std::path::Path) -> Option<(String, Stamp, Option<Learned>)> {
         let key = path.to_string_lossy().into_owned();
         let stamp = crate::hash::file_stamp(path)?;
         if let Some((len, modified, hash)) = self.files.get(&key)

@@ -69,11 +69,6 @@ impl Record {
             })
     }
 
-    /// Whether every file the record reads is named in UTF-8 (what results can record).
-    pub fn paths_are_text(&self) -> bool {
-        self.file_paths().all(|p| p.to_str().is_some())
-    }
-
     /// A metadata value by name, as text (what probes, groups and column splits read).
     pub fn attribute(&self, name: &str) -> Option<String> {
         match name {
@@ -243,23 +238,21 @@ pub fn load_dataset(study: &Study, name: &str, ctx: &DataContext) -> Result<Tabl
         }
     };
     // Results record every image's path as text: a name that is not UTF-8 is told here, by its file.
-    let (named, unnamed): (Vec<Record>, Vec<Record>) = std::mem::take(&mut table.records)
-        .into_iter()
-        .partition(|r| r.paths_are_text());
-    table.records = named;
-    table.skipped.extend(unnamed.iter().map(|r| {
-        let path = r.file_paths().find(|p| p.to_str().is_none()).cloned().unwrap_or_default();
-        Problem::new(
-            Code::BadValue,
-            name,
-            format!(
-                "the file name `{}` is not valid UTF-8",
-                path.to_string_lossy()
+    for r in std::mem::take(&mut table.records) {
+        let unnamed = r.file_paths().find(|p| p.to_str().is_none()).cloned();
+        match unnamed {
+            None => table.records.push(r),
+            Some(path) => table.skipped.push(
+                Problem::new(
+                    Code::BadValue,
+                    name,
+                    "its file name is not valid UTF-8",
+                    "rename the file (and its row) with UTF-8 characters, or set `on_error skip` on the dataset",
+                )
+                .at(Place::File(path)),
             ),
-            "rename the file (and its row) with UTF-8 characters, or set `on_error skip` on the dataset",
-        )
-        .at(Place::File(path))
-    }));
+        }
+    }
     if dataset.on_error == OnError::Fail && !table.skipped.is_empty() {
         return Err(std::mem::take(&mut table.skipped));
     }

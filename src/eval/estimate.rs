@@ -12,7 +12,6 @@
 //! error of the mean between units.
 
 use serde::{Deserialize, Serialize};
-use statrs::distribution::{ContinuousCDF, Normal};
 
 /// One unit's value of a metric, with its interval when it has one.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -113,7 +112,7 @@ pub fn combine<E: std::fmt::Display>(
     } else {
         0.0
     };
-    let z = Normal::standard().inverse_cdf(0.5 + level / 2.0);
+    let z = super::z_of(level);
     let clip = |x: f64| match range {
         Some((lo, hi)) => x.clamp(lo, hi),
         None => x,

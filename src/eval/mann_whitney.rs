@@ -3,8 +3,6 @@
 //! 2006, "Confidence intervals for an effect size measure based on the Mann–Whitney statistic. Part 2",
 //! method 5). DeLong's variance, read off the scores, is zero at a perfect score; these need only the counts.
 
-use statrs::distribution::{ContinuousCDF, Normal};
-
 /// Hanley & McNeil's variance of the empirical AUC at a true AUC `theta` with `m` positives and `n`
 /// negatives, with `Q1 = θ/(2−θ)` and `Q2 = 2θ²/(1+θ)`:
 /// `[θ(1−θ) + (m−1)(Q1−θ²) + (n−1)(Q2−θ²)] / (m·n)`.
@@ -26,7 +24,7 @@ fn variance(theta: f64, m_star: f64, n_star: f64, m: f64, n: f64) -> f64 {
 /// errors away, the standard error taken at θ itself with `m* = n* = (m + n)/2 − 1`. Inside [0, 1]; a
 /// perfect score keeps a lower bound set by the sample size (0.501 with 3 images a side, 0.800 with 10).
 pub fn newcombe_interval(theta_hat: f64, m: usize, n: usize, level: f64) -> (f64, f64) {
-    let z = Normal::standard().inverse_cdf(0.5 + level / 2.0);
+    let z = super::z_of(level);
     let (mf, nf) = (m as f64, n as f64);
     let star = (mf + nf) / 2.0 - 1.0;
     let se = |theta: f64| variance(theta, star, star, mf, nf).max(0.0).sqrt();

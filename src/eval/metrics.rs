@@ -3,6 +3,7 @@
 //! metrics. A metric that is undefined on the data says why instead of returning NaN.
 
 use super::mann_whitney::newcombe_interval;
+use super::z_of;
 use crate::study::ProportionInterval;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -155,10 +156,6 @@ pub fn delong(s: &Scores) -> Result<DeLong, Undefined> {
     let variance = sample_covariance(&v10, &v10) / v10.len() as f64
         + sample_covariance(&v01, &v01) / v01.len() as f64;
     Ok(DeLong { auc, variance })
-}
-
-fn z_of(level: f64) -> f64 {
-    Normal::standard().inverse_cdf(0.5 + level / 2.0)
 }
 
 /// A confidence interval.

@@ -2,7 +2,7 @@
 
 use super::device::Device;
 use super::error::CellError;
-use super::store::{Damage, Store};
+use super::store::{Damage, Done, Store};
 use crate::data::DataContext;
 use crate::diagnostics::Code;
 use crate::plan::{Cell, Plan};
@@ -60,6 +60,18 @@ impl<'a> Ctx<'a> {
         cell: &str,
         file: &str,
     ) -> Result<T, CellError> {
+        let (c, done) = self.finished(cell)?;
+        self.store.read_verified(c, &done, file)
+    }
+
+    /// The bytes of a dependency's output file (a network: at most `limit`), checked against its hash.
+    pub fn read_bytes(&self, cell: &str, file: &str, limit: u64) -> Result<Vec<u8>, CellError> {
+        let (c, done) = self.finished(cell)?;
+        self.store.read_checked(c, &done, file, limit)
+    }
+
+    /// A dependency and its done record, or why it cannot be read.
+    fn finished(&self, cell: &str) -> Result<(&Cell, Done), CellError> {
         let c = self.cell(cell)?;
         let done = self.store.verify(c).map_err(|damage| {
             let why = match damage {
@@ -69,6 +81,6 @@ impl<'a> Ctx<'a> {
             CellError::fault(Code::CorruptOutput, format!("cell `{cell}` {why}"))
                 .help("run the study again: cells that did not finish, or whose outputs changed, are recomputed")
         })?;
-        self.store.read_verified(c, &done, file)
+        Ok((c, done))
     }
 }

@@ -71,7 +71,7 @@ pub fn bind(plan: &Plan, ctx: &DataContext, memo: &HashMemo) -> Bound {
     all.sort();
     all.dedup();
     let hashed: Vec<Option<(String, Stamp, Option<Learned>)>> =
-        all.par_iter().map(|p| memo.hash_stamped(p)).collect();
+        all.par_iter().map(|p| memo.hash(p)).collect();
     let mut learned = Vec::new();
     let mut stamps = Vec::new();
     let mut by_path: std::collections::HashMap<&PathBuf, Option<String>> = Default::default();

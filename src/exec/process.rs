@@ -63,7 +63,8 @@ fn error_file(store: &Store, cell: &Cell) -> PathBuf {
 
 /// The failure a `run-cell` process left for a cell, when it left one.
 pub(super) fn reported_failure(store: &Store, cell: &Cell) -> Option<CellError> {
-    let bytes = std::fs::read(error_file(store, cell)).ok()?;
+    let bytes =
+        crate::files::read_regular(&error_file(store, cell), store::MAX_RECORD_BYTES).ok()?;
     serde_json::from_slice::<ReportedError>(&bytes)
         .ok()
         .map(ReportedError::into_error)

@@ -258,12 +258,34 @@ fn queue_patiently(pause: Duration) -> Result<HashMap<String, String>, CellError
     }
 }
 
+/// The last three lines of a task's log (read from its last 4 KiB, however long the log grew), joined.
+fn log_tail(log: &Path) -> String {
+    use std::io::{Read, Seek, SeekFrom};
+    let Ok(mut file) = std::fs::File::open(log) else {
+        return String::new();
+    };
+    let len = file.metadata().map_or(0, |m| m.len());
+    let mut bytes = Vec::new();
+    let read = file
+        .seek(SeekFrom::Start(len.saturating_sub(4096)))
+        .and_then(|_| file.take(4096).read_to_end(&mut bytes));
+    if read.is_err() {
+        return String::new();
+    }
+    let text = String::from_utf8_lossy(&bytes);
+    let lines: Vec<&str> = text.lines().rev().take(3).collect();
+    lines.into_iter().rev().collect::<Vec<_>>().join(" / ")
+}
+
 /// The arrays submitted into `out`, oldest first.
 pub fn submitted(out: &Path) -> Vec<Submitted> {
-    std::fs::read(out.join(SLURM_DIR).join("jobs.json"))
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or_default()
+    crate::files::read_regular(
+        &out.join(SLURM_DIR).join("jobs.json"),
+        super::store::MAX_RECORD_BYTES,
+    )
+    .ok()
+    .and_then(|b| serde_json::from_slice(&b).ok())
+    .unwrap_or_default()
 }
 
 /// Each cell's latest array task (`job_task`), by cell name.
@@ -419,9 +441,7 @@ pub fn run(
         let task = mine.get(&c.name).cloned().unwrap_or_default();
         let error = reported_failure(store, c).unwrap_or_else(|| {
             let log = dir.join("logs").join(format!("{task}.log"));
-            let tail = std::fs::read_to_string(&log)
-                .map(|t| t.lines().rev().take(3).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join(" / "))
-                .unwrap_or_default();
+            let tail = log_tail(&log);
             slurm_error(format!(
                 "Slurm task {task} of `{}` ended without a result (cancelled, out of time or memory, or \
                  the node could not start it){}",

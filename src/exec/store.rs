@@ -122,6 +122,15 @@ pub struct Store {
     pub root: PathBuf,
 }
 
+/// A finished cell's output that cannot be read as it was written (E0067).
+fn corrupt(path: &Path, e: &dyn std::fmt::Display) -> CellError {
+    CellError::fault(
+        crate::diagnostics::Code::CorruptOutput,
+        format!("{}: {e}", path.display()),
+    )
+    .help("run the study again: a cell whose outputs changed is recomputed")
+}
+
 fn io_error(path: &Path, e: std::io::Error) -> CellError {
     CellError::io(path, &e)
 }
@@ -165,13 +174,9 @@ impl Store {
 
     /// Reads one output file of a finished cell, checked against the hash its done record gives.
     pub fn read_json<T: DeserializeOwned>(&self, cell: &Cell, name: &str) -> Result<T, CellError> {
-        let done = self.verify(cell).map_err(|d| {
-            CellError::fault(
-                crate::diagnostics::Code::CorruptOutput,
-                format!("{}: {d}", self.cell_dir(cell).display()),
-            )
-            .help("run the study again: a cell whose outputs changed is recomputed")
-        })?;
+        let done = self
+            .verify(cell)
+            .map_err(|d| corrupt(&self.cell_dir(cell), &d))?;
         self.read_verified(cell, &done, name)
     }
 
@@ -182,23 +187,29 @@ impl Store {
         done: &Done,
         name: &str,
     ) -> Result<T, CellError> {
+        let bytes = self.read_checked(cell, done, name, MAX_RECORD_BYTES)?;
+        serde_json::from_slice(&bytes).map_err(|e| corrupt(&self.cell_dir(cell).join(name), &e))
+    }
+
+    /// The bytes of one output file of a cell already verified against `done` (at most `limit`), checked
+    /// against their hash.
+    pub fn read_checked(
+        &self,
+        cell: &Cell,
+        done: &Done,
+        name: &str,
+        limit: u64,
+    ) -> Result<Vec<u8>, CellError> {
         let path = self.cell_dir(cell).join(name);
-        let corrupt = |e: &dyn std::fmt::Display| {
-            CellError::fault(
-                crate::diagnostics::Code::CorruptOutput,
-                format!("{}: {e}", path.display()),
-            )
-            .help("run the study again: a cell whose outputs changed is recomputed")
-        };
-        let bytes = crate::files::read_regular(&path, MAX_RECORD_BYTES).map_err(|e| corrupt(&e))?;
+        let bytes = crate::files::read_regular(&path, limit).map_err(|e| corrupt(&path, &e))?;
         if done
             .files
             .get(name)
             .is_none_or(|d| d.blake3 != blake3::hash(&bytes).to_hex().as_str())
         {
-            return Err(corrupt(&Damage::Changed(name.to_string())));
+            return Err(corrupt(&path, &Damage::Changed(name.to_string())));
         }
-        serde_json::from_slice(&bytes).map_err(|e| corrupt(&e))
+        Ok(bytes)
     }
 
     /// Starts writing a cell's outputs.
@@ -257,7 +268,7 @@ impl Store {
             study: plan.study.name.clone(),
             fingerprint: plan.fingerprint.clone(),
         };
-        if let Ok(bytes) = std::fs::read(&owner_path) {
+        if let Ok(bytes) = crate::files::read_regular(&owner_path, MAX_RECORD_BYTES) {
             let previous: Option<Owner> = serde_json::from_slice(&bytes).ok();
             match previous {
                 Some(p) if p.study == owner.study => {

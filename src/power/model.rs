@@ -10,8 +10,8 @@
 
 use crate::eval::mann_whitney::{hanley_mcneil_variance, newcombe_interval};
 use crate::eval::metrics::{clopper_pearson_interval, wilson_interval};
+use crate::eval::z_of;
 use crate::study::ProportionInterval;
-use statrs::distribution::{ContinuousCDF, Normal};
 
 /// A number a rule reads, as the counts it will rest on determine it.
 #[derive(Clone, Debug, PartialEq)]
@@ -140,10 +140,6 @@ fn over_folds(per_fold: impl Iterator<Item = Spread>) -> Spread {
         below,
         above,
     }
-}
-
-fn z_of(level: f64) -> f64 {
-    Normal::standard().inverse_cdf(0.5 + level / 2.0)
 }
 
 /// One AUC on `m` positives and `n` negatives at a true value.

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 /// The largest `state.json` read (its history is a few lines an epoch).
 const MAX_STATE_BYTES: u64 = 64 << 20;
 /// The largest network or optimiser state read back (a ResNet-50's Adam state is about 300 MB).
-pub(crate) const MAX_NET_BYTES: u64 = 4 << 30;
+pub const MAX_NET_BYTES: u64 = 4 << 30;
 
 #[derive(Serialize, Deserialize)]
 pub struct State {
@@ -67,26 +67,32 @@ pub(crate) fn net_from_bytes<B: ModelBackend>(
     bytes: &[u8],
     device: &B::Device,
 ) -> Result<Net<B>, TrainError> {
-    let record = decode::<B>(Path::new("initial weights"), bytes.to_vec(), device)?;
+    net_from(Path::new("initial weights"), bytes.to_vec(), config, device)
+}
+
+/// A network of `config` from the bytes of its record, read from `path`.
+fn net_from<B: ModelBackend>(
+    path: &Path,
+    bytes: Vec<u8>,
+    config: &NetConfig,
+    device: &B::Device,
+) -> Result<Net<B>, TrainError> {
+    let record = decode::<B, _>(path, bytes, device, "a network of this architecture")?;
     Ok(Net::new(config, device).load_record(record))
 }
 
-/// Decodes a network's record. burn panics on some malformed files (a truncated one ends in
-/// `UnexpectedEnd`): that panic becomes an error naming the file.
-fn decode<B: ModelBackend>(
+/// Decodes a record (`what` it should be: a network, an optimiser's state). burn panics on some
+/// malformed files (a truncated one ends in `UnexpectedEnd`): that panic becomes an error naming the file.
+fn decode<B: Backend, R: burn::record::Record<B>>(
     path: &Path,
     bytes: Vec<u8>,
     device: &B::Device,
-) -> Result<<Net<B> as Module<B>>::Record, TrainError> {
+    what: &str,
+) -> Result<R, TrainError> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         Recorder::<B>::load(&recorder(), bytes, device)
     }))
-    .map_err(|_| {
-        fail(
-            path,
-            "the file is truncated or not a network of this architecture",
-        )
-    })?
+    .map_err(|_| fail(path, format!("the file is truncated or not {what}")))?
     .map_err(|e| fail(path, e))
 }
 
@@ -98,8 +104,7 @@ pub(crate) fn load_net<B: ModelBackend>(
 ) -> Result<Net<B>, TrainError> {
     let path = dir.join(name);
     let bytes = crate::files::read_regular(&path, MAX_NET_BYTES).map_err(|e| fail(&path, e))?;
-    let record = decode::<B>(&path, bytes, device)?;
-    Ok(Net::new(config, device).load_record(record))
+    net_from(&path, bytes, config, device)
 }
 
 /// The generations kept: the current one and the one before it (the fallback should the current be
@@ -140,7 +145,6 @@ pub fn save<AB: AutodiffBackend, O: Optimizer<Net<AB>, AB>>(
         generation_name(state.epoch),
         std::process::id()
     ));
-    let previous = generations(dir).into_iter().next().map(|(_, p)| p);
     let _ = std::fs::remove_dir_all(&partial);
     std::fs::create_dir_all(&partial).map_err(|e| fail(&partial, e))?;
     let result = (|| {
@@ -159,13 +163,7 @@ pub fn save<AB: AutodiffBackend, O: Optimizer<Net<AB>, AB>>(
             put("best.bin", &net_bytes(b, dir)?)?;
         }
         for (k, s) in snapshots.iter().enumerate() {
-            // A snapshot never changes once taken: the previous generation's copy is linked, not rewritten.
-            let name = format!("snapshot-{k}.bin");
-            let bytes = match previous.as_ref().map(|p| std::fs::read(p.join(&name))) {
-                Some(Ok(bytes)) => bytes,
-                _ => net_bytes(s, dir)?,
-            };
-            put(&name, &bytes)?;
+            put(&format!("snapshot-{k}.bin"), &net_bytes(s, dir)?)?;
         }
         let record = Record {
             state,
@@ -264,22 +262,16 @@ fn load_generation<AB: TrainBackend, O: Optimizer<Net<AB>, AB>>(
         }
         Ok(bytes)
     };
-    let net_named = |name: &str| -> Result<Net<AB>, TrainError> {
-        let record = decode::<AB>(&dir.join(name), read(name)?, device)?;
-        Ok(Net::new(config, device).load_record(record))
-    };
     let inner_named = |name: &str| -> Result<Net<AB::InnerBackend>, TrainError> {
-        let record = decode::<AB::InnerBackend>(&dir.join(name), read(name)?, device)?;
-        Ok(Net::new(config, device).load_record(record))
+        net_from(&dir.join(name), read(name)?, config, device)
     };
-    let net = net_named("model.bin")?;
-    let path = dir.join("optimizer.bin");
-    let bytes = read("optimizer.bin")?;
-    let optimizer = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        Recorder::<AB>::load(&recorder(), bytes, device)
-    }))
-    .map_err(|_| fail(&path, "the file is not an optimiser state of this network"))?
-    .map_err(|e| fail(&path, e))?;
+    let net = net_from::<AB>(&dir.join("model.bin"), read("model.bin")?, config, device)?;
+    let optimizer = decode::<AB, _>(
+        &dir.join("optimizer.bin"),
+        read("optimizer.bin")?,
+        device,
+        "an optimiser state of this network",
+    )?;
     let best = match record.state.best {
         Some(_) => Some(inner_named("best.bin")?),
         None => None,

@@ -154,24 +154,43 @@ fn a_crlf_manifest_is_placed_on_the_right_lines() {
 #[test]
 fn a_file_name_that_is_not_utf8_is_named_as_a_data_problem() {
     use std::os::unix::ffi::OsStrExt;
+    // A folder dataset (a manifest row that is not UTF-8 is already E0041, "row N is not valid UTF-8").
     let dir = tempfile::tempdir().expect("temp");
-    let images = dir.path().join("images");
-    let manifest = common::png_manifest(dir.path(), 8);
-    let odd = images.join(std::ffi::OsStr::from_bytes(b"caf\xe9.png"));
-    std::fs::copy(images.join("0.png"), &odd).expect("copies");
-    let mut bytes = manifest.into_bytes();
-    bytes.extend_from_slice(b"images/caf\xe9.png,covid,a\n");
-    std::fs::write(dir.path().join("manifest.csv"), bytes).expect("writes");
+    common::png_manifest(dir.path(), 8);
+    for (k, class) in [
+        (0, "a/covid"),
+        (1, "a/normal"),
+        (2, "b/covid"),
+        (3, "b/normal"),
+    ] {
+        let folder = dir.path().join("f").join(class);
+        std::fs::create_dir_all(&folder).expect("mkdir");
+        for n in [k, k + 4] {
+            let from = dir.path().join(format!("images/{n}.png"));
+            std::fs::copy(from, folder.join(format!("{n}.png"))).expect("copies");
+        }
+    }
+    let odd = dir
+        .path()
+        .join("f/a/covid")
+        .join(std::ffi::OsStr::from_bytes(b"caf\xe9.png"));
+    std::fs::copy(dir.path().join("images/0.png"), &odd).expect("copies");
     let file = dir.path().join("s.study");
-    std::fs::write(&file, common::png_study("s", "manifest.csv", "")).expect("study");
+    let text = common::png_study("s", "unused.csv", "").replace(
+        r#"csv("unused.csv") { image column "path", label column "label", source column "source" }"#,
+        r#"folders("f") { layout source_then_class }"#,
+    );
+    assert!(text.contains("folders(\"f\")"), "{text}");
+    std::fs::write(&file, text).expect("study");
     let run = run_command(&dir.path().join("out"), &file, &[])
         .output()
         .expect("runs");
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert_eq!(run.status.code(), Some(1), "{stderr}");
     assert!(!stderr.contains("E0066"), "{stderr}");
+    assert!(stderr.contains("E0043"), "{stderr}");
     assert!(
-        stderr.contains("E0043") || stderr.contains("E0041"),
+        stderr.contains("caf") && stderr.contains("not valid UTF-8"),
         "{stderr}"
     );
 }
